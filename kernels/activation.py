@@ -1,0 +1,62 @@
+"""Scalar activation functions fused into other kernels (conv, gemm, ...).
+
+An activation is chosen by an integer code (module constants below) plus two float parameters,
+so a kernel can take `act, alpha, beta` as plain arguments and stay a single compiled function.
+"""
+import math
+
+from .jit import jit
+
+ACT_NONE = 0
+ACT_RELU = 1
+ACT_LEAKY_RELU = 2    # x if x >= 0 else alpha * x
+ACT_CLIP = 3          # min(max(x, alpha), beta)
+ACT_SIGMOID = 4
+ACT_TANH = 5
+ACT_HARD_SIGMOID = 6  # max(0, min(1, alpha * x + beta))
+
+
+@jit
+def apply_activation(v, act, alpha, beta):
+    """Return activation `act` (an ACT_* code) of scalar `v`, computed in float64.
+
+    `alpha`/`beta` are floats used by ACT_LEAKY_RELU (alpha), ACT_CLIP (min=alpha, max=beta)
+    and ACT_HARD_SIGMOID (alpha*x+beta clipped to [0, 1]); ignored otherwise. An unknown code
+    behaves as ACT_NONE. The caller stores the result (a float64) into its own output dtype.
+    """
+    x = float(v)
+    if act == ACT_NONE:
+        return x
+    if act == ACT_RELU:
+        return x if x > 0.0 else 0.0
+    if act == ACT_LEAKY_RELU:
+        return x if x >= 0.0 else alpha * x
+    if act == ACT_CLIP:
+        if x < alpha:
+            return alpha
+        if x > beta:
+            return beta
+        return x
+    if act == ACT_SIGMOID:
+        if x >= 0.0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = math.exp(x)
+        return e / (1.0 + e)
+    if act == ACT_TANH:
+        return math.tanh(x)
+    if act == ACT_HARD_SIGMOID:
+        y = alpha * x + beta
+        return 0.0 if y < 0.0 else (1.0 if y > 1.0 else y)
+    return x
+
+
+@jit
+def apply_activation_inplace(a, act, alpha, beta):
+    """Apply activation `act` to every element of the 1-D array `a` (any float dtype), in place.
+
+    Does nothing for ACT_NONE. Pass a flat view (e.g. `out.reshape(-1)` of a contiguous array).
+    """
+    if act == ACT_NONE:
+        return
+    for i in range(a.shape[0]):
+        a[i] = apply_activation(a[i], act, alpha, beta)

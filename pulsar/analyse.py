@@ -1,0 +1,132 @@
+"""Type and shape inference over a graph, with symbolic constant folding.
+
+Each node's op maps input facts to output facts. When every input value is known, the op's
+`eval` runs on the values (object arrays of Dims included), so `Shape -> Gather -> Concat ->
+Reshape` chains fold into symbolic shapes with no special casing.
+"""
+import numpy as np
+
+from . import dims
+from .errors import InferenceError, PulsarError
+from .fact import Fact, concretize
+from .onnx_import import UnrankedFact
+
+FOLD_LIMIT = 1 << 24   # elements: larger constants are computed at run time, not stored
+
+
+class InferContext:
+    """What an op's `infer` may ask about its surroundings."""
+
+    def __init__(self, node, opsets, symbols, outer_facts):
+        self.node = node
+        self.opsets = opsets
+        self.symbols = symbols
+        self.outer_facts = outer_facts
+        self.n_outputs = len(node.outputs)
+
+    @property
+    def opset(self) -> int:
+        return self.opsets.get("", 1)
+
+    def fresh_symbol(self, hint: str = "") -> dims.Dim:
+        return self.symbols.fresh(f"{self.node.name}_{hint}" if hint else self.node.name)
+
+    def analyse_subgraph(self, graph, input_facts: list) -> list:
+        """Facts of a subgraph's outputs given its input facts and this scope's facts."""
+        inner = analyse(graph, dict(zip(graph.inputs, input_facts)), self.opsets,
+                        self.symbols, outer_facts=self.outer_facts)
+        return [inner.facts[w] for w in inner.outputs]
+
+
+class SymbolTable:
+    """Fresh symbols for data-dependent sizes, unique within one analysis."""
+
+    def __init__(self):
+        self.count = 0
+
+    def fresh(self, hint: str) -> dims.Dim:
+        self.count += 1
+        clean = "".join(c if c.isalnum() or c == "_" else "_" for c in hint).strip("_") or "n"
+        return dims.sym(f"{clean}_{self.count}")
+
+
+def analyse(graph, input_facts=None, opsets=None, symbols=None, outer_facts=None):
+    """A copy of `graph` with a complete fact on every wire."""
+    g = graph.copy()
+    opsets = opsets or {"": 18}
+    symbols = symbols or SymbolTable()
+    for name, fact in (input_facts or {}).items():
+        if name not in g.inputs:
+            raise InferenceError(f"no input named {name!r}; inputs are {', '.join(g.inputs)}")
+        g.facts[name] = fact
+    scope = dict(outer_facts or {})
+    scope.update(g.facts)
+    for name in g.inputs:
+        fact = g.facts.get(name)
+        if fact is None or isinstance(fact, UnrankedFact):
+            raise InferenceError(f"input {name!r} has no declared shape; declare it, e.g. "
+                                 f"inputs={{{name!r}: 'f32[1,S]'}}")
+    for node in g.nodes:
+        outs = infer_node(node, scope, opsets, symbols)
+        for wire, fact in zip(node.outputs, outs):
+            if wire:
+                scope[wire] = fact
+                g.facts[wire] = fact
+    for wire in g.outputs:
+        if wire not in scope:
+            raise InferenceError(f"graph output {wire!r} is produced by no node")
+        g.facts[wire] = scope[wire]
+    return g
+
+
+def infer_node(node, scope, opsets, symbols) -> list:
+    inputs = []
+    for w in node.inputs:
+        if not w:
+            inputs.append(None)
+        elif w in scope:
+            inputs.append(scope[w])
+        else:
+            raise InferenceError(f"node {node.name!r} ({node.op.onnx_name}) reads wire {w!r}, "
+                                 "which nothing defines")
+    ctx = InferContext(node, opsets, symbols, scope)
+    try:
+        outs = list(node.op.infer(inputs, ctx))
+        if len(outs) < len([w for w in node.outputs if w]):
+            raise InferenceError(f"produces {len(outs)} outputs, the node asks for {len(node.outputs)}")
+        return fold(node, inputs, outs)
+    except PulsarError as e:
+        raise type(e)(describe_failure(node, inputs, e)) from e
+
+
+def fold(node, inputs, outs) -> list:
+    """Outputs with values when every input is known and the op may run at analysis time."""
+    present = [f for f in inputs if f is not None]
+    if not node.op.foldable or node.op.uses_scope or not all(f.is_const for f in present):
+        return outs
+    if any(f.is_concrete and _numel(f.shape) > FOLD_LIMIT for f in outs):
+        return outs
+    symbolic = any(f.value.dtype == object for f in present)
+    try:
+        values = node.op.eval(*[None if f is None else f.value for f in inputs])
+    except (TypeError, dims.DimError, ValueError, ArithmeticError, AttributeError):
+        if symbolic:
+            return outs   # this op cannot compute on Dims: the fact stays value-less
+        raise
+    folded = []
+    for fact, value in zip(outs, values):
+        value = concretize(np.asarray(value) if not isinstance(value, np.ndarray) else value)
+        folded.append(Fact(fact.dtype, value.shape, value))
+    return folded + outs[len(folded):]
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def describe_failure(node, inputs, error) -> str:
+    shown = ", ".join(f"{w or '<none>'}: {f}" for w, f in zip(node.inputs, inputs))
+    return f"node {node.name!r} ({node.op.onnx_name}) with inputs [{shown}]: {error}"

@@ -1,0 +1,113 @@
+"""The Python API: `pulsar.load(...)` returns a `Model` that is analysed, optimised and planned."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import pipeline
+from .analyse import analyse
+from .dump import dump_graph
+from .errors import InputError
+from .onnx_import import UnrankedFact
+from .optimise import optimise
+from .plan import Plan
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    dtype: np.dtype
+    shape: tuple          # ints and symbolic Dims
+
+    def __str__(self):
+        return f"{self.name}: {np.dtype(self.dtype).name}[{','.join(str(d) for d in self.shape)}]"
+
+
+def load(source, inputs=None, symbols=None, optimize=True) -> "Model":
+    """Load an ONNX model from a path, bytes or `onnx.ModelProto`.
+
+    inputs:  override input facts, e.g. {"input_1": "1,S,32,1"} or {"x": "f32[1,S]"}.
+    symbols: fix symbols, e.g. {"S": 1760}; downstream shapes become concrete.
+    """
+    graph, opsets = pipeline.load_graph(source)
+    declared = pipeline.declare_inputs(graph, inputs, symbols)
+    return Model(graph, opsets, declared, optimize)
+
+
+class Model:
+    def __init__(self, raw_graph, opsets, declared, optimize=True):
+        self.raw_graph = raw_graph
+        self.opsets = opsets
+        self.optimize = optimize
+        self.declared = declared
+        self._plans = {}
+        self.deferred = any(f is None or isinstance(f, UnrankedFact) for f in declared.values())
+        self.graph = None if self.deferred else self._analysed(declared)
+        self.plan = None if self.deferred else Plan(self.graph)
+
+    def _analysed(self, facts):
+        graph = analyse(self.raw_graph, facts, self.opsets)
+        return optimise(graph, self.opsets) if self.optimize else graph
+
+    @property
+    def inputs(self) -> list:
+        return [self._info(w, self.declared[w]) for w in self.raw_graph.inputs]
+
+    @property
+    def outputs(self) -> list:
+        if self.graph is None:
+            return [TensorInfo(w, None, None) for w in self.raw_graph.outputs]
+        return [self._info(w, self.graph.facts[w]) for w in self.graph.outputs]
+
+    @staticmethod
+    def _info(name, fact):
+        if fact is None or isinstance(fact, UnrankedFact):
+            return TensorInfo(name, None if fact is None else fact.dtype, None)
+        return TensorInfo(name, fact.dtype, fact.shape)
+
+    def run(self, feeds) -> list:
+        """Outputs in graph order; `feeds` is a dict by input name or a list in input order."""
+        arrays = self._ordered(feeds)
+        plan = self.plan if not self.deferred else self._deferred_plan(arrays)
+        return plan.run(arrays)
+
+    def _ordered(self, feeds) -> list:
+        names = self.raw_graph.inputs
+        if isinstance(feeds, dict):
+            missing = [n for n in names if n not in feeds]
+            if missing:
+                raise InputError(f"missing input(s) {', '.join(map(repr, missing))}; the model "
+                                 f"takes {', '.join(str(i) for i in self.inputs)}")
+            extra = [n for n in feeds if n not in names]
+            if extra:
+                raise InputError(f"unknown input(s) {', '.join(map(repr, extra))}; the model "
+                                 f"takes {', '.join(names)}")
+            return [feeds[n] for n in names]
+        if isinstance(feeds, np.ndarray):
+            feeds = [feeds]
+        feeds = list(feeds)
+        if len(feeds) != len(names):
+            raise InputError(f"expected {len(names)} input(s) ({', '.join(names)}), got {len(feeds)}")
+        return feeds
+
+    def _deferred_plan(self, arrays):
+        """Inputs declared without shapes: analyse once per concrete input signature."""
+        from .fact import Fact
+        arrays = [np.asarray(a) for a in arrays]
+        key = tuple((a.dtype.str, a.shape) for a in arrays)
+        if key not in self._plans:
+            facts = {w: Fact(a.dtype, a.shape) for w, a in zip(self.raw_graph.inputs, arrays)}
+            self._plans[key] = Plan(self._analysed(facts))
+        return self._plans[key]
+
+    def bind(self, **symbols) -> "Model":
+        """A copy with symbols fixed (`model.bind(S=1760)`): every shape becomes concrete."""
+        declared = pipeline.declare_inputs(self.raw_graph, self.declared, symbols)
+        return Model(self.raw_graph, self.opsets, declared, self.optimize)
+
+    def dump(self) -> str:
+        return dump_graph(self.graph if self.graph is not None else self.raw_graph)
+
+    def __repr__(self):
+        ins = ", ".join(str(i) for i in self.inputs)
+        outs = ", ".join(str(o) for o in self.outputs)
+        return f"<pulsar.Model ({ins}) -> ({outs})>"

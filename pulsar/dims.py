@@ -1,0 +1,672 @@
+"""Symbolic tensor dimensions: integer expressions over named symbols, kept canonical.
+
+A shape is a tuple of `int | Dim`. A `Dim` is an immutable polynomial with integer
+coefficients whose "atoms" are symbols, floor divisions by a constant, and min/max.
+Invariant: a `Dim` never stands for a constant; every operation returns a plain `int`
+when the result is constant, so `S - S` is `0` and concrete shapes stay plain ints.
+Symbols are non-negative (they size tensors) unless `Assumptions` say more.
+Text form (`str`, `parse`) follows tract: `(S-400)/160+1`, where `/` is floor division.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["Dim", "DimError", "Assumptions", "sym", "parse", "to_dim", "is_symbolic",
+           "symbols", "evaluate", "substitute", "dmin", "dmax", "lower_bound",
+           "upper_bound", "prove_ge", "prove_positive"]
+
+
+class DimError(ValueError):
+    """Misuse of symbolic dimensions: inexact division, bad divisor, unparsable text."""
+
+
+_INF = math.inf
+
+
+# --- atoms: the non-polynomial building blocks -----------------------------------------
+
+class _Atom:
+    """Base of atoms; equality and order go through `key`, a nested tuple of plain values."""
+    __slots__ = ("key", "_hash")
+
+    def _set_key(self, key):
+        self.key = key
+        self._hash = hash(key)
+
+    def __eq__(self, other):
+        return isinstance(other, _Atom) and self._hash == other._hash and self.key == other.key
+
+    def __hash__(self):
+        return self._hash
+
+
+class _Sym(_Atom):
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+        self._set_key((0, name))
+
+
+class _FloorDiv(_Atom):
+    # inner is a Dim already reduced by `_floordiv_int`; k >= 2
+    __slots__ = ("inner", "k")
+
+    def __init__(self, inner: "Dim", k: int):
+        self.inner, self.k = inner, k
+        self._set_key((1, inner._key, k))
+
+
+class _Extremum(_Atom):
+    # args: >= 2 canonical values (sorted, no duplicates, at most one int, none dominated)
+    __slots__ = ("kind", "args")
+
+    def __init__(self, kind: str, args: tuple):
+        self.kind, self.args = kind, args
+        self._set_key((2 if kind == "min" else 3, tuple(_arg_key(a) for a in args)))
+
+
+def _arg_key(value) -> tuple:
+    """Order of min/max arguments: Dims first (so `min(S,4)`), then the int."""
+    return (1, value) if isinstance(value, int) else (0, value._key)
+
+
+def _mono_key(mono: tuple) -> tuple:
+    return tuple(atom.key for atom in mono)
+
+
+# --- Dim --------------------------------------------------------------------------------
+
+class Dim:
+    """A symbolic integer expression; build with `sym`, `parse` or arithmetic on Dims."""
+    # _terms: tuple of (monomial, coeff) sorted by monomial key, coeff != 0, never empty;
+    # a monomial is a non-empty tuple of atoms sorted by key (repeats are powers).
+    # No __array_ufunc__ = None: numpy then treats a Dim as an object scalar, so
+    # np.int64(2) * S is a Dim and S * int_array an object array of Dims (shape folding).
+    __slots__ = ("_terms", "_const", "_key", "_hash", "_symbols", "_text")
+
+    def __new__(cls, text):
+        """`Dim('S+1')` parses, so `repr` round-trips; a constant text gives an int."""
+        return to_dim(text)
+
+    @classmethod
+    def _make(cls, terms: tuple, const: int) -> "Dim":
+        self = object.__new__(cls)
+        key = (tuple((_mono_key(m), c) for m, c in terms), const)
+        for name, value in (("_terms", terms), ("_const", const), ("_key", key),
+                            ("_hash", hash(key)), ("_symbols", None), ("_text", None)):
+            object.__setattr__(self, name, value)
+        return self
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Dim is immutable")
+
+    # identity: by canonical form; never equal to an int (a Dim is never constant)
+    def __eq__(self, other):
+        if isinstance(other, Dim):
+            return self._hash == other._hash and self._key == other._key
+        if isinstance(other, (int, np.integer)):
+            return False
+        return NotImplemented
+
+    def __hash__(self):
+        return self._hash
+
+    def _no_order(self, other):
+        raise TypeError(f"symbolic dimension {self} has no order: use prove_ge()")
+
+    __lt__ = __le__ = __gt__ = __ge__ = _no_order
+
+    def __bool__(self):
+        raise TypeError(f"symbolic dimension {self} has no truth value")
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return (Dim, (str(self),))
+
+    # arithmetic
+    def __add__(self, other):
+        other = _coerce(other)
+        return NotImplemented if other is None else _sum((self, other))
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        other = _coerce(other)
+        return NotImplemented if other is None else _sum((self, _scale(other, -1)))
+
+    def __rsub__(self, other):
+        other = _coerce(other)
+        return NotImplemented if other is None else _sum((other, _scale(self, -1)))
+
+    def __neg__(self):
+        return _scale(self, -1)
+
+    def __pos__(self):
+        return self
+
+    def __mul__(self, other):
+        other = _coerce(other)
+        return NotImplemented if other is None else _mul(self, other)
+
+    __rmul__ = __mul__
+
+    def __pow__(self, exponent):
+        if not isinstance(exponent, (int, np.integer)) or exponent < 0:
+            raise DimError(f"{self} ** {exponent!r}: exponent must be a non-negative int")
+        result = 1
+        for _ in range(int(exponent)):
+            result = _mul(self, result)
+        return result
+
+    def __floordiv__(self, other):
+        other = _coerce(other)
+        if other is None:
+            return NotImplemented
+        return _floordiv(self, other)
+
+    def __rfloordiv__(self, other):
+        other = _coerce(other)
+        return NotImplemented if other is None else _floordiv(other, self)
+
+    def __mod__(self, other):
+        other = _coerce(other)
+        return NotImplemented if other is None else _mod(self, other)
+
+    def __rmod__(self, other):
+        other = _coerce(other)
+        return NotImplemented if other is None else _mod(other, self)
+
+    # evaluation
+    def eval(self, bindings: dict) -> "int | Dim":
+        """Value under `bindings` (name -> int); a Dim if some symbols stay unbound."""
+        values = {name: to_dim(v) for name, v in bindings.items()}
+        if all(isinstance(values.get(name), int) for name in symbols(self)):
+            return _numeric(self, values)
+        return _substitute(self, values)
+
+    def substitute(self, mapping: dict) -> "int | Dim":
+        return substitute(self, mapping)
+
+    def __str__(self):
+        if self._text is None:
+            from .dims_parse import format_dim
+            object.__setattr__(self, "_text", format_dim(self))
+        return self._text
+
+    def __repr__(self):
+        return f"Dim({str(self)!r})"
+
+
+def _coerce(value):
+    """int | Dim for operands we accept (numpy ints included, bools not), else None."""
+    if isinstance(value, Dim):
+        return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+def _atom_dim(atom: _Atom) -> Dim:
+    return Dim._make((((atom,), 1),), 0)
+
+
+def _build(terms: dict, const: int):
+    """The canonical value of sum(coeff * monomial) + const: an int when no term is left."""
+    items = [(m, c) for m, c in terms.items() if c]
+    if not items:
+        return const
+    items.sort(key=lambda item: _mono_key(item[0]))
+    return Dim._make(tuple(items), const)
+
+
+def _sum(values) -> "int | Dim":
+    terms, const = {}, 0
+    for value in values:
+        if isinstance(value, int):
+            const += value
+            continue
+        for mono, coeff in value._terms:
+            terms[mono] = terms.get(mono, 0) + coeff
+        const += value._const
+    return _build(terms, const)
+
+
+def _scale(value, factor: int):
+    if isinstance(value, int) or factor == 0:
+        return value * factor
+    # scaling keeps the monomial order, so no re-sort
+    return Dim._make(tuple((m, c * factor) for m, c in value._terms), value._const * factor)
+
+
+def _items(value) -> list:
+    """(monomial, coeff) pairs including the constant as the empty monomial."""
+    if isinstance(value, int):
+        return [((), value)] if value else []
+    return list(value._terms) + ([((), value._const)] if value._const else [])
+
+
+def _mul(a, b):
+    if isinstance(a, int):
+        return _scale(b, a)
+    if isinstance(b, int):
+        return _scale(a, b)
+    terms = {}
+    for mono_a, coeff_a in _items(a):
+        for mono_b, coeff_b in _items(b):
+            mono = mono_a + mono_b
+            if mono_a and mono_b:
+                mono = tuple(sorted(mono, key=lambda atom: atom.key))
+            terms[mono] = terms.get(mono, 0) + coeff_a * coeff_b
+    return _build(terms, terms.pop((), 0))
+
+
+# --- division ---------------------------------------------------------------------------
+
+def _floordiv(value, divisor):
+    if isinstance(divisor, int):
+        return _floordiv_int(value, divisor)
+    return _floordiv_exact(value, divisor)
+
+
+def _floordiv_int(value, k: int):
+    """Floor division by a constant, reduced so equal inputs give equal atoms."""
+    if k <= 0:
+        raise DimError(f"cannot divide {value} by {k}: the divisor must be positive")
+    if isinstance(value, int):
+        return value // k
+    terms, const = value._terms, value._const
+    common = math.gcd(k, const, *(c for _, c in terms))
+    if common > 1:   # floor(g*x / g*y) == floor(x / y)
+        terms = [(m, c // common) for m, c in terms]
+        const //= common
+        k //= common
+    whole, rest = {}, {}
+    for mono, coeff in terms:   # c = k*q + r with 0 <= r < k: q*term leaves the floor
+        q, r = divmod(coeff, k)
+        whole[mono], rest[mono] = q, r
+    if k == 1 or not any(rest.values()):
+        return _build(whole, const // k)
+    inner = _build(rest, const)
+    return _sum((_build(whole, 0), _floor_atom(inner, k)))
+
+
+def _floor_atom(inner: Dim, k: int):
+    """floor(inner / k) for inner with coefficients in [0, k) and gcd 1 with k."""
+    if len(inner._terms) == 1:
+        (mono, coeff), = inner._terms
+        if coeff == 1 and len(mono) == 1 and isinstance(mono[0], _FloorDiv):
+            # (e//a + c)//k == (e + c*a)//(a*k) for integer e
+            nested = mono[0]
+            return _floordiv_int(_sum((nested.inner, inner._const * nested.k)), nested.k * k)
+    low, high = _interval(inner, _DEFAULT)
+    if low != -_INF and high != _INF and low // k == high // k:
+        return low // k
+    return _atom_dim(_FloorDiv(inner, k))
+
+
+def _floordiv_exact(value, divisor: Dim):
+    """value // divisor for a symbolic divisor: only exact quotients are meaningful."""
+    def fail():
+        raise DimError(f"cannot divide {value} by {divisor}: the quotient is not exact")
+    if isinstance(value, int):
+        return 0 if value == 0 else fail()
+    if len(divisor._terms) != 1 or divisor._const:
+        return _polynomial_multiple(value, divisor) or fail()
+    (div_mono, div_coeff), = divisor._terms
+    if value._const:
+        fail()
+    terms = {}
+    for mono, coeff in value._terms:
+        rest = _mono_remove(mono, div_mono)
+        if rest is None or coeff % div_coeff:
+            fail()
+        terms[rest] = coeff // div_coeff
+    return _build(terms, terms.pop((), 0))
+
+
+def _polynomial_multiple(value: Dim, divisor: Dim):
+    """q if value == q * divisor for an int q != 0, else None."""
+    mono, coeff = divisor._terms[0]
+    mine = dict(value._terms).get(mono)
+    if mine is None or mine % coeff:
+        return None
+    quotient = mine // coeff
+    return quotient if _sum((value, _scale(divisor, -quotient))) == 0 else None
+
+
+def _mono_remove(mono: tuple, part: tuple):
+    """mono / part as a monomial when part divides it (multiset difference), else None."""
+    left = list(mono)
+    for atom in part:
+        if atom not in left:
+            return None
+        left.remove(atom)
+    return tuple(left)
+
+
+def _mod(value, divisor):
+    if isinstance(value, int) and isinstance(divisor, int):
+        if divisor <= 0:
+            raise DimError(f"cannot take {value} mod {divisor}: the divisor must be positive")
+        return value % divisor
+    return _sum((value, _scale(_mul(divisor, _floordiv(value, divisor)), -1)))
+
+
+# --- min / max --------------------------------------------------------------------------
+
+def dmin(*args, assumptions: "Assumptions | None" = None):
+    """Symbolic min; arguments provably >= another one are dropped."""
+    return _extremum("min", args, assumptions or _DEFAULT)
+
+
+def dmax(*args, assumptions: "Assumptions | None" = None):
+    """Symbolic max; arguments provably <= another one are dropped."""
+    return _extremum("max", args, assumptions or _DEFAULT)
+
+
+def _extremum(kind: str, args, assumptions):
+    if not args:
+        raise DimError(f"{kind}() needs at least one argument")
+    flat = []
+    for arg in args:
+        arg = to_dim(arg)
+        nested = _single_atom(arg)
+        if isinstance(nested, _Extremum) and nested.kind == kind:
+            flat.extend(nested.args)   # min(min(a, b), c) == min(a, b, c)
+        else:
+            flat.append(arg)
+    ints = [a for a in flat if isinstance(a, int)]
+    candidates = sorted({a for a in flat if not isinstance(a, int)}, key=_arg_key)
+    if ints:
+        candidates.append(min(ints) if kind == "min" else max(ints))
+    kept = []
+    for arg in candidates:   # invariant: no kept arg dominates another
+        if any(_dominates(kind, other, arg, assumptions) for other in kept):
+            continue
+        kept = [other for other in kept if not _dominates(kind, arg, other, assumptions)]
+        kept.append(arg)
+    if len(kept) == 1:
+        return kept[0]
+    return _atom_dim(_Extremum(kind, tuple(sorted(kept, key=_arg_key))))
+
+
+def _dominates(kind: str, winner, loser, assumptions) -> bool:
+    """True if `loser` never changes the result of `kind` once `winner` is there."""
+    if kind == "min":
+        return prove_ge(loser, winner, assumptions)
+    return prove_ge(winner, loser, assumptions)
+
+
+def _single_atom(value):
+    """The atom if value is exactly one atom (coefficient 1, no constant), else None."""
+    if isinstance(value, Dim) and len(value._terms) == 1 and not value._const:
+        (mono, coeff), = value._terms
+        if coeff == 1 and len(mono) == 1:
+            return mono[0]
+    return None
+
+
+# --- symbols, evaluation, substitution -------------------------------------------------
+
+def sym(name: str) -> Dim:
+    """The symbol `name` (any non-empty string: ONNX dim_params may contain spaces)."""
+    if not isinstance(name, str) or not name:
+        raise DimError(f"a symbol name must be a non-empty string, not {name!r}")
+    return _atom_dim(_Sym(str(name)))
+
+
+def is_symbolic(value) -> bool:
+    return isinstance(value, Dim)
+
+
+def to_dim(value) -> "int | Dim":
+    """int | Dim from an int, numpy int, Dim or text; anything else is a DimError."""
+    coerced = _coerce(value)
+    if coerced is not None:
+        return coerced
+    if isinstance(value, str):
+        return parse(value)
+    raise DimError(f"cannot use {value!r} ({type(value).__name__}) as a dimension")
+
+
+def parse(text: str) -> "int | Dim":
+    """Parse the text form (`(S-400)/160+1`, `min(S,4)`, `` `batch size`*2 ``)."""
+    from .dims_parse import parse_text
+    return parse_text(text)
+
+
+def symbols(value) -> frozenset:
+    """Names of the symbols in value (empty for ints)."""
+    value = to_dim(value)
+    if isinstance(value, int):
+        return frozenset()
+    if value._symbols is None:
+        names = set()
+        for mono, _ in value._terms:
+            for atom in mono:
+                names |= _atom_symbols(atom)
+        object.__setattr__(value, "_symbols", frozenset(names))
+    return value._symbols
+
+
+def _atom_symbols(atom: _Atom) -> frozenset:
+    if isinstance(atom, _Sym):
+        return frozenset((atom.name,))
+    if isinstance(atom, _FloorDiv):
+        return symbols(atom.inner)
+    return frozenset().union(*(symbols(a) for a in atom.args))
+
+
+def evaluate(value, bindings: dict) -> "int | Dim":
+    """Value of an int or Dim under bindings (partial bindings give a Dim)."""
+    value = to_dim(value)
+    return value if isinstance(value, int) else value.eval(bindings)
+
+
+def substitute(value, mapping: dict) -> "int | Dim":
+    """Replace symbols by ints or Dims, re-canonicalising the result."""
+    value = to_dim(value)
+    mapping = {name: to_dim(v) for name, v in mapping.items()}
+    return _substitute(value, mapping)
+
+
+def _substitute(value, mapping: dict):
+    if isinstance(value, int) or not (symbols(value) & mapping.keys()):
+        return value
+    products = []
+    for mono, coeff in value._terms:
+        product = coeff
+        for atom in mono:
+            product = _mul(product, _substitute_atom(atom, mapping))
+        products.append(product)
+    return _sum(products + [value._const])
+
+
+def _substitute_atom(atom: _Atom, mapping: dict):
+    if isinstance(atom, _Sym):
+        return mapping.get(atom.name, _atom_dim(atom))
+    if isinstance(atom, _FloorDiv):
+        return _floordiv_int(_substitute(atom.inner, mapping), atom.k)
+    return _extremum(atom.kind, [_substitute(a, mapping) for a in atom.args], _DEFAULT)
+
+
+def _numeric(value, values: dict) -> int:
+    """Plain evaluation when every symbol of value is bound to an int."""
+    if isinstance(value, int):
+        return value
+    total = value._const
+    for mono, coeff in value._terms:
+        for atom in mono:
+            coeff *= _numeric_atom(atom, values)
+        total += coeff
+    return total
+
+
+def _numeric_atom(atom: _Atom, values: dict) -> int:
+    if isinstance(atom, _Sym):
+        return values[atom.name]
+    if isinstance(atom, _FloorDiv):
+        return _numeric(atom.inner, values) // atom.k
+    pick = min if atom.kind == "min" else max
+    return pick(_numeric(a, values) for a in atom.args)
+
+
+# --- bounds -----------------------------------------------------------------------------
+
+class Assumptions:
+    """Lower bounds on symbols; a symbol without one is >= 0 (it sizes a tensor)."""
+    __slots__ = ("_lower",)
+
+    def __init__(self, lower: "dict | None" = None):
+        self._lower = {}
+        for name, bound in (lower or {}).items():
+            self.add(name, bound)
+
+    def add(self, name: str, lower: int) -> "Assumptions":
+        """Record `name >= lower` (both hold if the name is already bounded); returns self."""
+        lower = _coerce(lower)
+        if not isinstance(lower, int):
+            raise DimError(f"a lower bound must be an int, not {lower!r}")
+        self._lower[name] = max(lower, self._lower.get(name, lower))
+        return self
+
+    @classmethod
+    def parse(cls, texts) -> "Assumptions":
+        """From `["S >= 400", "T>1", "2 <= U"]` (a single string is accepted too)."""
+        from .dims_parse import parse_assumption
+        made = cls()
+        for text in [texts] if isinstance(texts, str) else texts:
+            made.add(*parse_assumption(text))
+        return made
+
+    def lower(self, name: str) -> int:
+        return self._lower.get(name, 0)
+
+    def __repr__(self):
+        from .dims_parse import format_name
+        bounds = ", ".join(f"{format_name(n)} >= {v}" for n, v in sorted(self._lower.items()))
+        return f"Assumptions([{bounds}])"
+
+
+_DEFAULT = Assumptions()
+_RELAX_DEPTH = 5   # how many floor/min/max atoms lower_bound may reason through
+
+
+def lower_bound(value, assumptions: "Assumptions | None" = None) -> "int | None":
+    """A proven lower bound of value, or None when nothing is known."""
+    return _lower(to_dim(value), assumptions or _DEFAULT, _RELAX_DEPTH)
+
+
+def upper_bound(value, assumptions: "Assumptions | None" = None) -> "int | None":
+    """A proven upper bound of value, or None (symbols are unbounded above)."""
+    low = lower_bound(_scale(to_dim(value), -1), assumptions)
+    return None if low is None else -low
+
+
+def prove_ge(a, b, assumptions: "Assumptions | None" = None) -> bool:
+    """True only if a >= b holds for every value of the symbols (False means unknown)."""
+    low = lower_bound(_sum((to_dim(a), _scale(to_dim(b), -1))), assumptions)
+    return low is not None and low >= 0
+
+
+def prove_positive(value, assumptions: "Assumptions | None" = None) -> bool:
+    """True only if value >= 1 is proven."""
+    low = lower_bound(value, assumptions)
+    return low is not None and low >= 1
+
+
+def _lower(value, assumptions, depth: int):
+    if isinstance(value, int):
+        return value
+    low = _interval(value, assumptions)[0]
+    best = None if low == -_INF else low
+    if depth > 0:
+        relaxed = _relaxed_lower(value, assumptions, depth - 1)
+        if relaxed is not None and (best is None or relaxed > best):
+            best = relaxed
+    return best
+
+
+def _relaxed_lower(value: Dim, assumptions, depth: int):
+    """Lower bound after replacing one linear floor/min/max atom by what it is bounded by.
+
+    Intervals forget that `S - S//2` or `S - min(S, T)` mention S twice; rewriting the
+    atom in terms of its arguments lets the remaining terms cancel.
+    """
+    for index, (mono, coeff) in enumerate(value._terms):
+        if len(mono) == 1 and not isinstance(mono[0], _Sym):
+            atom = mono[0]
+            rest = _build(dict(value._terms[:index] + value._terms[index + 1:]), value._const)
+            break
+    else:
+        return None
+    if isinstance(atom, _FloorDiv):
+        k = atom.k
+        # k*(e//k) lies in [e - (k-1), e]: keep the side that bounds coeff*atom from below
+        slack = -coeff * (k - 1) if coeff > 0 else 0
+        low = _lower(_sum((_scale(rest, k), _scale(atom.inner, coeff), slack)), assumptions, depth)
+        return None if low is None else -((-low) // k)
+    lows = [_lower(_sum((rest, _scale(arg, coeff))), assumptions, depth) for arg in atom.args]
+    if (atom.kind == "min") == (coeff > 0):   # coeff*atom is the min of coeff*args
+        return None if None in lows else min(lows)
+    known = [low for low in lows if low is not None]   # coeff*atom >= each coeff*arg
+    return max(known) if known else None
+
+
+def _interval(value, assumptions) -> tuple:
+    """(low, high) with -inf/inf for unknown, by interval arithmetic over the atoms."""
+    if isinstance(value, int):
+        return value, value
+    low = high = value._const
+    for mono, coeff in value._terms:
+        mono_low, mono_high = _mono_interval(mono, assumptions)
+        if coeff > 0:
+            low, high = low + coeff * mono_low, high + coeff * mono_high
+        else:
+            low, high = low + coeff * mono_high, high + coeff * mono_low
+    return low, high
+
+
+def _mono_interval(mono: tuple, assumptions) -> tuple:
+    low = high = 1
+    index = 0
+    while index < len(mono):   # repeated atoms are powers: S*S is never negative
+        power = 1
+        while index + power < len(mono) and mono[index + power] == mono[index]:
+            power += 1
+        atom_low, atom_high = _power_interval(*_atom_interval(mono[index], assumptions), power)
+        corners = [_times(x, y) for x in (low, high) for y in (atom_low, atom_high)]
+        low, high = min(corners), max(corners)
+        index += power
+    return low, high
+
+
+def _times(x, y):
+    return 0 if x == 0 or y == 0 else x * y   # 0 * inf is 0 for bounds
+
+
+def _power_interval(low, high, power: int) -> tuple:
+    if power == 1 or power % 2 or low >= 0:
+        return low ** power, high ** power
+    if high <= 0:
+        return high ** power, low ** power
+    return 0, max(low ** power, high ** power)
+
+
+def _atom_interval(atom: _Atom, assumptions) -> tuple:
+    if isinstance(atom, _Sym):
+        return assumptions.lower(atom.name), _INF
+    if isinstance(atom, _FloorDiv):
+        low, high = _interval(atom.inner, assumptions)
+        return (low if low == -_INF else low // atom.k), (high if high == _INF else high // atom.k)
+    bounds = [_interval(a, assumptions) for a in atom.args]
+    pick = min if atom.kind == "min" else max
+    return pick(b[0] for b in bounds), pick(b[1] for b in bounds)

@@ -1,0 +1,42 @@
+"""Typed errors: every failure a user can fix is a `PulsarError` naming what is at fault.
+
+The CLI maps `PulsarError` to exit code 1 and one line; anything else is a bug (traceback, 2).
+"""
+
+
+class PulsarError(Exception):
+    """Base of every error caused by a model, an input or an option, not by pulsar itself."""
+
+
+class ModelLoadError(PulsarError):
+    """The file is missing, truncated, not ONNX, or refers to data it must not read."""
+
+
+class UnsupportedOpError(PulsarError):
+    """One or more nodes use operators pulsar does not implement (all are listed at once)."""
+
+    def __init__(self, missing):
+        self.missing = list(missing)  # [(node name, domain, op type, opset)]
+        lines = [f"  {name or '<unnamed>'}: {domain or 'ai.onnx'}::{op} (opset {opset})"
+                 for name, domain, op, opset in self.missing]
+        super().__init__(f"{len(self.missing)} node(s) use unsupported operators:\n" + "\n".join(lines))
+
+
+class InferenceError(PulsarError):
+    """Facts of a node's inputs are incompatible with its operator (shape, rank, dtype)."""
+
+
+class InputError(PulsarError):
+    """A value given to `run`/`push` does not match the model's input facts."""
+
+
+class SymbolConflictError(InputError):
+    """The same symbol would be bound to two different values."""
+
+
+class OptionError(PulsarError):
+    """A user option (fact override, symbol binding, CLI flag) is malformed."""
+
+
+class PulseError(PulsarError):
+    """The model cannot be streamed as asked; the message names the node and suggests a fix."""

@@ -1,0 +1,259 @@
+"""ONNX file -> pulsar Graph: parse, read external data safely, build ops from the registry.
+
+Annotated output/value_info shapes are exporter hints and are not trusted; only graph inputs
+(overridable by the user) and initializers seed the facts. Unknown ops are collected across the
+whole model, subgraphs included, and reported together.
+"""
+import os
+import re
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+from google.protobuf.message import DecodeError
+
+from . import dims, dtypes
+from .errors import InferenceError, ModelLoadError, UnsupportedOpError
+from .fact import Fact, const
+from .graph import Graph, Node, topological_order
+from .ops import registry
+
+
+class ImportContext:
+    def __init__(self, opsets: dict, base_dir):
+        self.opsets = opsets
+        self.base_dir = base_dir
+        self.missing = []
+        self._fresh = 0
+
+    def opset(self, domain: str) -> int:
+        return self.opsets.get(registry.DOMAIN_ALIASES.get(domain, domain), 1)
+
+    def fresh_symbol(self, hint: str) -> dims.Dim:
+        self._fresh += 1
+        clean = re.sub(r"[^A-Za-z0-9_]", "_", hint).strip("_") or "d"
+        return dims.sym(f"{clean}_{self._fresh}")
+
+
+def read_model(source) -> tuple[onnx.ModelProto, object]:
+    """ModelProto and its folder (for external data) from a path, bytes or a ModelProto."""
+    if isinstance(source, onnx.ModelProto):
+        return source, None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _parse(bytes(source), "<bytes>"), None
+    path = os.fspath(source)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ModelLoadError(f"cannot read model {path!r}: {e.strerror or e}") from e
+    return _parse(data, path), os.path.dirname(os.path.abspath(path))
+
+
+def _parse(data: bytes, where: str) -> onnx.ModelProto:
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as e:
+        raise ModelLoadError(f"{where} is not a valid ONNX model (truncated or not ONNX): {e}") from e
+    if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
+        raise ModelLoadError(f"{where} is not a valid ONNX model: it holds no graph")
+    return model
+
+
+def import_model(model: onnx.ModelProto, base_dir=None) -> Graph:
+    opsets = {registry.DOMAIN_ALIASES.get(o.domain, o.domain): o.version for o in model.opset_import}
+    opsets.setdefault("", 1 if not model.opset_import else opsets.get("", 1))
+    ctx = ImportContext(opsets, base_dir)
+    graph = import_graph(model.graph, ctx, outer=set(), top=True)
+    if ctx.missing:
+        raise UnsupportedOpError(ctx.missing)
+    return graph
+
+
+def import_graph(proto: onnx.GraphProto, ctx: ImportContext, outer: set, top=False) -> Graph:
+    facts = {}
+    for init in proto.initializer:
+        facts[init.name] = const(_tensor(init, ctx))
+    for sparse in proto.sparse_initializer:
+        facts[sparse.values.name] = const(_sparse(sparse, ctx))
+    inputs = []
+    for vi in proto.input:
+        if vi.name in facts:
+            continue  # an initializer listed as input (old exporters): a constant, not a feed
+        inputs.append(vi.name)
+        facts[vi.name] = declared_fact(vi, ctx) if (top or _has_type(vi)) else None
+    nodes = []
+    defined = set(facts) | set(inputs)
+    for i, np_ in enumerate(proto.node):
+        node = _import_node(np_, i, ctx, defined | outer)
+        if node is None:
+            continue
+        if isinstance(node, tuple):   # a folded Constant node
+            facts[node[0]] = const(node[1])
+            defined.add(node[0])
+            continue
+        nodes.append(node)
+        defined.update(w for w in node.outputs if w)
+    used = {w for n in nodes for w in list(n.inputs) + list(n.scope_inputs) if w}
+    used |= {o.name for o in proto.output}
+    outer_refs = sorted(w for w in used if w not in defined)
+    if top and outer_refs:
+        raise ModelLoadError(f"graph reads wires that nothing defines: {', '.join(outer_refs[:10])}")
+    nodes = topological_order(nodes, set(defined))
+    return Graph(proto.name or "main", inputs, [o.name for o in proto.output], nodes, facts, outer_refs)
+
+
+def _has_type(vi) -> bool:
+    return vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type != 0
+
+
+def declared_fact(vi, ctx: ImportContext):
+    """Fact of a declared input: dim_param -> symbol, missing/'?' dims -> fresh symbols."""
+    if not vi.type.HasField("tensor_type"):
+        raise ModelLoadError(f"input {vi.name!r}: only tensor inputs are supported "
+                             f"(got {vi.type.WhichOneof('value')})")
+    tt = vi.type.tensor_type
+    dtype = dtypes.from_onnx(tt.elem_type)
+    if not tt.HasField("shape"):
+        return UnrankedFact(dtype, ())
+    shape = []
+    for axis, d in enumerate(tt.shape.dim):
+        if d.HasField("dim_value") and d.dim_value >= 0:
+            shape.append(int(d.dim_value))
+        elif d.HasField("dim_param") and d.dim_param and d.dim_param != "?":
+            shape.append(dims.sym(d.dim_param))
+        else:
+            shape.append(ctx.fresh_symbol(f"{vi.name}_{axis}"))
+    return Fact(dtype, tuple(shape))
+
+
+class UnrankedFact(Fact):
+    """An input declared without a shape: analysis needs an override or the first run's shape."""
+
+
+def _import_node(proto, index, ctx, visible):
+    name = proto.name or f"{proto.op_type}_{index}"
+    if proto.op_type == "Constant" and proto.domain in ("", "ai.onnx"):
+        return proto.output[0], _constant_value(proto, name, ctx)
+    opset = ctx.opset(proto.domain)
+    cls = registry.lookup(proto.domain, proto.op_type, opset)
+    attrs, scope_inputs = {}, set()
+    for a in proto.attribute:
+        value = _attribute(a, ctx, visible | set(proto.input))
+        attrs[a.name] = value
+        for g in (value if isinstance(value, list) else [value]):
+            if isinstance(g, Graph):
+                scope_inputs.update(g.outer_refs)
+    if cls is None:
+        ctx.missing.append((name, proto.domain, proto.op_type, opset))
+        return None
+    try:
+        op = cls.from_onnx(attrs, ctx)
+    except InferenceError as e:
+        raise InferenceError(f"node {name!r} ({proto.op_type}): {e}") from e
+    return Node(name, op, list(proto.input), list(proto.output), sorted(scope_inputs))
+
+
+def _constant_value(proto, name, ctx):
+    for a in proto.attribute:
+        if a.name == "value":
+            return _tensor(a.t, ctx)
+        if a.name == "sparse_value":
+            return _sparse(a.sparse_tensor, ctx)
+        if a.name == "value_float":
+            return np.array(a.f, dtype=np.float32)
+        if a.name == "value_floats":
+            return np.array(list(a.floats), dtype=np.float32)
+        if a.name == "value_int":
+            return np.array(a.i, dtype=np.int64)
+        if a.name == "value_ints":
+            return np.array(list(a.ints), dtype=np.int64)
+        if a.name == "value_string":
+            return np.array(a.s.decode("utf-8"), dtype=object)
+        if a.name == "value_strings":
+            return np.array([s.decode("utf-8") for s in a.strings], dtype=object)
+    raise ModelLoadError(f"Constant node {name!r} has no value attribute")
+
+
+def _attribute(a, ctx, visible):
+    T = onnx.AttributeProto
+    if a.type == T.FLOAT:
+        return float(a.f)
+    if a.type == T.INT:
+        return int(a.i)
+    if a.type == T.STRING:
+        return _text(a.s)
+    if a.type == T.TENSOR:
+        return _tensor(a.t, ctx)
+    if a.type == T.SPARSE_TENSOR:
+        return _sparse(a.sparse_tensor, ctx)
+    if a.type == T.GRAPH:
+        return import_graph(a.g, ctx, visible)
+    if a.type == T.FLOATS:
+        return tuple(float(v) for v in a.floats)
+    if a.type == T.INTS:
+        return tuple(int(v) for v in a.ints)
+    if a.type == T.STRINGS:
+        return tuple(_text(s) for s in a.strings)
+    if a.type == T.TENSORS:
+        return [_tensor(t, ctx) for t in a.tensors]
+    if a.type == T.GRAPHS:
+        return [import_graph(g, ctx, visible) for g in a.graphs]
+    if a.type == T.TYPE_PROTO:
+        return a.tp
+    raise ModelLoadError(f"attribute {a.name!r} has an unsupported type {a.type}")
+
+
+def _text(b: bytes):
+    try:
+        return b.decode("utf-8")
+    except UnicodeDecodeError:
+        return b
+
+
+def _tensor(t, ctx) -> np.ndarray:
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        t = _with_external_data(t, ctx)
+    arr = numpy_helper.to_array(t)
+    if arr.dtype.kind in "SU":
+        arr = arr.astype(object)
+    return arr
+
+
+def _sparse(st, ctx) -> np.ndarray:
+    values = _tensor(st.values, ctx)
+    indices = _tensor(st.indices, ctx).astype(np.int64)
+    shape = tuple(st.dims)
+    dense = np.zeros(shape, dtype=values.dtype)
+    if indices.ndim == 1:
+        dense.reshape(-1)[indices] = values
+    else:
+        dense[tuple(indices.T)] = values
+    return dense
+
+
+def _with_external_data(t, ctx):
+    info = {e.key: e.value for e in t.external_data}
+    where = info.get("location", "")
+    if ctx.base_dir is None:
+        raise ModelLoadError(f"tensor {t.name!r} uses external data {where!r}, but the model was "
+                             "not loaded from a file: load it from its path")
+    base = os.path.realpath(ctx.base_dir)
+    path = os.path.realpath(os.path.join(base, where))
+    if os.path.isabs(where) or os.path.commonpath([base, path]) != base:
+        raise ModelLoadError(f"tensor {t.name!r}: external data location {where!r} escapes the "
+                             f"model's folder {base!r}; refusing to read it")
+    offset, length = int(info.get("offset", 0)), info.get("length")
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            raw = f.read(int(length)) if length is not None else f.read()
+    except OSError as e:
+        raise ModelLoadError(f"tensor {t.name!r}: cannot read external data {where!r}: {e}") from e
+    copy = onnx.TensorProto()
+    copy.CopyFrom(t)
+    del copy.external_data[:]
+    copy.data_location = onnx.TensorProto.DEFAULT
+    copy.raw_data = raw
+    return copy

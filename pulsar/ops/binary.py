@@ -1,0 +1,183 @@
+"""Elementwise ops of two or more inputs with NumPy broadcasting: arithmetic, comparison, logic.
+
+Each op is a row: ONNX name -> NumPy function and output dtype rule. The same `eval` folds
+shape arithmetic on object arrays of Dims during analysis (Add/Sub/Mul/Div of shape values).
+"""
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .. import dims
+from ..fact import Fact
+from .base import Op, fail
+from .broadcast import broadcast_shapes
+from .registry import register
+
+BOOL = np.dtype(bool)
+
+
+def _int_div(a, b):
+    """ONNX integer Div truncates toward zero; Dims (shape values) are non-negative: floor."""
+    if a.dtype == object or b.dtype == object:
+        return np.frompyfunc(_dim_floordiv, 2, 1)(a, b)
+    q = np.floor_divide(a, b)
+    return np.where((np.remainder(a, b) != 0) & ((a < 0) != (b < 0)), q + 1, q).astype(a.dtype)
+
+
+def _dim_floordiv(a, b):
+    return dims.to_dim(a) // dims.to_dim(b) if isinstance(b, dims.Dim) else dims.to_dim(a) // int(b)
+
+
+def _div(a, b):
+    if a.dtype.kind in "iuO":
+        with np.errstate(divide="ignore"):
+            return _int_div(a, b)
+    return np.divide(a, b)
+
+
+def _decidable_equal(a, b):
+    """Dim equality is only known when both sides are the same expression or both concrete."""
+    def eq(x, y):
+        if isinstance(x, dims.Dim) or isinstance(y, dims.Dim):
+            if x == y:
+                return True
+            raise TypeError("symbolic comparison is not decidable")
+        return x == y
+    return np.frompyfunc(eq, 2, 1)(a, b).astype(bool)
+
+
+def _pow(a, b):
+    if a.dtype.kind in "iu":
+        return np.power(a.astype(np.float64), b.astype(np.float64)).astype(a.dtype)
+    return np.power(a, b.astype(a.dtype) if b.dtype != a.dtype else b)
+
+
+def _variadic(fn, object_fn):
+    def run(*xs):
+        if any(x.dtype == object for x in xs):
+            return _reduce(np.frompyfunc(object_fn, 2, 1), xs)
+        return _reduce(fn, xs)
+    return run
+
+
+def _reduce(fn, xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = fn(out, x)
+    return out
+
+
+def _mean(*xs):
+    return (_reduce(np.add, xs) / len(xs)).astype(xs[0].dtype)
+
+
+@dataclass(frozen=True)
+class Elementwise(Op):
+    """N-ary broadcasting op; subclasses set `fn`, `result` (None: input dtype) and arity."""
+    fn: ClassVar = None
+    result: ClassVar = None
+    same_types: ClassVar[bool] = True
+    arity: ClassVar[tuple] = (2, 2)
+
+    def infer(self, inputs, ctx):
+        xs = [x for x in inputs if x is not None]
+        lo, hi = self.arity
+        if not lo <= len(xs) <= hi:
+            fail(f"takes {lo}..{hi} inputs, got {len(xs)}")
+        if self.same_types and len({x.dtype for x in xs}) > 1:
+            fail("inputs must share one dtype, got " + ", ".join(str(x.dtype) for x in xs))
+        dtype = xs[0].dtype if self.result is None else self.result
+        return [Fact(dtype, broadcast_shapes(*(x.shape for x in xs)))]
+
+    def eval(self, *xs):
+        out = type(self).fn(*xs)
+        return (np.asarray(out) if out.dtype == object else np.asarray(out, dtype=self.out_dtype(xs)),)
+
+    def out_dtype(self, xs):
+        return xs[0].dtype if self.result is None else self.result
+
+
+def _row(name, fn, result=None, since=1, same_types=True, arity=(2, 2), **extra):
+    cls = type(name, (Elementwise,), {"fn": staticmethod(fn), "result": result,
+                                      "same_types": same_types, "arity": arity, **extra})
+    cls.__module__ = __name__
+    register(name, since=since)(dataclass(frozen=True)(cls))
+    globals()[name] = cls
+    return cls
+
+
+_row("Add", np.add)
+_row("Sub", np.subtract)
+_row("Mul", np.multiply)
+_row("Div", _div)
+_row("Pow", _pow, same_types=False)
+_row("And", np.logical_and, BOOL)
+_row("Or", np.logical_or, BOOL)
+_row("Xor", np.logical_xor, BOOL)
+_row("Equal", lambda a, b: _decidable_equal(a, b) if object in (a.dtype, b.dtype) else np.equal(a, b), BOOL)
+_row("Less", np.less, BOOL)
+_row("LessOrEqual", np.less_equal, BOOL)
+_row("Greater", np.greater, BOOL)
+_row("GreaterOrEqual", np.greater_equal, BOOL)
+_row("BitwiseAnd", np.bitwise_and)
+_row("BitwiseOr", np.bitwise_or)
+_row("BitwiseXor", np.bitwise_xor)
+_row("Max", _variadic(np.maximum, dims.dmax), arity=(1, 1 << 16))
+_row("Min", _variadic(np.minimum, dims.dmin), arity=(1, 1 << 16))
+_row("Sum", _variadic(np.add, lambda a, b: a + b), arity=(1, 1 << 16))
+_row("Mean", _mean, arity=(1, 1 << 16))
+
+
+@register("Mod", since=10)
+@dataclass(frozen=True)
+class Mod(Elementwise):
+    fmod: int = 0
+
+    def infer(self, inputs, ctx):
+        if inputs[0].dtype.kind == "f" and not self.fmod:
+            fail("fmod must be 1 for floating-point inputs")
+        return super().infer(inputs, ctx)
+
+    def eval(self, a, b):
+        if a.dtype == object or b.dtype == object:
+            return (np.frompyfunc(lambda x, y: dims.to_dim(x) % int(y), 2, 1)(a, b),)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.fmod(a, b) if self.fmod else np.mod(a, b)
+        return (out.astype(a.dtype),)
+
+
+@register("BitShift", since=11)
+@dataclass(frozen=True)
+class BitShift(Elementwise):
+    direction: str = "LEFT"
+
+    def eval(self, a, b):
+        fn = np.left_shift if self.direction == "LEFT" else np.right_shift
+        return (fn(a, b).astype(a.dtype),)
+
+
+@register("PRelu", since=1)
+@dataclass(frozen=True)
+class PRelu(Elementwise):
+    def eval(self, x, slope):
+        return (np.where(x < 0, x * slope, x).astype(x.dtype),)
+
+
+@register("Where", since=9)
+@dataclass(frozen=True)
+class Where(Elementwise):
+    same_types: ClassVar[bool] = False
+    arity: ClassVar[tuple] = (3, 3)
+
+    def infer(self, inputs, ctx):
+        cond, a, b = inputs
+        if cond.dtype != BOOL:
+            fail(f"condition must be bool, got {cond}")
+        if a.dtype != b.dtype:
+            fail(f"branches must share one dtype, got {a} and {b}")
+        return [Fact(a.dtype, broadcast_shapes(cond.shape, a.shape, b.shape))]
+
+    def eval(self, cond, a, b):
+        out = np.where(cond, a, b)
+        return (out if out.dtype == object else out.astype(a.dtype, copy=False),)

@@ -1,0 +1,165 @@
+"""A plan: the graph flattened into slot-indexed steps, built once and run many times.
+
+Wires become integer slots; constants are loaded once; each step frees the slots whose last
+reader it is, so peak memory follows the live set, not the whole graph. Symbols are bound from
+the actual input shapes on every run and checked against every input that mentions them.
+"""
+import numpy as np
+
+from . import dims
+from .errors import InputError, SymbolConflictError
+
+
+class Step:
+    __slots__ = ("node", "run", "ins", "outs", "frees", "scope")
+
+    def __init__(self, node, run, ins, outs, frees, scope):
+        self.node, self.run, self.ins, self.outs, self.frees, self.scope = \
+            node, run, ins, outs, frees, scope
+
+
+class Plan:
+    def __init__(self, graph, check_inputs=True):
+        self.graph = graph
+        self.check_inputs = check_inputs
+        slot_of = {}
+
+        def slot(w):
+            if w not in slot_of:
+                slot_of[w] = len(slot_of)
+            return slot_of[w]
+
+        consts = graph.constants()
+        self.input_slots = [slot(w) for w in graph.inputs]
+        self.outer_slots = [(w, slot(w)) for w in graph.outer_refs]
+        self.const_slots = [(slot(w), v) for w, v in consts.items()]
+        self.output_slots = [slot(w) for w in graph.outputs]
+        last_use = {}
+        for i, node in enumerate(graph.nodes):
+            for w in list(node.inputs) + list(node.scope_inputs):
+                if w:
+                    last_use[slot(w)] = i
+        keep = set(self.output_slots) | {s for s, _ in self.const_slots}
+        self.steps = []
+        for i, node in enumerate(graph.nodes):
+            ins = [slot(w) if w else -1 for w in node.inputs]
+            outs = [slot(w) if w else -1 for w in node.outputs]
+            frees = sorted({s for s in ins + [slot(w) for w in node.scope_inputs]
+                            if s >= 0 and last_use.get(s) == i and s not in keep})
+            scope = [(w, slot(w)) for w in node.scope_inputs]
+            run = node.op.eval_scoped if node.op.uses_scope else node.op.eval
+            self.steps.append(Step(node, run, ins, outs, frees, scope))
+        self.n_slots = len(slot_of)
+        self.slot_of = slot_of
+        self.input_facts = [graph.facts.get(w) for w in graph.inputs]
+
+    def run(self, inputs: list, outer: dict = None) -> list:
+        """Outputs (in graph output order) for `inputs` (in graph input order)."""
+        if self.check_inputs:
+            inputs = self.checked(inputs)
+        slots = [None] * self.n_slots
+        for s, v in self.const_slots:
+            slots[s] = v
+        for s, v in zip(self.input_slots, inputs):
+            slots[s] = v
+        if outer:
+            for w, s in self.outer_slots:
+                slots[s] = outer[w]
+        for step in self.steps:
+            args = [slots[i] if i >= 0 else None for i in step.ins]
+            if step.scope:
+                results = step.run(args, {w: slots[s] for w, s in step.scope})
+            else:
+                results = step.run(*args)
+            for s, r in zip(step.outs, results):
+                if s >= 0:
+                    slots[s] = r
+            for s in step.frees:
+                slots[s] = None
+        return [slots[s] for s in self.output_slots]
+
+    def checked(self, inputs: list) -> list:
+        names = self.graph.inputs
+        if len(inputs) != len(names):
+            raise InputError(f"expected {len(names)} inputs ({', '.join(names)}), got {len(inputs)}")
+        arrays = [as_input_array(name, x, fact) for name, x, fact in
+                  zip(names, inputs, self.input_facts)]
+        bind_symbols(names, arrays, self.input_facts)
+        return arrays
+
+
+def as_input_array(name, x, fact):
+    if fact is None:
+        return np.asarray(x)
+    if not isinstance(x, np.ndarray):
+        try:
+            x = np.asarray(x, dtype=fact.dtype)
+        except (TypeError, ValueError) as e:
+            raise InputError(f"input {name!r}: cannot convert {type(x).__name__} to {fact}: {e}") from e
+    if x.dtype != fact.dtype:
+        raise InputError(f"input {name!r}: dtype {x.dtype} given, the model expects {fact}")
+    if x.ndim != fact.rank:
+        raise InputError(f"input {name!r}: rank {x.ndim} (shape {list(x.shape)}) given, "
+                         f"the model expects rank {fact.rank}: {fact}")
+    return x
+
+
+def bind_symbols(names, arrays, facts) -> dict:
+    """Symbol values read off input shapes; a clear error when inputs disagree."""
+    bindings, source = {}, {}
+    pending = []
+    for name, x, fact in zip(names, arrays, facts):
+        if fact is None:
+            continue
+        for axis, (want, got) in enumerate(zip(fact.shape, x.shape)):
+            if isinstance(want, int):
+                if want != got:
+                    raise InputError(f"input {name!r}: axis {axis} is {got}, the model expects "
+                                     f"{want} (shape {list(x.shape)} vs {fact})")
+            elif want == dims.sym(_only_symbol(want)):
+                sym = _only_symbol(want)
+                if sym in bindings and bindings[sym] != got:
+                    raise SymbolConflictError(
+                        f"symbol {sym} is {bindings[sym]} from {source[sym]} but {got} from "
+                        f"input {name!r} axis {axis} (shape {list(x.shape)}, expected {fact})")
+                bindings[sym], source[sym] = got, f"input {name!r} axis {axis}"
+            else:
+                pending.append((name, axis, want, got, x.shape, fact))
+    for name, axis, want, got, shape, fact in pending:
+        value = dims.evaluate(want, bindings)
+        if isinstance(value, int):
+            if value != got:
+                raise SymbolConflictError(
+                    f"input {name!r} axis {axis} is {got}, but {want} = {value} with "
+                    f"{_fmt(bindings)} (shape {list(shape)}, expected {fact})")
+        else:
+            solved = solve_single(value, got)
+            if solved is None:
+                raise InputError(f"input {name!r} axis {axis}: no integer value of "
+                                 f"{', '.join(sorted(dims.symbols(value)))} makes {want} equal "
+                                 f"{got} (shape {list(shape)}, expected {fact})")
+            bindings.update(solved)
+    return bindings
+
+
+def _only_symbol(d):
+    names = dims.symbols(d)
+    return next(iter(names)) if len(names) == 1 else "\0"
+
+
+def solve_single(expr, target: int):
+    """{S: v} such that expr(S=v) == target, for an expression in one symbol, or None."""
+    names = dims.symbols(expr)
+    if len(names) != 1:
+        return None
+    s = next(iter(names))
+    b = dims.evaluate(expr, {s: 0})
+    a = dims.evaluate(expr, {s: 1}) - b
+    if a <= 0 or (target - b) % a:
+        return None
+    guess = {s: (target - b) // a}
+    return guess if guess[s] >= 0 and dims.evaluate(expr, guess) == target else None
+
+
+def _fmt(bindings) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(bindings.items()))
