@@ -240,7 +240,9 @@ def _sum(values) -> "int | Dim":
 
 
 def _scale(value, factor: int):
-    if isinstance(value, int) or factor == 0:
+    if factor == 0:
+        return 0
+    if isinstance(value, int):
         return value * factor
     # scaling keeps the monomial order, so no re-sort
     return Dim._make(tuple((m, c * factor) for m, c in value._terms), value._const * factor)

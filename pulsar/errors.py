@@ -17,9 +17,15 @@ class UnsupportedOpError(PulsarError):
 
     def __init__(self, missing):
         self.missing = list(missing)  # [(node name, domain, op type, opset)]
-        lines = [f"  {name or '<unnamed>'}: {domain or 'ai.onnx'}::{op} (opset {opset})"
-                 for name, domain, op, opset in self.missing]
-        super().__init__(f"{len(self.missing)} node(s) use unsupported operators:\n" + "\n".join(lines))
+        by_op = {}
+        for name, domain, op, opset in self.missing:
+            key = f"{domain + '::' if domain not in ('', 'ai.onnx') else ''}{op} (opset {opset})"
+            by_op.setdefault(key, []).append(name or "<unnamed>")
+        parts = [f"{op} in node{'s' if len(names) > 1 else ''} {', '.join(names[:5])}"
+                 f"{f' and {len(names) - 5} more' if len(names) > 5 else ''}"
+                 for op, names in by_op.items()]
+        super().__init__(f"{len(self.missing)} node(s) use operators pulsar does not support: "
+                         + "; ".join(parts))
 
 
 class InferenceError(PulsarError):

@@ -87,7 +87,8 @@ def import_graph(proto: onnx.GraphProto, ctx: ImportContext, outer: set, top=Fal
     defined = set(facts) | set(inputs)
     for i, np_ in enumerate(proto.node):
         node = _import_node(np_, i, ctx, defined | outer)
-        if node is None:
+        if node is None:   # unsupported: reported after the walk; its outputs count as defined
+            defined.update(w for w in np_.output if w)
             continue
         if isinstance(node, tuple):   # a folded Constant node
             facts[node[0]] = const(node[1])
