@@ -38,25 +38,33 @@ def rnn_scratch_shapes(batch, hidden):
 def _gemm_acc(a, m, j0, j1, out, o0):
     """out[b, o0 + j - j0] += sum_k a[b, k] * m[j, k] for j in [j0, j1) and every row b of a.
 
-    Columns of `m` are streamed 4 at a time with an explicit (fixed) summation order, so the inner
-    loop over j vectorises without fastmath when `m` is Fortran-ordered.
+    Columns of `m` are streamed 4 at a time with a fixed summation order, through 1-D views
+    indexed from 0 (no negative-index wraparound), so the inner loop vectorises without fastmath
+    when `m` is Fortran-ordered.
     """
     nb, nk = a.shape
-    d = o0 - j0
+    n = j1 - j0
     k4 = nk - nk % 4
     for k in range(0, k4, 4):
+        m0 = m[j0:j1, k]
+        m1 = m[j0:j1, k + 1]
+        m2 = m[j0:j1, k + 2]
+        m3 = m[j0:j1, k + 3]
         for b in range(nb):
             a0 = a[b, k]
             a1 = a[b, k + 1]
             a2 = a[b, k + 2]
             a3 = a[b, k + 3]
-            for j in range(j0, j1):
-                out[b, j + d] += (m[j, k] * a0 + m[j, k + 1] * a1) + (m[j, k + 2] * a2 + m[j, k + 3] * a3)
+            o = out[b, o0:o0 + n]
+            for j in range(n):
+                o[j] += (m0[j] * a0 + m1[j] * a1) + (m2[j] * a2 + m3[j] * a3)
     for k in range(k4, nk):
+        m0 = m[j0:j1, k]
         for b in range(nb):
             ak = a[b, k]
-            for j in range(j0, j1):
-                out[b, j + d] += m[j, k] * ak
+            o = out[b, o0:o0 + n]
+            for j in range(n):
+                o[j] += m0[j] * ak
 
 
 @jit

@@ -9,12 +9,14 @@ from .errors import (PulsarError, ModelLoadError, UnsupportedOpError, InferenceE
 __version__ = "0.1.0"
 
 
+_SUBMODULES = ("dims", "streaming", "backend", "api", "fact", "graph", "plan", "pipeline")
+
+
 def __getattr__(name):
     # Lazy: `import pulsar` must stay cheap (no numba import) for the CLI and for tooling.
-    if name in ("load", "Model"):
-        from . import api
-        return getattr(api, name)
-    if name == "streaming":
-        import importlib
-        return importlib.import_module("pulsar.streaming")
+    import importlib
+    if name in ("load", "Model", "TensorInfo"):
+        return getattr(importlib.import_module("pulsar.api"), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"pulsar.{name}")
     raise AttributeError(f"module 'pulsar' has no attribute {name!r}")

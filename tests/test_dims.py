@@ -234,7 +234,10 @@ def test_bounds_default_non_negative():
     assert lower_bound(S * T + 3) == 3
     assert lower_bound(S - T) is None
     assert lower_bound(S * S - 2 * S) is None
-    assert lower_bound((S - 3) * (S - 3)) == 0
+    half = (S - 5) // 2            # can be negative: its square still is not
+    assert lower_bound(half) == -3
+    assert lower_bound(half * half) == 0
+    assert lower_bound((S - 3) * (S - 3)) is None   # expanded: S*S-6*S+9, intervals lose it
     assert lower_bound(7) == 7 and upper_bound(7) == 7
     assert upper_bound(dmin(S, 4)) == 4
     assert lower_bound((S - 400) // 160 + 1) == -2

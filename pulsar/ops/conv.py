@@ -1,1 +1,362 @@
-"""(family module: to be filled)"""
+"""Convolutions: Conv (1-D/2-D/3-D, with an optional fused activation), ConvInteger, ConvTranspose.
+
+`SlidingWindow` holds the attributes and output-size arithmetic that pooling shares. Sizes are
+written once for ints and symbolic Dims: `(S - 512) // 160 + 1` comes out of the same formula
+that sizes a concrete run. Run-time geometry (pads, output sizes, algorithm) is computed once
+per input shape and cached on the op; weights are made contiguous in the compute dtype once.
+"""
+import dataclasses
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from .. import dims
+from ..fact import Fact
+from ..kernels import activation as act_codes
+from ..kernels import conv as kconv
+from .base import Op, build_from_attrs, fail, need_rank
+from .registry import register
+
+AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", "")
+FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+ACTIVATIONS = {"": act_codes.ACT_NONE, "Relu": act_codes.ACT_RELU,
+               "LeakyRelu": act_codes.ACT_LEAKY_RELU, "Clip": act_codes.ACT_CLIP,
+               "Sigmoid": act_codes.ACT_SIGMOID, "Tanh": act_codes.ACT_TANH,
+               "HardSigmoid": act_codes.ACT_HARD_SIGMOID}
+
+
+def compute_dtype(dtype) -> np.dtype:
+    """Kernels run in float32/float64; float16 is computed in float32 and rounded back."""
+    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+
+
+def window_geometry(sizes, kernel, strides, dilations, pads, auto_pad, ceil_mode=False):
+    """(begin pads, end pads, output sizes) per spatial axis, for ints or Dims alike."""
+    r = len(sizes)
+    begins, ends, outs = [], [], []
+    for i, n in enumerate(sizes):
+        s, eff = strides[i], (kernel[i] - 1) * dilations[i] + 1
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            out = (n + s - 1) // s
+            total = dims.dmax(0, (out - 1) * s + eff - n)
+            small = total // 2
+            b, e = (small, total - small) if auto_pad == "SAME_UPPER" else (total - small, small)
+        else:
+            b, e = (0, 0) if auto_pad == "VALID" else (pads[i], pads[i + r])
+            out = _out_size(n + b + e - eff, s, eff - e, ceil_mode)
+        begins.append(b)
+        ends.append(e)
+        outs.append(out)
+    return begins, ends, outs
+
+
+def _out_size(span, s, last_limit, ceil_mode):
+    """floor(span/s)+1; in ceil mode a last window starting in the end pad is dropped."""
+    if not ceil_mode:
+        return span // s + 1
+    steps = (span + s - 1) // s
+    slack = (-span) % s    # (steps*s - span): the last window starts in the end pad iff >= limit
+    if isinstance(slack, int):
+        return steps + 1 - (1 if slack >= last_limit else 0)
+    return steps + 1 - dims.dmin(1, dims.dmax(0, slack - last_limit + 1))
+
+
+def check_sizes(outs, what="input"):
+    for i, o in enumerate(outs):
+        if isinstance(o, int) and o < 1:
+            fail(f"{what} is too small for the window along spatial axis {i}: output size {o}")
+
+
+@dataclass(frozen=True)
+class SlidingWindow(Op):
+    """Attributes every windowed op shares; empty tuples mean the ONNX defaults."""
+    auto_pad: str = "NOTSET"
+    dilations: tuple = ()
+    kernel_shape: tuple = ()
+    pads: tuple = ()
+    strides: tuple = ()
+    _cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def window(self, r, kernel):
+        """(kernel, strides, dilations, pads) normalised and checked for `r` spatial axes."""
+        if self.auto_pad not in AUTO_PADS:
+            fail(f"auto_pad must be one of {', '.join(AUTO_PADS[:4])}, got {self.auto_pad!r}")
+        kernel = tuple(kernel)
+        if self.kernel_shape and tuple(self.kernel_shape) != kernel:
+            fail(f"kernel_shape {list(self.kernel_shape)} does not match the weights' {list(kernel)}")
+        strides = self.strides or (1,) * r
+        dilations = self.dilations or (1,) * r
+        pads = self.pads or (0,) * (2 * r)
+        for name, values, n in (("kernel_shape", kernel, r), ("strides", strides, r),
+                                ("dilations", dilations, r), ("pads", pads, 2 * r)):
+            if len(values) != n or not all(isinstance(v, int) for v in values):
+                fail(f"{name} {list(values)} must hold {n} integers for {r} spatial axes")
+            if any(v < (0 if name == "pads" else 1) for v in values):
+                fail(f"{name} {list(values)} must be {'>= 0' if name == 'pads' else 'positive'}")
+        return kernel, strides, dilations, pads
+
+    def geometry(self, sizes, kernel, ceil_mode=False):
+        kernel, strides, dilations, pads = self.window(len(sizes), kernel)
+        begins, ends, outs = window_geometry(sizes, kernel, strides, dilations, pads,
+                                             self.auto_pad, ceil_mode)
+        return kernel, strides, dilations, begins, ends, outs
+
+
+class _ConvPlan:
+    """Concrete geometry of one Conv call (one input shape)."""
+    __slots__ = ("out_shape", "strides", "dilations", "begins", "algorithm", "cols_shape")
+
+
+@register("Conv", since=1)
+@dataclass(frozen=True)
+class Conv(SlidingWindow):
+    group: int = 1
+    activation: str = ""    # fused by pulsar.fusion, never an ONNX attribute
+    alpha: float = 0.0
+    beta: float = 0.0
+    hidden_fields: ClassVar[tuple] = ("activation", "alpha", "beta", "_cache")
+
+    @classmethod
+    def from_onnx(cls, attrs, ctx):
+        hidden = [k for k in attrs if k in cls.hidden_fields]
+        if hidden:
+            fail(f"unsupported attribute(s) {', '.join(hidden)}")
+        return build_from_attrs(cls, attrs, ctx)
+
+    def infer(self, inputs, ctx):
+        x, w, b = (list(inputs) + [None])[:3]
+        need_rank(x, "input X", min_rank=3)
+        need_rank(w, "weights W", rank=x.rank)
+        if x.dtype not in self.dtypes or w.dtype != x.dtype or (b is not None and b.dtype != x.dtype):
+            fail(f"X, W and B must share one {self.dtype_text} dtype, got X {x}, W {w}, B {b}")
+        if not all(isinstance(k, int) for k in w.shape[2:]):
+            fail(f"the kernel size must be known: weights W are {w}")
+        _check_channels(x.shape[1], w.shape[0], w.shape[1], self.group, b)
+        *_, outs = self.geometry(x.shape[2:], w.shape[2:])
+        check_sizes(outs)
+        return [Fact(self.out_dtype(x.dtype), (x.shape[0], w.shape[0], *outs))]
+
+    dtypes: ClassVar[tuple] = FLOATS
+    dtype_text: ClassVar[str] = "float"
+
+    def out_dtype(self, dtype):
+        return dtype
+
+    def eval(self, x, w, b=None):
+        plan = self._plan(x.shape, w.shape, x.dtype)
+        dtype = compute_dtype(x.dtype)
+        wk, bk = self._weights(w, b, dtype)
+        xk = np.ascontiguousarray(x, dtype=dtype)
+        out = np.empty(plan.out_shape, dtype=dtype)
+        self._run(xk, wk, bk, out, plan)
+        return (out if out.dtype == x.dtype else out.astype(x.dtype),)
+
+    def _plan(self, x_shape, w_shape, dtype) -> _ConvPlan:
+        key = (x_shape, w_shape)
+        plan = self._cache.get(key)
+        if plan is None:
+            plan = self._cache[key] = self._new_plan(x_shape, w_shape)
+        return plan
+
+    def _new_plan(self, x_shape, w_shape):
+        if len(w_shape) != len(x_shape) or len(x_shape) < 3:
+            fail(f"X {list(x_shape)} and W {list(w_shape)} must have one rank >= 3")
+        if len(x_shape) > 5:
+            fail(f"only 1-D, 2-D and 3-D convolutions are supported, X is {list(x_shape)}")
+        _check_channels(x_shape[1], w_shape[0], w_shape[1], self.group, None)
+        _, strides, dilations, begins, _, outs = self.geometry(x_shape[2:], w_shape[2:])
+        check_sizes(outs)
+        plan = _ConvPlan()
+        plan.out_shape = (x_shape[0], w_shape[0], *outs)
+        if len(outs) == 1:    # 1-D runs as 2-D with H == KH == 1
+            strides, dilations, begins, outs = (1, *strides), (1, *dilations), (0, *begins), (1, *outs)
+        plan.strides, plan.dilations, plan.begins = strides, dilations, begins
+        plan.algorithm, plan.cols_shape = "direct", None
+        if len(outs) == 2:
+            kh, kw = (1, *w_shape[2:]) if len(w_shape) == 3 else w_shape[2:]
+            plan.algorithm = kconv.choose_conv2d_algorithm(
+                x_shape[1], w_shape[0], self.group, kh, kw, *outs)
+            plan.cols_shape = kconv.im2col_scratch_shape(x_shape[1], self.group, kh, kw, *outs)
+        return plan
+
+    def _weights(self, w, b, dtype):
+        """Contiguous weights/bias in the compute dtype, prepared once per constant array."""
+        cached = self._cache.get("weights")
+        if cached is not None and cached[0] is w and cached[1] is b and cached[2] == dtype:
+            return cached[3], cached[4]
+        wk = np.ascontiguousarray(w, dtype=dtype)
+        if b is None:
+            bk = np.zeros(w.shape[0], dtype=dtype)
+        else:
+            if b.shape != (w.shape[0],):
+                fail(f"bias B must have shape [{w.shape[0]}], got {list(b.shape)}")
+            bk = np.ascontiguousarray(b, dtype=dtype)
+        self._cache["weights"] = (w, b, dtype, wk, bk)
+        return wk, bk
+
+    def _run(self, x, w, b, out, plan):
+        act = ACTIVATIONS[self.activation]
+        args = (self.group, act, float(self.alpha), float(self.beta))
+        if x.ndim == 3:
+            x, w, o = x[:, :, None, :], w[:, :, None, :], out[:, :, None, :]
+        else:
+            o = out
+        if o.ndim == 4:
+            geometry = (*plan.strides, *plan.dilations, *plan.begins)
+            if plan.algorithm == "im2col":
+                cols = np.empty(plan.cols_shape, dtype=x.dtype)
+                kconv.conv2d_im2col(x, w, b, o, *geometry, *args, cols)
+            else:
+                kconv.conv2d_direct(x, w, b, o, *geometry, *args)
+        else:
+            kconv.conv3d_direct(x, w, b, o, *plan.strides, *plan.dilations, *plan.begins, *args)
+
+
+def _check_channels(c, m, cg, group, b):
+    if not isinstance(group, int) or group < 1:
+        fail(f"group must be a positive integer, got {group}")
+    if isinstance(m, int) and m % group:
+        fail(f"output channels M={m} (W's first axis) must be a multiple of group={group}")
+    if isinstance(c, int) and isinstance(cg, int) and c != cg * group:
+        fail(f"input channels C={c} must equal W's second axis ({cg}) times group ({group})")
+    if b is not None and (b.rank != 1 or (isinstance(m, int) and b.shape[0] != m)):
+        fail(f"bias B must have shape [{m}], got {b}")
+
+
+@register("ConvInteger", since=10)
+@dataclass(frozen=True)
+class ConvInteger(Conv):
+    """Integer conv computed exactly in float64 (sums of int8 products stay below 2**53)."""
+    dtypes: ClassVar[tuple] = (np.dtype(np.uint8), np.dtype(np.int8))
+    dtype_text: ClassVar[str] = "uint8/int8"
+
+    def infer(self, inputs, ctx):
+        x, w, xz, wz = (list(inputs) + [None] * 2)[:4]
+        for name, f in (("x_zero_point", xz), ("w_zero_point", wz)):
+            if f is not None and f.rank > 1:
+                fail(f"{name} must be a scalar or 1-D, got {f}")
+        if x.dtype not in self.dtypes or w.dtype not in self.dtypes:
+            fail(f"x and w must be uint8 or int8, got x {x}, w {w}")
+        return super().infer([x, Fact(x.dtype, w.shape)], ctx)
+
+    def out_dtype(self, dtype):
+        return np.dtype(np.int32)
+
+    def eval(self, x, w, x_zero_point=None, w_zero_point=None):
+        xf = x.astype(np.float64)
+        wf = w.astype(np.float64)
+        if x_zero_point is not None:
+            xf -= x_zero_point.astype(np.float64).reshape(-1)[0]
+        if w_zero_point is not None:
+            wz = w_zero_point.astype(np.float64).reshape(-1)
+            wf -= wz.reshape((-1,) + (1,) * (w.ndim - 1)) if wz.size > 1 else wz[0]
+        plan = self._plan(x.shape, w.shape, x.dtype)
+        out = np.empty(plan.out_shape, dtype=np.float64)
+        self._run(xf, wf, np.zeros(w.shape[0]), out, plan)
+        return (np.rint(out).astype(np.int32),)
+
+
+@register("ConvTranspose", since=1)
+@dataclass(frozen=True)
+class ConvTranspose(SlidingWindow):
+    group: int = 1
+    output_padding: tuple = ()
+    output_shape: tuple = ()
+
+    def infer(self, inputs, ctx):
+        x, w, b = (list(inputs) + [None])[:3]
+        need_rank(x, "input X", min_rank=3)
+        need_rank(w, "weights W", rank=x.rank)
+        if x.dtype not in FLOATS or w.dtype != x.dtype or (b is not None and b.dtype != x.dtype):
+            fail(f"X, W and B must share one float dtype, got X {x}, W {w}, B {b}")
+        if not all(isinstance(k, int) for k in w.shape[2:]):
+            fail(f"the kernel size must be known: weights W are {w}")
+        m = w.shape[1] * self.group
+        _check_channels(w.shape[0], m, x.shape[1] // self.group if isinstance(x.shape[1], int)
+                        else x.shape[1], self.group, b)
+        if isinstance(x.shape[1], int) and isinstance(w.shape[0], int) and x.shape[1] != w.shape[0]:
+            fail(f"input channels C={x.shape[1]} must equal W's first axis ({w.shape[0]})")
+        _, _, outs = self.transpose_geometry(x.shape[2:], w.shape[2:])
+        check_sizes(outs)
+        return [Fact(x.dtype, (x.shape[0], m, *outs))]
+
+    def transpose_geometry(self, sizes, kernel):
+        """(begin pads, end pads, output sizes): explicit pads, or pads derived from the size
+        asked for (output_shape, or input * stride for SAME_*), the excess split as ONNX says."""
+        r = len(sizes)
+        kernel, strides, dilations, pads = self.window(r, kernel)
+        extra = self.output_padding or (0,) * r
+        wanted = tuple(self.output_shape[-r:]) if self.output_shape else None
+        if len(extra) != r or (wanted is not None and len(wanted) != r):
+            fail(f"output_padding {list(extra)} / output_shape {list(self.output_shape)} must "
+                 f"hold {r} values")
+        begins, ends, outs = [], [], []
+        for i, n in enumerate(sizes):
+            full = strides[i] * (n - 1) + extra[i] + (kernel[i] - 1) * dilations[i] + 1
+            if wanted is not None or self.auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+                out = wanted[i] if wanted is not None else n * strides[i]
+                total = dims.dmax(0, full - out)
+                small = total // 2
+                b, e = (small, total - small) if self.auto_pad == "SAME_UPPER" else (total - small, small)
+            else:
+                b, e = (0, 0) if self.auto_pad == "VALID" else (pads[i], pads[i + r])
+                out = full - b - e
+            begins.append(b)
+            ends.append(e)
+            outs.append(out)
+        return begins, ends, outs
+
+    def eval(self, x, w, b=None):
+        key = (x.shape, w.shape)
+        geometry = self._cache.get(key)
+        if geometry is None:
+            geometry = self._cache[key] = self._new_geometry(x.shape, w.shape)
+        out_shape, strides, dilations, begins = geometry
+        dtype = compute_dtype(x.dtype)
+        xk = np.ascontiguousarray(x, dtype=dtype)
+        wk = np.ascontiguousarray(w, dtype=dtype)
+        bk = np.zeros(out_shape[1], dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
+        out = np.empty(out_shape, dtype=dtype)
+        if x.ndim == 3:
+            kconv.conv_transpose2d(xk[:, :, None], wk[:, :, None], bk, out[:, :, None], 1,
+                                   strides[0], 1, dilations[0], 0, begins[0], self.group)
+        elif x.ndim == 4:
+            kconv.conv_transpose2d(xk, wk, bk, out, *strides, *dilations, *begins, self.group)
+        else:
+            conv_transpose_numpy(xk, wk, bk, out, strides, dilations, begins, self.group)
+        return (out if out.dtype == x.dtype else out.astype(x.dtype),)
+
+    def _new_geometry(self, x_shape, w_shape):
+        if len(w_shape) != len(x_shape) or len(x_shape) < 3:
+            fail(f"X {list(x_shape)} and W {list(w_shape)} must have one rank >= 3")
+        if x_shape[1] != w_shape[0] or x_shape[1] % self.group:
+            fail(f"input channels C={x_shape[1]} must equal W's first axis ({w_shape[0]}) "
+                 f"and be a multiple of group={self.group}")
+        kernel, strides, dilations, _ = self.window(len(x_shape) - 2, w_shape[2:])
+        begins, _, outs = self.transpose_geometry(x_shape[2:], w_shape[2:])
+        check_sizes(outs)
+        return (x_shape[0], w_shape[1] * self.group, *outs), strides, dilations, begins
+
+
+def conv_transpose_numpy(x, w, b, out, strides, dilations, begins, group):
+    """Any-rank transposed conv by scatter-add per kernel tap (the 3-D fallback)."""
+    r = x.ndim - 2
+    cg, mg = x.shape[1] // group, w.shape[1]
+    out[...] = b.reshape((1, -1) + (1,) * r)
+    for tap in np.ndindex(*w.shape[2:]):
+        src, dst = [slice(None)] * 2, [slice(None)] * 2
+        for i in range(r):
+            off = tap[i] * dilations[i] - begins[i]
+            lo = max(0, -(off // strides[i]))
+            hi = min(x.shape[2 + i], -((off - out.shape[2 + i]) // strides[i]))
+            if hi <= lo:
+                break
+            src.append(slice(lo, hi))
+            dst.append(slice(lo * strides[i] + off, (hi - 1) * strides[i] + off + 1, strides[i]))
+        else:
+            for g in range(group):
+                xs = x[(slice(None), slice(g * cg, (g + 1) * cg), *src[2:])]
+                wt = w[(slice(g * cg, (g + 1) * cg), slice(None), *tap)]
+                contrib = np.moveaxis(np.tensordot(xs, wt, axes=([1], [0])), -1, 1)
+                out[(slice(None), slice(g * mg, (g + 1) * mg), *dst[2:])] += contrib
