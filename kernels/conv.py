@@ -49,14 +49,14 @@ def conv2d_direct(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_l
     OH = out.shape[2]
     OW = out.shape[3]
     MG = M // group
+    us = np.uint64(stride_w)
     for n in range(x.shape[0]):
         for m in range(M):
             c0 = (m // MG) * CG
             bv = b[m]
             for oh in range(OH):
-                orow = out[n, m, oh]
                 for ow in range(OW):
-                    orow[ow] = bv
+                    out[n, m, oh, ow] = bv
             for kh in range(KH):
                 off_h = kh * dil_h - pad_top
                 oh_lo, oh_hi = _valid_range(off_h, stride_h, H, OH)
@@ -66,25 +66,26 @@ def conv2d_direct(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_l
                     cnt = ow_hi - ow_lo
                     if cnt <= 0 or oh_hi <= oh_lo:
                         continue
-                    iw0 = ow_lo * stride_w + off_w
+                    # Unsigned inner indices: no wraparound select, so stride 1 vectorises.
+                    uo = np.uint64(ow_lo)
+                    ux = np.uint64(ow_lo * stride_w + off_w)
                     for ci in range(CG):
                         wv = w[m, ci, kh, kw]
+                        c = c0 + ci
                         for oh in range(oh_lo, oh_hi):
-                            orow = out[n, m, oh, ow_lo:ow_hi]
-                            # Slices indexed from 0 let LLVM prove the indices non-negative
-                            # (no wraparound select), so the stride-1 loop vectorises.
                             ih = oh * stride_h + off_h
                             if stride_w == 1:
-                                xs = x[n, c0 + ci, ih, iw0:iw0 + cnt]
                                 for j in range(cnt):
-                                    orow[j] += wv * xs[j]
+                                    u = np.uint64(j)
+                                    out[n, m, oh, uo + u] += wv * x[n, c, ih, ux + u]
                             else:
-                                xt = x[n, c0 + ci, ih, iw0::stride_w]
                                 for j in range(cnt):
-                                    orow[j] += wv * xt[j]
+                                    u = np.uint64(j)
+                                    out[n, m, oh, uo + u] += wv * x[n, c, ih, ux + u * us]
             if act != ACT_NONE:
                 for oh in range(OH):
-                    apply_activation_inplace(out[n, m, oh], act, alpha, beta)
+                    for ow in range(OW):
+                        out[n, m, oh, ow] = apply_activation(out[n, m, oh, ow], act, alpha, beta)
 
 
 def im2col_scratch_shape(C, group, KH, KW, OH, OW):
@@ -105,33 +106,37 @@ def fill_im2col(x, n, c0, cols, KH, KW, stride_h, stride_w, dil_h, dil_w, pad_to
     W = x.shape[3]
     CG = cols.shape[0] // (KH * KW)
     zero = cols.dtype.type(0)
+    us = np.uint64(stride_w)
     for ci in range(CG):
+        c = c0 + ci
         for kh in range(KH):
             off_h = kh * dil_h - pad_top
             oh_lo, oh_hi = _valid_range(off_h, stride_h, H, OH)
             for kw in range(KW):
-                crow = cols[(ci * KH + kh) * KW + kw]
+                r = (ci * KH + kh) * KW + kw
                 off_w = kw * dil_w - pad_left
                 ow_lo, ow_hi = _valid_range(off_w, stride_w, W, OW)
+                ux = np.uint64(ow_lo * stride_w + off_w)
                 for oh in range(OH):
                     base = oh * OW
                     if oh < oh_lo or oh >= oh_hi:
                         for ow in range(OW):
-                            crow[base + ow] = zero
+                            cols[r, base + ow] = zero
                         continue
-                    xrow = x[n, c0 + ci, oh * stride_h + off_h]
+                    ih = oh * stride_h + off_h
                     for ow in range(ow_lo):
-                        crow[base + ow] = zero
-                    dst = crow[base + ow_lo:base + ow_hi]
-                    iw0 = ow_lo * stride_w + off_w
+                        cols[r, base + ow] = zero
+                    ub = np.uint64(base + ow_lo)
                     if stride_w == 1:
-                        dst[:] = xrow[iw0:iw0 + ow_hi - ow_lo]
-                    else:
-                        src = xrow[iw0::stride_w]
                         for j in range(ow_hi - ow_lo):
-                            dst[j] = src[j]
+                            u = np.uint64(j)
+                            cols[r, ub + u] = x[n, c, ih, ux + u]
+                    else:
+                        for j in range(ow_hi - ow_lo):
+                            u = np.uint64(j)
+                            cols[r, ub + u] = x[n, c, ih, ux + u * us]
                     for ow in range(ow_hi, OW):
-                        crow[base + ow] = zero
+                        cols[r, base + ow] = zero
 
 
 @jit
@@ -247,6 +252,7 @@ def conv_transpose2d(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pa
     OH = out.shape[2]
     OW = out.shape[3]
     CG = C // group
+    us = np.uint64(stride_w)
     for n in range(x.shape[0]):
         for m in range(out.shape[1]):
             bv = b[m]
@@ -262,19 +268,21 @@ def conv_transpose2d(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pa
                 for kw in range(KW):
                     off_w = kw * dil_w - pad_left
                     iw_lo, iw_hi = _valid_range(off_w, stride_w, OW, W)
-                    if iw_hi <= iw_lo:
+                    cnt = iw_hi - iw_lo
+                    if cnt <= 0:
                         continue
-                    ow0 = iw_lo * stride_w + off_w
+                    ux = np.uint64(iw_lo)
+                    uo = np.uint64(iw_lo * stride_w + off_w)
                     for mo in range(MG):
                         wv = w[c, mo, kh, kw]
+                        m = m0 + mo
                         for ih in range(ih_lo, ih_hi):
-                            xs = x[n, c, ih, iw_lo:iw_hi]
                             oh = ih * stride_h + off_h
                             if stride_w == 1:
-                                oc = out[n, m0 + mo, oh, ow0:ow0 + iw_hi - iw_lo]
-                                for j in range(iw_hi - iw_lo):
-                                    oc[j] += wv * xs[j]
+                                for j in range(cnt):
+                                    u = np.uint64(j)
+                                    out[n, m, oh, uo + u] += wv * x[n, c, ih, ux + u]
                             else:
-                                ot = out[n, m0 + mo, oh, ow0::stride_w]
-                                for j in range(iw_hi - iw_lo):
-                                    ot[j] += wv * xs[j]
+                                for j in range(cnt):
+                                    u = np.uint64(j)
+                                    out[n, m, oh, uo + u * us] += wv * x[n, c, ih, ux + u]

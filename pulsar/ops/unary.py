@@ -1,8 +1,8 @@
 """Elementwise ops of one input: math functions, predicates (IsNaN, IsInf), logic (Not).
 
 Each op is a row: ONNX name -> NumPy function, accepted input kinds, output dtype rule. Ops with
-attributes subclass `Unary` and override `compute` (IsInf here; activations in activation.py;
-Cast and friends in cast.py). Narrow floats (float16, bfloat16, float8) are computed in float32
+attributes subclass `Unary` and override `compute` (IsInf here; activations in activation.py).
+Cast, CastLike, Identity and Dropout (type conversion and pass-through) close the module. Narrow floats (float16, bfloat16, float8) are computed in float32
 and rounded once at the end: ml_dtypes lacks some ufuncs, and one rounding is the most accurate.
 Shape values (object arrays of Dims) go through the same `eval`: Neg works on them, functions
 that have no meaning for a symbol raise TypeError and the value simply stays unknown.
@@ -124,6 +124,106 @@ class IsInf(Unary):
                               ((x < 0) & bool(self.detect_negative)))
 
 
-# Families of one input kept in their own modules; imported here so registering `unary`
-# registers them (until pulsar/ops/__init__.py lists them).
-from . import activation, cast  # noqa: E402,F401
+
+# --- type conversion and pass-through ------------------------------------------------------
+
+FLOAT8_SATURATING = ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz")
+
+
+def cast_array(x: np.ndarray, dtype, saturate=1, round_mode="up") -> np.ndarray:
+    """`x` converted to `dtype` as ONNX's Cast defines it (strings are object arrays)."""
+    dtype = np.dtype(dtype)
+    if x.dtype == object:
+        return _cast_object(x, dtype)
+    if dtype == object:
+        return x.astype(str).astype(object)
+    if dtype.name == "float8_e8m0fnu":     # exponent-only: its rounding modes are onnx's own
+        from onnx.numpy_helper import to_float8e8m0
+        return to_float8e8m0(x, bool(saturate), round_mode)
+    if saturate and dtype.name in FLOAT8_SATURATING:
+        import ml_dtypes                   # present whenever a model can name a float8 type
+        limit = float(ml_dtypes.finfo(dtype).max)
+        x = np.clip(x.astype(np.float32), -limit, limit)   # ±inf -> ±max, NaN stays NaN
+    with np.errstate(all="ignore"):
+        return x.astype(dtype)
+
+
+def _cast_object(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Strings parse as numbers ('1e-5', 'NaN', '-INF'); shape values (ints and Dims) cast to
+    an integer type stay an object array: int->int leaves every shape value unchanged."""
+    if dtype == object:
+        return x.copy()
+    if any(isinstance(v, (str, bytes)) for v in x.flat):
+        parse = int if kind(dtype) in "iu" else float
+        values = [_parse_number(v, parse) for v in x.flat]
+        return np.array(values, dtype=np.float64 if parse is float else None) \
+            .reshape(x.shape).astype(dtype)
+    if kind(dtype) in "iu":
+        return x.copy()
+    return x.astype(dtype)      # float(Dim) raises TypeError: the value stays unknown
+
+
+def _parse_number(text, parse):
+    text = text.decode("utf-8") if isinstance(text, bytes) else text
+    try:
+        return parse(text)
+    except ValueError:
+        try:
+            return parse(float(text))          # '2.0' or '1e3' read as an integer
+        except (ValueError, OverflowError):
+            raise ValueError(f"string {text!r} is not a number") from None
+
+
+def _onnx_dtype(to) -> np.dtype:
+    from .. import dtypes
+    from ..errors import OptionError
+    try:
+        return dtypes.from_onnx(to)
+    except OptionError:
+        fail(f"unsupported target type to={to}")
+
+
+@register("Cast", since=1)
+@dataclass(frozen=True)
+class Cast(Op):
+    to: int = 0
+    saturate: int = 1           # float8 targets only: clamp to the finite range
+    round_mode: str = "up"      # float8e8m0 target only
+
+    @classmethod
+    def from_onnx(cls, attrs, ctx):
+        if "to" not in attrs:
+            fail("Cast needs the attribute 'to'")
+        if isinstance(attrs["to"], str):   # opset 1 named the type: to="FLOAT"
+            from onnx import TensorProto
+            attrs = {**attrs, "to": TensorProto.DataType.Value(attrs["to"].upper())}
+        return super().from_onnx(attrs, ctx)
+
+    def infer(self, inputs, ctx):
+        return [Fact(_onnx_dtype(self.to), inputs[0].shape)]
+
+    def eval(self, x):
+        return (cast_array(x, _onnx_dtype(self.to), self.saturate, self.round_mode),)
+
+
+@register("CastLike", since=15)
+@dataclass(frozen=True)
+class CastLike(Op):
+    saturate: int = 1
+    round_mode: str = "up"
+
+    def infer(self, inputs, ctx):
+        return [Fact(inputs[1].dtype, inputs[0].shape)]
+
+    def eval(self, x, like):
+        return (cast_array(x, like.dtype, self.saturate, self.round_mode),)
+
+
+@register("Identity", since=1)
+@dataclass(frozen=True)
+class Identity(Op):
+    def infer(self, inputs, ctx):
+        return [inputs[0]]
+
+    def eval(self, x):
+        return (x,)
