@@ -101,7 +101,8 @@ def lstm_steps(x, w, r, wb, rb, p, h, c, y, act_f, act_g, act_h, alpha_f, beta_f
             for j in range(H):
                 g[b, j] += p[j] * c[b, j]
                 g[b, 2 * H + j] += p[2 * H + j] * c[b, j]
-            _clip_span(g, b, 0, 4 * H, clip)
+            _clip_span(g, b, 0, H, clip)  # o is clipped below, after its peephole term
+            _clip_span(g, b, 2 * H, 4 * H, clip)
             activate_span(g, b, 0, H, act_f, alpha_f, beta_f)
             if input_forget:
                 for j in range(H):

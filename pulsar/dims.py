@@ -31,9 +31,11 @@ class _Atom:
     """Base of atoms; equality and order go through `key`, a nested tuple of plain values."""
     __slots__ = ("key", "_hash")
 
-    def _set_key(self, key):
+    def _set_key(self, key: tuple, shallow: tuple):
+        # hash from the parts' cached hashes: hashing the nested key itself would walk
+        # the whole expression, exponential for shared sub-expressions (max chains)
         self.key = key
-        self._hash = hash(key)
+        self._hash = hash(shallow)
 
     def __eq__(self, other):
         return isinstance(other, _Atom) and self._hash == other._hash and self.key == other.key
@@ -47,7 +49,7 @@ class _Sym(_Atom):
 
     def __init__(self, name: str):
         self.name = name
-        self._set_key((0, name))
+        self._set_key((0, name), (0, name))
 
 
 class _FloorDiv(_Atom):
@@ -56,7 +58,7 @@ class _FloorDiv(_Atom):
 
     def __init__(self, inner: "Dim", k: int):
         self.inner, self.k = inner, k
-        self._set_key((1, inner._key, k))
+        self._set_key((1, inner._key, k), (1, inner._hash, k))
 
 
 class _Extremum(_Atom):
@@ -65,7 +67,8 @@ class _Extremum(_Atom):
 
     def __init__(self, kind: str, args: tuple):
         self.kind, self.args = kind, args
-        self._set_key((2 if kind == "min" else 3, tuple(_arg_key(a) for a in args)))
+        tag = 2 if kind == "min" else 3
+        self._set_key((tag, tuple(_arg_key(a) for a in args)), (tag,) + tuple(map(hash, args)))
 
 
 def _arg_key(value) -> tuple:
@@ -95,8 +98,9 @@ class Dim:
     def _make(cls, terms: tuple, const: int) -> "Dim":
         self = object.__new__(cls)
         key = (tuple((_mono_key(m), c) for m, c in terms), const)
+        shallow = (tuple((tuple(map(hash, m)), c) for m, c in terms), const)   # see _Atom
         for name, value in (("_terms", terms), ("_const", const), ("_key", key),
-                            ("_hash", hash(key)), ("_symbols", None), ("_text", None)):
+                            ("_hash", hash(shallow)), ("_symbols", None), ("_text", None)):
             object.__setattr__(self, name, value)
         return self
 
@@ -308,7 +312,7 @@ def _floor_atom(inner: Dim, k: int):
             # (e//a + c)//k == (e + c*a)//(a*k) for integer e
             nested = mono[0]
             return _floordiv_int(_sum((nested.inner, inner._const * nested.k)), nested.k * k)
-    low, high = _interval(inner, _DEFAULT)
+    low, high = _Bounds(_DEFAULT).interval(inner)
     if low != -_INF and high != _INF and low // k == high // k:
         return low // k
     return _atom_dim(_FloorDiv(inner, k))
@@ -480,45 +484,52 @@ def substitute(value, mapping: dict) -> "int | Dim":
     return _substitute(value, mapping)
 
 
-def _substitute(value, mapping: dict):
+def _substitute(value, mapping: dict, memo: "dict | None" = None):
+    # memo: atom -> replacement; atoms share sub-expressions, so each is rebuilt once
     if isinstance(value, int) or not (symbols(value) & mapping.keys()):
         return value
+    memo = {} if memo is None else memo
     products = []
     for mono, coeff in value._terms:
         product = coeff
         for atom in mono:
-            product = _mul(product, _substitute_atom(atom, mapping))
+            if atom not in memo:
+                memo[atom] = _substitute_atom(atom, mapping, memo)
+            product = _mul(product, memo[atom])
         products.append(product)
     return _sum(products + [value._const])
 
 
-def _substitute_atom(atom: _Atom, mapping: dict):
+def _substitute_atom(atom: _Atom, mapping: dict, memo: dict):
     if isinstance(atom, _Sym):
         return mapping.get(atom.name, _atom_dim(atom))
     if isinstance(atom, _FloorDiv):
-        return _floordiv_int(_substitute(atom.inner, mapping), atom.k)
-    return _extremum(atom.kind, [_substitute(a, mapping) for a in atom.args], _DEFAULT)
+        return _floordiv_int(_substitute(atom.inner, mapping, memo), atom.k)
+    return _extremum(atom.kind, [_substitute(a, mapping, memo) for a in atom.args], _DEFAULT)
 
 
-def _numeric(value, values: dict) -> int:
-    """Plain evaluation when every symbol of value is bound to an int."""
+def _numeric(value, values: dict, memo: "dict | None" = None) -> int:
+    """Plain evaluation when every symbol of value is bound to an int (memo as above)."""
     if isinstance(value, int):
         return value
+    memo = {} if memo is None else memo
     total = value._const
     for mono, coeff in value._terms:
         for atom in mono:
-            coeff *= _numeric_atom(atom, values)
+            if atom not in memo:
+                memo[atom] = _numeric_atom(atom, values, memo)
+            coeff *= memo[atom]
         total += coeff
     return total
 
 
-def _numeric_atom(atom: _Atom, values: dict) -> int:
+def _numeric_atom(atom: _Atom, values: dict, memo: dict) -> int:
     if isinstance(atom, _Sym):
         return values[atom.name]
     if isinstance(atom, _FloorDiv):
-        return _numeric(atom.inner, values) // atom.k
+        return _numeric(atom.inner, values, memo) // atom.k
     pick = min if atom.kind == "min" else max
-    return pick(_numeric(a, values) for a in atom.args)
+    return pick(_numeric(a, values, memo) for a in atom.args)
 
 
 # --- bounds -----------------------------------------------------------------------------
@@ -559,12 +570,12 @@ class Assumptions:
 
 
 _DEFAULT = Assumptions()
-_RELAX_DEPTH = 5   # how many floor/min/max atoms lower_bound may reason through
+_RELAX_BUDGET = 32   # lower-bound evaluations one proof may spend reasoning through atoms
 
 
 def lower_bound(value, assumptions: "Assumptions | None" = None) -> "int | None":
     """A proven lower bound of value, or None when nothing is known."""
-    return _lower(to_dim(value), assumptions or _DEFAULT, _RELAX_DEPTH)
+    return _Bounds(assumptions or _DEFAULT).lower(to_dim(value))
 
 
 def upper_bound(value, assumptions: "Assumptions | None" = None) -> "int | None":
@@ -585,70 +596,111 @@ def prove_positive(value, assumptions: "Assumptions | None" = None) -> bool:
     return low is not None and low >= 1
 
 
-def _lower(value, assumptions, depth: int):
-    if isinstance(value, int):
-        return value
-    low = _interval(value, assumptions)[0]
-    best = None if low == -_INF else low
-    if depth > 0:
-        relaxed = _relaxed_lower(value, assumptions, depth - 1)
-        if relaxed is not None and (best is None or relaxed > best):
-            best = relaxed
-    return best
+class _Bounds:
+    """One bounding job: intervals memoised per atom (atoms share sub-expressions, so
+    without the memo nested min/max chains cost exponential time) and a budget that
+    caps how far `lower` may branch through min/max arguments."""
+    __slots__ = ("assumptions", "_atoms", "_budget")
+
+    def __init__(self, assumptions: Assumptions):
+        self.assumptions, self._atoms, self._budget = assumptions, {}, _RELAX_BUDGET
+
+    def lower(self, value):
+        """Best of the plain interval and of relaxing one floor/min/max atom."""
+        if isinstance(value, int):
+            return value
+        low = self.interval(value)[0]
+        best = None if low == -_INF else low
+        if self._budget > 0:
+            self._budget -= 1
+            relaxed = self._relaxed_lower(value)
+            if relaxed is not None and (best is None or relaxed > best):
+                best = relaxed
+        return best
+
+    def _relaxed_lower(self, value: Dim):
+        """Lower bound after replacing a linear floor/min/max atom by what bounds it.
+
+        Intervals forget that `S - S//2` or `S - min(S, T)` mention S twice; rewriting
+        an atom in terms of its arguments lets the remaining terms cancel. A case split
+        (coeff*atom is the min of coeff*args) is exact, so it goes first, alone; the
+        other rewrites lose information and which one lets terms cancel depends on the
+        rest of the expression, so each is tried.
+        """
+        linear = [(index, mono[0], coeff) for index, (mono, coeff) in enumerate(value._terms)
+                  if len(mono) == 1 and not isinstance(mono[0], _Sym)]
+        ranked = sorted(linear, key=lambda item: _relax_rank(item[1], item[2]))
+        if not ranked:
+            return None
+        if _relax_rank(ranked[0][1], ranked[0][2]) == 0:
+            return self._relax(value, *ranked[0])
+        lows = [self._relax(value, *item) for item in ranked]
+        known = [low for low in lows if low is not None]
+        return max(known) if known else None
+
+    def _relax(self, value: Dim, index: int, atom: _Atom, coeff: int):
+        rest = _build(dict(value._terms[:index] + value._terms[index + 1:]), value._const)
+        if isinstance(atom, _FloorDiv):
+            k = atom.k
+            # k*(e//k) lies in [e - (k-1), e]: keep the side bounding coeff*atom from below
+            slack = -coeff * (k - 1) if coeff > 0 else 0
+            low = self.lower(_sum((_scale(rest, k), _scale(atom.inner, coeff), slack)))
+            return None if low is None else -((-low) // k)
+        lows = [self.lower(_sum((rest, _scale(arg, coeff)))) for arg in atom.args]
+        if _relax_rank(atom, coeff) == 0:   # coeff*atom is the min of coeff*args
+            return None if None in lows else min(lows)
+        known = [low for low in lows if low is not None]   # coeff*atom >= each coeff*arg
+        return max(known) if known else None
+
+    def interval(self, value) -> tuple:
+        """(low, high) with -inf/inf for unknown, by interval arithmetic over the atoms."""
+        if isinstance(value, int):
+            return value, value
+        low = high = value._const
+        for mono, coeff in value._terms:
+            mono_low, mono_high = self._mono_interval(mono)
+            if coeff > 0:
+                low, high = low + coeff * mono_low, high + coeff * mono_high
+            else:
+                low, high = low + coeff * mono_high, high + coeff * mono_low
+        return low, high
+
+    def _mono_interval(self, mono: tuple) -> tuple:
+        low = high = 1
+        index = 0
+        while index < len(mono):   # repeated atoms are powers: S*S is never negative
+            power = 1
+            while index + power < len(mono) and mono[index + power] == mono[index]:
+                power += 1
+            atom_low, atom_high = _power_interval(*self._atom_interval(mono[index]), power)
+            corners = [_times(x, y) for x in (low, high) for y in (atom_low, atom_high)]
+            low, high = min(corners), max(corners)
+            index += power
+        return low, high
+
+    def _atom_interval(self, atom: _Atom) -> tuple:
+        known = self._atoms.get(atom)
+        if known is None:
+            known = self._atoms[atom] = self._compute_atom_interval(atom)
+        return known
+
+    def _compute_atom_interval(self, atom: _Atom) -> tuple:
+        if isinstance(atom, _Sym):
+            return self.assumptions.lower(atom.name), _INF
+        if isinstance(atom, _FloorDiv):
+            low, high = self.interval(atom.inner)
+            k = atom.k
+            return (low if low == -_INF else low // k), (high if high == _INF else high // k)
+        bounds = [self.interval(a) for a in atom.args]
+        pick = min if atom.kind == "min" else max
+        return pick(b[0] for b in bounds), pick(b[1] for b in bounds)
 
 
-def _relaxed_lower(value: Dim, assumptions, depth: int):
-    """Lower bound after replacing one linear floor/min/max atom by what it is bounded by.
-
-    Intervals forget that `S - S//2` or `S - min(S, T)` mention S twice; rewriting the
-    atom in terms of its arguments lets the remaining terms cancel.
-    """
-    for index, (mono, coeff) in enumerate(value._terms):
-        if len(mono) == 1 and not isinstance(mono[0], _Sym):
-            atom = mono[0]
-            rest = _build(dict(value._terms[:index] + value._terms[index + 1:]), value._const)
-            break
-    else:
-        return None
+def _relax_rank(atom: _Atom, coeff: int) -> int:
+    """0: exact min/max case split, 1: floor, 2: min/max where any one arg bounds it."""
     if isinstance(atom, _FloorDiv):
-        k = atom.k
-        # k*(e//k) lies in [e - (k-1), e]: keep the side that bounds coeff*atom from below
-        slack = -coeff * (k - 1) if coeff > 0 else 0
-        low = _lower(_sum((_scale(rest, k), _scale(atom.inner, coeff), slack)), assumptions, depth)
-        return None if low is None else -((-low) // k)
-    lows = [_lower(_sum((rest, _scale(arg, coeff))), assumptions, depth) for arg in atom.args]
-    if (atom.kind == "min") == (coeff > 0):   # coeff*atom is the min of coeff*args
-        return None if None in lows else min(lows)
-    known = [low for low in lows if low is not None]   # coeff*atom >= each coeff*arg
-    return max(known) if known else None
-
-
-def _interval(value, assumptions) -> tuple:
-    """(low, high) with -inf/inf for unknown, by interval arithmetic over the atoms."""
-    if isinstance(value, int):
-        return value, value
-    low = high = value._const
-    for mono, coeff in value._terms:
-        mono_low, mono_high = _mono_interval(mono, assumptions)
-        if coeff > 0:
-            low, high = low + coeff * mono_low, high + coeff * mono_high
-        else:
-            low, high = low + coeff * mono_high, high + coeff * mono_low
-    return low, high
-
-
-def _mono_interval(mono: tuple, assumptions) -> tuple:
-    low = high = 1
-    index = 0
-    while index < len(mono):   # repeated atoms are powers: S*S is never negative
-        power = 1
-        while index + power < len(mono) and mono[index + power] == mono[index]:
-            power += 1
-        atom_low, atom_high = _power_interval(*_atom_interval(mono[index], assumptions), power)
-        corners = [_times(x, y) for x in (low, high) for y in (atom_low, atom_high)]
-        low, high = min(corners), max(corners)
-        index += power
-    return low, high
+        return 1
+    return 0 if (atom.kind == "min") == (coeff > 0) else 2
 
 
 def _times(x, y):
@@ -661,14 +713,3 @@ def _power_interval(low, high, power: int) -> tuple:
     if high <= 0:
         return high ** power, low ** power
     return 0, max(low ** power, high ** power)
-
-
-def _atom_interval(atom: _Atom, assumptions) -> tuple:
-    if isinstance(atom, _Sym):
-        return assumptions.lower(atom.name), _INF
-    if isinstance(atom, _FloorDiv):
-        low, high = _interval(atom.inner, assumptions)
-        return (low if low == -_INF else low // atom.k), (high if high == _INF else high // atom.k)
-    bounds = [_interval(a, assumptions) for a in atom.args]
-    pick = min if atom.kind == "min" else max
-    return pick(b[0] for b in bounds), pick(b[1] for b in bounds)

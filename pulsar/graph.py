@@ -86,3 +86,26 @@ def topological_order(nodes: list, available: set) -> list:
 
 def _deps(node):
     return [w for w in list(node.inputs) + list(node.scope_inputs) if w]
+
+
+def verify(graph: Graph) -> None:
+    """Check the graph's invariants (run after every pass in tests): each wire read is defined
+    before it is read, is written once, and has a fact; outputs exist."""
+    defined = set(graph.inputs) | set(graph.outer_refs) | set(graph.constants())
+    written = set()
+    for node in graph.nodes:
+        for w in list(node.inputs) + list(node.scope_inputs):
+            if w and w not in defined:
+                raise PulsarError(f"verify: node {node.name!r} reads {w!r} before it is defined")
+        for w in node.outputs:
+            if not w:
+                continue
+            if w in written or w in graph.inputs:
+                raise PulsarError(f"verify: wire {w!r} is written twice (node {node.name!r})")
+            written.add(w)
+            defined.add(w)
+            if graph.facts and w not in graph.facts:
+                raise PulsarError(f"verify: wire {w!r} (node {node.name!r}) has no fact")
+    for w in graph.outputs:
+        if w not in defined:
+            raise PulsarError(f"verify: graph output {w!r} is never produced")

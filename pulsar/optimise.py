@@ -56,4 +56,5 @@ def remove_dead_nodes(graph: Graph) -> Graph:
     return g
 
 
-PASSES = [fold_constants, remove_identities, remove_dead_nodes]
+from .fusion import fold_batch_norms, fuse_activations  # noqa: E402  (fusion imports ops)
+PASSES = [fold_constants, remove_identities, fold_batch_norms, fuse_activations, remove_dead_nodes]

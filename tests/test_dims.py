@@ -376,6 +376,15 @@ def test_property_prove_ge_is_sound(tree_a, tree_b, samples, relation):
 
 
 @PROPERTY
+@given(TREES, TREES)
+def test_property_min_max_are_provably_ordered(tree_a, tree_b):
+    a, b = build(tree_a), build(tree_b)
+    assert prove_ge(a, dmin(a, b)) and prove_ge(b, dmin(a, b))
+    assert prove_ge(dmax(a, b), a) and prove_ge(dmax(a, b), b)
+    assert prove_ge(a, a) and prove_ge(a + 1, a) and not prove_ge(a, a + 1)
+
+
+@PROPERTY
 @given(TREES, st.lists(VALUES, min_size=1, max_size=4))
 def test_property_bounds_are_sound(tree, samples):
     value = build(tree)

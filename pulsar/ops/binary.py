@@ -4,13 +4,13 @@ Each op is a row: ONNX name -> NumPy function and output dtype rule. The same `e
 shape arithmetic on object arrays of Dims during analysis (Add/Sub/Mul/Div of shape values).
 """
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Optional
 
 import numpy as np
 
 from .. import dims
 from ..fact import Fact
-from .base import Op, fail
+from .base import Op, fail, normalize_axis
 from .broadcast import broadcast_shapes
 from .registry import register
 
@@ -48,6 +48,8 @@ def _decidable_equal(a, b):
 
 
 def _pow(a, b):
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu" and np.all(b >= 0):
+        return np.power(a, b.astype(a.dtype))      # exact (wrapping) integer powers
     if a.dtype.kind in "iu":
         return np.power(a.astype(np.float64), b.astype(np.float64)).astype(a.dtype)
     return np.power(a, b.astype(a.dtype) if b.dtype != a.dtype else b)
@@ -79,6 +81,10 @@ class Elementwise(Op):
     result: ClassVar = None
     same_types: ClassVar[bool] = True
     arity: ClassVar[tuple] = (2, 2)
+    # Opset < 7: `broadcast=1` let B broadcast to A (NumPy's rule covers it, and equal shapes
+    # when it is 0); `axis` aligned B's dims with A's from that axis instead of from the end.
+    axis: Optional[int] = None
+    ignored_attrs: ClassVar[tuple] = ("broadcast", "consumed_inputs")
 
     def infer(self, inputs, ctx):
         xs = [x for x in inputs if x is not None]
@@ -87,12 +93,25 @@ class Elementwise(Op):
             fail(f"takes {lo}..{hi} inputs, got {len(xs)}")
         if self.same_types and len({x.dtype for x in xs}) > 1:
             fail("inputs must share one dtype, got " + ", ".join(str(x.dtype) for x in xs))
+        if self.axis is not None:
+            xs[1] = xs[1].with_shape(xs[1].shape + (1,) * self.legacy_padding(xs[0], xs[1]))
         dtype = xs[0].dtype if self.result is None else self.result
         return [Fact(dtype, broadcast_shapes(*(x.shape for x in xs)))]
 
     def eval(self, *xs):
-        out = type(self).fn(*xs)
-        return (np.asarray(out) if out.dtype == object else np.asarray(out, dtype=self.out_dtype(xs)),)
+        if self.axis is not None:
+            a, b = xs
+            xs = (a, b.reshape(b.shape + (1,) * self.legacy_padding(a, b)))
+        out = np.asarray(type(self).fn(*xs))   # a 0-d object result comes back as a bare Dim
+        return (out if out.dtype == object else out.astype(self.out_dtype(xs), copy=False),)
+
+    def legacy_padding(self, a, b) -> int:
+        """Trailing 1s that put B's dims at A's `axis` (opset < 7 broadcasting)."""
+        rank_a, rank_b = len(a.shape), len(b.shape)
+        pad = rank_a - normalize_axis(self.axis, rank_a) - rank_b
+        if pad < 0:
+            fail(f"B (rank {rank_b}) does not fit in A (rank {rank_a}) from axis {self.axis}")
+        return pad
 
     def out_dtype(self, xs):
         return xs[0].dtype if self.result is None else self.result
@@ -132,12 +151,9 @@ _row("Mean", _mean, arity=(1, 1 << 16))
 @register("Mod", since=10)
 @dataclass(frozen=True)
 class Mod(Elementwise):
+    """fmod=0 on floats (floor modulo, NumPy's `mod`) is defined since opset 28; earlier
+    opsets forbade it, and computing it anyway gives the only sensible answer."""
     fmod: int = 0
-
-    def infer(self, inputs, ctx):
-        if inputs[0].dtype.kind == "f" and not self.fmod:
-            fail("fmod must be 1 for floating-point inputs")
-        return super().infer(inputs, ctx)
 
     def eval(self, a, b):
         if a.dtype == object or b.dtype == object:

@@ -5,7 +5,7 @@ written once for ints and symbolic Dims: `(S - 512) // 160 + 1` comes out of the
 that sizes a concrete run. Run-time geometry (pads, output sizes, algorithm) is computed once
 per input shape and cached on the op; weights are made contiguous in the compute dtype once.
 """
-import dataclasses
+import threading
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -205,12 +205,26 @@ class Conv(SlidingWindow):
         if o.ndim == 4:
             geometry = (*plan.strides, *plan.dilations, *plan.begins)
             if plan.algorithm == "im2col":
-                cols = np.empty(plan.cols_shape, dtype=x.dtype)
+                cols = scratch(plan.cols_shape, x.dtype)
                 kconv.conv2d_im2col(x, w, b, o, *geometry, *args, cols)
             else:
                 kconv.conv2d_direct(x, w, b, o, *geometry, *args)
         else:
             kconv.conv3d_direct(x, w, b, o, *plan.strides, *plan.dilations, *plan.begins, *args)
+
+
+_SCRATCH = threading.local()
+
+
+def scratch(shape, dtype) -> np.ndarray:
+    """A per-thread im2col buffer shared by every Conv: plans run their steps one at a time on
+    a thread, so one buffer of the largest size serves them all without page-faulting anew."""
+    n = int(np.prod(shape))
+    buffers = _SCRATCH.__dict__.setdefault("buffers", {})
+    buf = buffers.get(dtype)
+    if buf is None or buf.size < n:
+        buf = buffers[dtype] = np.empty(n, dtype=dtype)
+    return buf[:n].reshape(shape)
 
 
 def _check_channels(c, m, cg, group, b):

@@ -49,10 +49,15 @@ class ConstantOfShape(Op):
 
 
 def _scalar(fact, what):
+    """A scalar input's value: int | Dim for integers, float otherwise, None when unknown."""
     if fact.rank != 0 and fact.shape != (1,):
         fail(f"{what} must be a scalar, got {fact}")
-    return None if fact.value is None else dims.to_dim(fact.value.reshape(-1)[0]) \
-        if fact.value.dtype.kind in "iuO" else fact.value.reshape(-1)[0].item()
+    if fact.value is None:
+        return None
+    v = fact.value.reshape(-1)[0]
+    if isinstance(v, dims.Dim):
+        return v
+    return int(v) if fact.value.dtype.kind in "iuO" else float(v)
 
 
 def range_length(start, limit, delta):

@@ -1,1 +1,230 @@
-"""(family module: to be filled)"""
+"""Pooling: MaxPool (with Indices), AveragePool, LpPool, their Global forms, and MaxUnpool.
+
+Window geometry (pads, auto_pad, ceil_mode, dilations) is `conv.SlidingWindow`'s, so pooled
+sizes are symbolic exactly as conv sizes are. 1-D runs as 2-D with H == 1; 1-D to 3-D windows
+run in `kernels.pool`, in float32 for float16 and 8-bit integer inputs (exact for both).
+"""
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ..fact import Fact
+from ..kernels import pool as kpool
+from .base import Op, fail, need_rank
+from .conv import FLOATS, SlidingWindow, check_sizes
+from .registry import register
+
+INT8S = (np.dtype(np.int8), np.dtype(np.uint8))
+INDICES = np.dtype(np.int64)
+
+
+def _kernel_dtype(dtype):
+    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+
+
+def _as_2d(kernel, strides, dilations, begins, ends):
+    """1-D window parameters as 2-D ones over an H == 1 axis."""
+    if len(kernel) != 1:
+        return kernel, strides, dilations, begins, ends
+    return (1, *kernel), (1, *strides), (1, *dilations), (0, *begins), (0, *ends)
+
+
+@dataclass(frozen=True)
+class Pool(SlidingWindow):
+    ceil_mode: int = 0
+    dtypes: ClassVar[tuple] = FLOATS
+
+    def infer(self, inputs, ctx):
+        x = inputs[0]
+        need_rank(x, "input X", min_rank=3)
+        if x.dtype not in self.dtypes:
+            fail(f"input X must be {'/'.join(d.name for d in self.dtypes)}, got {x}")
+        if not self.kernel_shape:
+            fail("the kernel_shape attribute is required")
+        *_, outs = self.geometry(x.shape[2:], self.kernel_shape, self.ceil_mode)
+        check_sizes(outs)
+        return [Fact(x.dtype, (*x.shape[:2], *outs))]
+
+    def eval(self, x):
+        out = self.pool(x)
+        return (out if out.dtype == x.dtype else out.astype(x.dtype),)
+
+    def pool(self, x, indices=None):
+        """Run the kernel on x (as float32/64); fill `indices` too when given (MaxPool)."""
+        out_shape, window = self.concrete_geometry(x.shape)
+        xk = np.ascontiguousarray(x, dtype=_kernel_dtype(x.dtype))
+        out = np.empty(out_shape, dtype=xk.dtype)
+        if len(out_shape) == 3:
+            xk, view = xk[:, :, None], out[:, :, None]
+            idx = None if indices is None else indices[:, :, None]
+        else:
+            view, idx = out, indices
+        self.run_kernel(xk, view, window, idx)
+        return out
+
+    def concrete_geometry(self, shape):
+        """(output shape, 2-D-ified window) for one input shape, computed once."""
+        geometry = self._cache.get(shape)
+        if geometry is None:
+            geometry = self._cache[shape] = self._new_geometry(shape)
+        return geometry
+
+    def _new_geometry(self, shape):
+        if len(shape) < 3 or len(shape) > 5:
+            fail(f"only 1-D, 2-D and 3-D pooling is supported, X is {list(shape)}")
+        kernel, strides, dilations, begins, ends, outs = self.geometry(
+            shape[2:], self.kernel_shape, self.ceil_mode)
+        check_sizes(outs)
+        return (*shape[:2], *outs), _as_2d(kernel, strides, dilations, begins, ends)
+
+
+@register("MaxPool", since=1)
+@dataclass(frozen=True)
+class MaxPool(Pool):
+    storage_order: int = 0
+    dtypes: ClassVar[tuple] = FLOATS + INT8S
+
+    def infer(self, inputs, ctx):
+        y = super().infer(inputs, ctx)[0]
+        if ctx.n_outputs > 1 and inputs[0].rank > 4:
+            fail(f"the Indices output is supported for 1-D and 2-D pooling only, X is {inputs[0]}")
+        # eval only sees arrays: remember whether the node asks for Indices (a slower kernel)
+        self._cache["indices"] = ctx.n_outputs > 1
+        return [y, Fact(INDICES, y.shape)] if ctx.n_outputs > 1 else [y]
+
+    def eval(self, x):
+        if not self._cache.get("indices", True) or x.ndim > 4:
+            return super().eval(x)
+        indices = np.empty(self.concrete_geometry(x.shape)[0], dtype=INDICES)
+        y = self.pool(x, indices)
+        return (y if y.dtype == x.dtype else y.astype(x.dtype), indices)
+
+    def run_kernel(self, x, out, window, indices):
+        kernel, strides, dilations, begins, _ = window
+        if out.ndim == 5:
+            kpool.maxpool3d(x, out, *kernel, *strides, *dilations, *begins)
+        elif indices is not None:
+            kpool.maxpool2d_indices(x, out, indices, *kernel, *strides, *dilations, *begins,
+                                    self.storage_order)
+        else:
+            kpool.maxpool2d(x, out, *kernel, *strides, *dilations, *begins)
+
+
+@register("AveragePool", since=1)
+@dataclass(frozen=True)
+class AveragePool(Pool):
+    count_include_pad: int = 0
+
+    def run_kernel(self, x, out, window, indices):
+        kernel, strides, dilations, begins, ends = window
+        pads = (*begins, *ends)
+        fn = kpool.avgpool3d if out.ndim == 5 else kpool.avgpool2d
+        fn(x, out, *kernel, *strides, *dilations, *pads, int(self.count_include_pad))
+
+
+@register("LpPool", since=1)
+@dataclass(frozen=True)
+class LpPool(Pool):
+    p: int = 2
+
+    def run_kernel(self, x, out, window, indices):
+        kernel, strides, dilations, begins, _ = window
+        p = int(self.p) if float(self.p).is_integer() else float(self.p)
+        if out.ndim == 4:
+            kpool.lppool2d(x, out, *kernel, *strides, *dilations, *begins, p)
+        else:
+            lp_pool_numpy(x, out, kernel, strides, dilations, begins, p)
+
+
+def lp_pool_numpy(x, out, kernel, strides, dilations, begins, p):
+    """Any-rank LpPool over a zero-padded copy (zeros add nothing to sum |x|^p): 3-D fallback."""
+    ends = [max(0, (o - 1) * s + (k - 1) * d + 1 - n - b) for o, s, k, d, n, b in
+            zip(out.shape[2:], strides, kernel, dilations, x.shape[2:], begins)]
+    xp = np.pad(np.abs(x.astype(np.float64)), [(0, 0), (0, 0)] + list(zip(begins, ends)))
+    acc = np.zeros(out.shape)
+    for tap in np.ndindex(*kernel):
+        index = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in
+                      zip(tap, dilations, out.shape[2:], strides))
+        acc += xp[(slice(None), slice(None), *index)] ** p
+    out[...] = acc ** (1.0 / p)
+
+
+@dataclass(frozen=True)
+class GlobalPool(Op):
+    reduce: ClassVar = None
+
+    def infer(self, inputs, ctx):
+        x = inputs[0]
+        need_rank(x, "input X", min_rank=3)
+        if x.dtype not in FLOATS:
+            fail(f"input X must be float, got {x}")
+        return [Fact(x.dtype, (*x.shape[:2], *([1] * (x.rank - 2))))]
+
+    def eval(self, x):
+        axes = tuple(range(2, x.ndim))
+        return (self.reduce(x, axes).astype(x.dtype, copy=False),)
+
+
+@register("GlobalAveragePool", since=1)
+@dataclass(frozen=True)
+class GlobalAveragePool(GlobalPool):
+    def reduce(self, x, axes):
+        return x.mean(axis=axes, keepdims=True, dtype=np.float64 if x.dtype != np.float64 else None)
+
+
+@register("GlobalMaxPool", since=1)
+@dataclass(frozen=True)
+class GlobalMaxPool(GlobalPool):
+    def reduce(self, x, axes):
+        return x.max(axis=axes, keepdims=True)
+
+
+@register("GlobalLpPool", since=1)
+@dataclass(frozen=True)
+class GlobalLpPool(GlobalPool):
+    p: int = 2
+
+    def reduce(self, x, axes):
+        return (np.abs(x.astype(np.float64)) ** self.p).sum(axis=axes, keepdims=True) ** (1.0 / self.p)
+
+
+@register("MaxUnpool", since=9)
+@dataclass(frozen=True)
+class MaxUnpool(SlidingWindow):
+    """Scatter X into zeros at MaxPool's flat Indices; the size is output_shape or the inverse
+    of the pooling size formula."""
+
+    def infer(self, inputs, ctx):
+        x, ind, shape = (list(inputs) + [None])[:3]
+        need_rank(x, "input X", min_rank=3)
+        if ind.dtype != INDICES or ind.shape != x.shape:
+            fail(f"indices I must be int64 with X's shape, got X {x}, I {ind}")
+        if shape is not None:
+            if shape.rank != 1 or shape.shape[0] != x.rank:
+                fail(f"output_shape must be 1-D with {x.rank} values, got {shape}")
+            if shape.value is not None:
+                return [Fact(x.dtype, tuple(shape.value.tolist()))]
+            return [Fact(x.dtype, tuple(ctx.fresh_symbol(f"unpool{i}") for i in range(x.rank)))]
+        return [Fact(x.dtype, (*x.shape[:2], *self.default_sizes(x.shape[2:])))]
+
+    def default_sizes(self, sizes):
+        kernel, strides, _, pads = self.window(len(sizes), self.kernel_shape)
+        r = len(sizes)
+        return [(n - 1) * strides[i] + kernel[i] - pads[i] - pads[i + r] for i, n in enumerate(sizes)]
+
+    def eval(self, x, indices, output_shape=None):
+        # Indices address the default-sized output, which a larger output_shape holds at its
+        # origin (as onnx's reference; onnxruntime agrees on the test cases).
+        shape = (*x.shape[:2], *self.default_sizes(x.shape[2:]))
+        out = np.zeros(shape, dtype=x.dtype)
+        flat = indices.reshape(-1)
+        if flat.size and (flat.min() < 0 or flat.max() >= out.size):
+            fail(f"indices must lie in [0, {out.size}) for output shape {list(shape)}")
+        out.reshape(-1)[flat] = x.reshape(-1)
+        if output_shape is None:
+            return (out,)
+        padded = np.zeros(tuple(int(v) for v in output_shape), dtype=x.dtype)
+        common = tuple(slice(0, min(a, b)) for a, b in zip(shape, padded.shape))
+        padded[common] = out[common]
+        return (padded,)

@@ -1,1 +1,255 @@
-"""(family module: to be filled)"""
+"""Ops that cut and join tensors along axes: Concat, Split, Slice, Tile.
+
+Slicing a symbolic axis assumes the model is exported for lengths where its offsets make sense:
+a concrete offset lies inside a symbolic axis (`x[:, :-1]` of length S has S-1 frames, not
+max(S-1, 0)), as tract does; ends of 2**31-1 or more mean "to the end".
+"""
+import dataclasses
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .. import dims
+from ..fact import Fact
+from .base import Op, fail, normalize_axis
+from .registry import register
+from .sizes import (HUGE, as_int_list, exact_div, fresh_dims, merge_dim, normalize_axes,
+                    read_ints, same_dim, shape_str)
+
+
+@register("Concat", since=4)
+@dataclass(frozen=True)
+class Concat(Op):
+    axis: Optional[int] = None
+
+    def infer(self, inputs, ctx):
+        xs = [x for x in inputs if x is not None]
+        if not xs:
+            fail("needs at least one input")
+        first = xs[0]
+        axis = self._axis(first.rank)
+        for i, x in enumerate(xs):
+            if x.dtype != first.dtype or x.rank != first.rank:
+                fail(f"input {i} is {x} but input 0 is {first}: dtypes and ranks must match")
+        shape = list(first.shape)
+        for i, x in enumerate(xs[1:], 1):
+            for a, (d, e) in enumerate(zip(shape, x.shape)):
+                if a == axis:
+                    shape[a] = d + e
+                elif not same_dim(d, e):
+                    fail(f"input {i} has dim {e} on axis {a} but input 0 has {d} "
+                         f"(concatenating on axis {axis})")
+                else:
+                    shape[a] = merge_dim(d, e)
+        return [Fact(first.dtype, tuple(shape))]
+
+    def _axis(self, rank):
+        if self.axis is None:
+            fail("the axis attribute is required")
+        return normalize_axis(self.axis, rank)
+
+    def eval(self, *xs):
+        xs = [x for x in xs if x is not None]
+        try:
+            return (np.concatenate(xs, axis=self._axis(xs[0].ndim)),)
+        except ValueError:
+            fail("cannot concatenate shapes " + ", ".join(str(list(x.shape)) for x in xs))
+
+
+@register("Concat", since=1)
+@dataclass(frozen=True)
+class ConcatV1(Concat):
+    """Opset 1-3: axis is optional and defaults to 1."""
+    axis: Optional[int] = 1
+
+
+def split_sizes(n, split, count: int, num_outputs):
+    """Chunk lengths along the split axis (ints or Dims)."""
+    if split is not None:
+        if len(split) != count:
+            fail(f"split {shape_str(split)} has {len(split)} entries for {count} outputs")
+        total = sum(split)
+        if isinstance(total - n, int) and total != n:
+            fail(f"split {shape_str(split)} sums to {total}, the axis has {n}")
+        return list(split)
+    if num_outputs is not None:   # opset 18: ceil-sized chunks, the last one smaller
+        chunk = -((-n) // count) if isinstance(n, int) else (n + count - 1) // count
+        last = n - chunk * (count - 1)
+        if isinstance(last, int) and last < 0:
+            fail(f"cannot split {n} into {count} chunks of {chunk}")
+        return [chunk] * (count - 1) + [last]
+    chunk = exact_div(n, count)
+    if chunk is None:
+        if isinstance(n, int):
+            fail(f"cannot split an axis of {n} into {count} equal parts")
+        chunk = n // count
+    return [chunk] * count
+
+
+@register("Split", since=13)
+@dataclass(frozen=True)
+class Split(Op):
+    axis: int = 0
+    num_outputs: Optional[int] = None
+    # outputs the node asks for: eval needs it when sizes are not given
+    outputs: int = dataclasses.field(default=0, repr=False)
+
+    def infer(self, inputs, ctx):
+        x = inputs[0]
+        if not self.outputs:   # ImportContext does not expose the node's outputs (yet)
+            object.__setattr__(self, "outputs", ctx.n_outputs)
+        axis = normalize_axis(self.axis, x.rank)
+        count = self.num_outputs or ctx.n_outputs
+        split = self._split(inputs)
+        if split is None and len(inputs) > 1 and inputs[1] is not None:
+            sizes = fresh_dims(ctx, count, "split")
+        else:
+            sizes = split_sizes(x.shape[axis], split, count, self.num_outputs)
+        return [Fact(x.dtype, x.shape[:axis] + (d,) + x.shape[axis + 1:]) for d in sizes]
+
+    def _split(self, inputs):
+        return read_ints(inputs[1], "split input") if len(inputs) > 1 else None
+
+    def eval(self, x, split=None):
+        axis = normalize_axis(self.axis, x.ndim)
+        split = None if split is None else as_int_list(split, "split input")
+        sizes = split_sizes(x.shape[axis], split, self.num_outputs or self.outputs,
+                            self.num_outputs)
+        return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
+
+
+@register("Split", since=2)
+@dataclass(frozen=True)
+class SplitV2(Split):
+    """Opset 2-12: sizes are the `split` attribute."""
+    split: tuple = ()
+
+    def _split(self, inputs):
+        return list(self.split) or None
+
+    def eval(self, x):
+        return super().eval(x, np.array(self.split, dtype=np.int64) if self.split else None)
+
+
+def clamp_index(v, n, step, is_end):
+    """Start/end resolved against dim n as ONNX does; symbolic values are assumed in range."""
+    if isinstance(v, int) and isinstance(n, int):
+        v = v + n if v < 0 else v
+        return min(max(v, -1 if is_end else 0), n - 1) if step < 0 else min(max(v, 0), n)
+    if isinstance(v, int) and v >= HUGE:
+        return n if step > 0 else n - 1
+    if isinstance(v, int) and v <= -HUGE:
+        return 0 if step > 0 or not is_end else -1
+    if isinstance(v, int) and v < 0 or _negative(v):
+        return v + n
+    if isinstance(n, int) and step > 0:
+        return dims.dmin(v, n)
+    return v
+
+
+def _negative(v) -> bool:
+    bound = dims.upper_bound(v)
+    return bound is not None and bound < 0
+
+
+def slice_length(n, start, end, step):
+    if step == 0:
+        fail("steps hold a 0")
+    if not isinstance(step, int):
+        return None
+    if all(isinstance(v, int) for v in (n, start, end)):
+        return len(range(*slice(start, end, step).indices(n)))
+    s, e = clamp_index(start, n, step, False), clamp_index(end, n, step, True)
+    length = (e - s + step - 1) // step if step > 0 else (s - e - step - 1) // (-step)
+    return max(length, 0) if isinstance(length, int) else length
+
+
+@register("Slice", since=10)
+@dataclass(frozen=True)
+class Slice(Op):
+    def infer(self, inputs, ctx):
+        x = inputs[0]
+        starts, ends, axes, steps = self._args(inputs)
+        if axes is None:
+            return [Fact(x.dtype, fresh_dims(ctx, x.rank, "slice"))]
+        axes = normalize_axes(axes, x.rank)
+        shape = list(x.shape)
+        known = starts is not None and ends is not None and steps is not None
+        if known and not len(starts) == len(ends) == len(axes) == len(steps):
+            fail(f"starts {starts}, ends {ends}, axes {axes} and steps {steps} differ in length")
+        for i, a in enumerate(axes):
+            n = slice_length(shape[a], starts[i], ends[i], steps[i]) if known else None
+            shape[a] = ctx.fresh_symbol("slice") if n is None else n
+        return [Fact(x.dtype, tuple(shape))]
+
+    def _args(self, inputs):
+        """starts, ends, axes, steps as lists (None when unknown)."""
+        starts, ends = (read_ints(f, name) for f, name in zip(inputs[1:3], ("starts", "ends")))
+        n = len(starts) if starts is not None else len(ends) if ends is not None else None
+        axes_fact = inputs[3] if len(inputs) > 3 else None
+        axes = read_ints(axes_fact, "axes") if axes_fact is not None else \
+            (list(range(n)) if n is not None else None)
+        steps_fact = inputs[4] if len(inputs) > 4 else None
+        steps = read_ints(steps_fact, "steps") if steps_fact is not None else \
+            ([1] * len(axes) if axes is not None else None)
+        return starts, ends, axes, steps
+
+    def eval(self, x, starts, ends, axes=None, steps=None):
+        starts, ends = as_int_list(starts, "starts"), as_int_list(ends, "ends")
+        axes = list(range(len(starts))) if axes is None else as_int_list(axes, "axes")
+        steps = [1] * len(axes) if steps is None else as_int_list(steps, "steps")
+        if not len(starts) == len(ends) == len(axes) == len(steps):
+            fail(f"starts {starts}, ends {ends}, axes {axes} and steps {steps} differ in length")
+        if 0 in steps:
+            fail(f"steps {steps} hold a 0")
+        index = [slice(None)] * x.ndim
+        for a, s, e, step in zip(normalize_axes(axes, x.ndim), starts, ends, steps):
+            index[a] = slice(s, e, step)
+        return (x[tuple(index)],)
+
+
+@register("Slice", since=1)
+@dataclass(frozen=True)
+class SliceV1(Slice):
+    """Opset 1-9: starts, ends and axes are attributes; steps are 1."""
+    starts: tuple = ()
+    ends: tuple = ()
+    axes: tuple = ()
+
+    def _args(self, inputs):
+        axes = list(self.axes) or list(range(len(self.starts)))
+        return list(self.starts), list(self.ends), axes, [1] * len(axes)
+
+    def eval(self, x):
+        axes = np.array(self.axes or range(len(self.starts)), dtype=np.int64)
+        return super().eval(x, np.array(self.starts, dtype=np.int64),
+                            np.array(self.ends, dtype=np.int64), axes)
+
+
+@register("Tile", since=6)
+@dataclass(frozen=True)
+class Tile(Op):
+    def infer(self, inputs, ctx):
+        x, repeats = inputs
+        reps = read_ints(repeats, "repeats input")
+        if reps is None:
+            return [Fact(x.dtype, fresh_dims(ctx, x.rank, "tile"))]
+        self._check(reps, x.rank)
+        return [Fact(x.dtype, tuple(d * r for d, r in zip(x.shape, reps)))]
+
+    @staticmethod
+    def _check(reps, rank):
+        if len(reps) != rank:
+            fail(f"repeats {shape_str(reps)} has {len(reps)} entries for input rank {rank}")
+        if any(isinstance(r, int) and r < 0 for r in reps):
+            fail(f"repeats {shape_str(reps)} hold a negative count")
+
+    def eval(self, x, repeats):
+        reps = as_int_list(repeats, "repeats input")
+        self._check(reps, x.ndim)
+        return (np.tile(x, reps),)
+
+
+# Modules of the same family, imported here until ops/__init__.py lists them.
+from . import fill, gather, scatter, pad, reorder, select  # noqa: E402,F401

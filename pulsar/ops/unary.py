@@ -227,3 +227,62 @@ class Identity(Op):
 
     def eval(self, x):
         return (x,)
+
+
+@register("Dropout", since=1)
+@dataclass(frozen=True)
+class Dropout(Op):
+    """Before opset 12 an inference engine always tests: output = input, mask all kept."""
+    ratio: float = 0.5
+    ignored_attrs: ClassVar[tuple] = ("consumed_inputs", "is_test")
+    bool_mask: ClassVar[bool] = False     # the mask had the input's type until opset 10
+
+    def infer(self, inputs, ctx):
+        x = inputs[0]
+        return [x, Fact(BOOL if self.bool_mask else x.dtype, x.shape)]
+
+    def eval(self, x, *unused):
+        return x, np.ones(x.shape, BOOL if self.bool_mask else x.dtype)
+
+
+@register("Dropout", since=10)
+@dataclass(frozen=True)
+class Dropout10(Dropout):
+    bool_mask: ClassVar[bool] = True
+
+
+@register("Dropout", since=12)
+@dataclass(frozen=True)
+class Dropout12(Dropout10):
+    """ratio and training_mode became inputs; training draws a random mask."""
+    seed: int = None
+
+    @property
+    def foldable(self):
+        return self.seed is not None    # without a seed, each run draws a fresh mask
+
+    def infer(self, inputs, ctx):
+        x, ratio, training = (list(inputs) + [None, None])[:3]
+        if ratio is not None:
+            check_kind(ratio, "f", "ratio")
+        if training is not None and training.dtype != BOOL:
+            fail(f"training_mode must be bool, got {training}")
+        if training is None:
+            return super().infer(inputs, ctx)
+        return [Fact(x.dtype, x.shape), Fact(BOOL, x.shape)]
+
+    def eval(self, x, ratio=None, training=None):
+        rate = 0.5 if ratio is None else float(ratio)
+        if training is None or not bool(training) or rate == 0:
+            return super().eval(x)
+        # onnx's tests draw the mask from NumPy's legacy stream seeded with `seed`
+        rng = np.random.RandomState(self.seed) if self.seed is not None \
+            else np.random.default_rng()
+        keep = rng.uniform(0.0, 1.0, x.shape) >= rate
+        scale = 1.0 / (1.0 - rate) if rate < 1 else 0.0
+        return (x * keep * scale).astype(x.dtype, copy=False), keep
+
+
+# Activations are their own family module; registering `unary` registers them too until
+# pulsar/ops/__init__.py imports `activation` itself.
+from . import activation  # noqa: E402,F401

@@ -1,0 +1,222 @@
+"""Pooling kernels (ONNX MaxPool / AveragePool / LpPool), 2-D and 3-D, NCHW layout.
+
+Conventions: x (N, C, *spatial), out (N, C, *out_spatial) preallocated by the caller, who
+computes the output size (floor or ceil_mode, explicit pads incl. end pads; onnxruntime drops a
+ceil_mode window that would start past the begin pad + input). Window positions outside the
+input are ignored (they never read memory). 1-D pooling is 2-D with H == 1 (kh = sh = dh = 1).
+float32/float64; avg/lp pools accumulate in float64. Integer arguments are Python ints.
+"""
+import math
+
+import numpy as np
+
+from .jit import jit
+
+
+@jit
+def _taps(start, k, d, size):
+    """(lo, hi): window taps i in [0, k) whose position start + i*d lies in [0, size)."""
+    lo = 0
+    if start < 0:
+        lo = (-start + d - 1) // d
+    hi = 0
+    if size - start > 0:
+        hi = (size - start + d - 1) // d
+    if hi > k:
+        hi = k
+    if hi < lo:
+        hi = lo
+    return lo, hi
+
+
+@jit
+def maxpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left):
+    """Max over each (dilated) window; writes out (N, C, OH, OW) in place.
+
+    x (N, C, H, W) float. Positions outside [0, H) x [0, W) are ignored; a window with no valid
+    position gets -inf (onnxruntime never produces one with its output-size rule). NaN inputs
+    are skipped unless the whole window is NaN (strict `>` scan, as onnxruntime).
+    """
+    H, W = x.shape[2], x.shape[3]
+    OH, OW = out.shape[2], out.shape[3]
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for oh in range(OH):
+                hs = oh * sh - pad_top
+                i_lo, i_hi = _taps(hs, kh, dh, H)
+                for ow in range(OW):
+                    ws = ow * sw - pad_left
+                    j_lo, j_hi = _taps(ws, kw, dw, W)
+                    v = -np.inf
+                    for i in range(i_lo, i_hi):
+                        ih = hs + i * dh
+                        for j in range(j_lo, j_hi):
+                            xv = x[n, c, ih, ws + j * dw]
+                            if xv > v:
+                                v = xv
+                    out[n, c, oh, ow] = v
+
+
+@jit
+def maxpool2d_indices(x, out, indices, kh, kw, sh, sw, dh, dw, pad_top, pad_left,
+                      storage_order):
+    """maxpool2d plus ONNX MaxPool's second output, written into indices (N, C, OH, OW) int64.
+
+    An index addresses the flattened input (N, C, H, W) including batch and channel offsets:
+    (n*C + c)*H*W + h*W + w (storage_order 0) or (n*C + c)*H*W + h + w*H (storage_order 1), as
+    onnxruntime. Ties keep the first position in row-major window order; a window with no
+    value > -inf (empty, or all -inf/NaN) gives -1.
+    """
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    OH, OW = out.shape[2], out.shape[3]
+    for n in range(x.shape[0]):
+        for c in range(C):
+            base = (n * C + c) * H * W
+            for oh in range(OH):
+                hs = oh * sh - pad_top
+                i_lo, i_hi = _taps(hs, kh, dh, H)
+                for ow in range(OW):
+                    ws = ow * sw - pad_left
+                    j_lo, j_hi = _taps(ws, kw, dw, W)
+                    v = -np.inf
+                    best = -1
+                    for i in range(i_lo, i_hi):
+                        ih = hs + i * dh
+                        for j in range(j_lo, j_hi):
+                            iw = ws + j * dw
+                            xv = x[n, c, ih, iw]
+                            if xv > v:
+                                v = xv
+                                if storage_order == 0:
+                                    best = base + ih * W + iw
+                                else:
+                                    best = base + ih + iw * H
+                    out[n, c, oh, ow] = v
+                    indices[n, c, oh, ow] = best
+
+
+@jit
+def avgpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, pad_bottom, pad_right,
+              count_include_pad):
+    """Average over each (dilated) window; writes out (N, C, OH, OW) in place.
+
+    The sum covers positions inside the input. The divisor is the number of those positions
+    (count_include_pad false) or of window positions inside the explicitly padded extent
+    [-pad_top, H + pad_bottom) x [-pad_left, W + pad_right) (true): extra ceil_mode positions
+    beyond the end pads are not counted, as onnxruntime. An empty divisor gives NaN.
+    """
+    H, W = x.shape[2], x.shape[3]
+    OH, OW = out.shape[2], out.shape[3]
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for oh in range(OH):
+                hs = oh * sh - pad_top
+                i_lo, i_hi = _taps(hs, kh, dh, H)
+                p_lo, p_hi = _taps(hs + pad_top, kh, dh, H + pad_top + pad_bottom)
+                for ow in range(OW):
+                    ws = ow * sw - pad_left
+                    j_lo, j_hi = _taps(ws, kw, dw, W)
+                    s = 0.0
+                    for i in range(i_lo, i_hi):
+                        ih = hs + i * dh
+                        for j in range(j_lo, j_hi):
+                            s += x[n, c, ih, ws + j * dw]
+                    if count_include_pad:
+                        q_lo, q_hi = _taps(ws + pad_left, kw, dw, W + pad_left + pad_right)
+                        cnt = (p_hi - p_lo) * (q_hi - q_lo)
+                    else:
+                        cnt = (i_hi - i_lo) * (j_hi - j_lo)
+                    out[n, c, oh, ow] = s / cnt
+
+
+@jit
+def lppool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, p):
+    """ONNX LpPool: (sum over the window of |x|^p)^(1/p); writes out (N, C, OH, OW) in place.
+
+    Padded positions contribute zero. p is the ONNX integer attribute (p == 1 and p == 2 take
+    exact fast paths); dilations as in LpPool-18 (pass 1 for older opsets).
+    """
+    H, W = x.shape[2], x.shape[3]
+    OH, OW = out.shape[2], out.shape[3]
+    inv_p = 1.0 / p
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for oh in range(OH):
+                hs = oh * sh - pad_top
+                i_lo, i_hi = _taps(hs, kh, dh, H)
+                for ow in range(OW):
+                    ws = ow * sw - pad_left
+                    j_lo, j_hi = _taps(ws, kw, dw, W)
+                    s = 0.0
+                    for i in range(i_lo, i_hi):
+                        ih = hs + i * dh
+                        for j in range(j_lo, j_hi):
+                            a = abs(float(x[n, c, ih, ws + j * dw]))
+                            if p == 2:
+                                s += a * a
+                            elif p == 1:
+                                s += a
+                            else:
+                                s += a ** p
+                    if p == 2:
+                        out[n, c, oh, ow] = math.sqrt(s)
+                    elif p == 1:
+                        out[n, c, oh, ow] = s
+                    else:
+                        out[n, c, oh, ow] = s ** inv_p
+
+
+@jit
+def maxpool3d(x, out, kd, kh, kw, sd, sh, sw, dd, dh, dw, pad_front, pad_top, pad_left):
+    """3-D maxpool2d: x (N, C, D, H, W) -> out (N, C, OD, OH, OW), same conventions."""
+    D, H, W = x.shape[2], x.shape[3], x.shape[4]
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for od in range(out.shape[2]):
+                ds = od * sd - pad_front
+                a_lo, a_hi = _taps(ds, kd, dd, D)
+                for oh in range(out.shape[3]):
+                    hs = oh * sh - pad_top
+                    i_lo, i_hi = _taps(hs, kh, dh, H)
+                    for ow in range(out.shape[4]):
+                        ws = ow * sw - pad_left
+                        j_lo, j_hi = _taps(ws, kw, dw, W)
+                        v = -np.inf
+                        for a in range(a_lo, a_hi):
+                            for i in range(i_lo, i_hi):
+                                for j in range(j_lo, j_hi):
+                                    xv = x[n, c, ds + a * dd, hs + i * dh, ws + j * dw]
+                                    if xv > v:
+                                        v = xv
+                        out[n, c, od, oh, ow] = v
+
+
+@jit
+def avgpool3d(x, out, kd, kh, kw, sd, sh, sw, dd, dh, dw, pad_front, pad_top, pad_left,
+              pad_back, pad_bottom, pad_right, count_include_pad):
+    """3-D avgpool2d: x (N, C, D, H, W) -> out (N, C, OD, OH, OW), same divisor rules."""
+    D, H, W = x.shape[2], x.shape[3], x.shape[4]
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for od in range(out.shape[2]):
+                ds = od * sd - pad_front
+                a_lo, a_hi = _taps(ds, kd, dd, D)
+                pa_lo, pa_hi = _taps(ds + pad_front, kd, dd, D + pad_front + pad_back)
+                for oh in range(out.shape[3]):
+                    hs = oh * sh - pad_top
+                    i_lo, i_hi = _taps(hs, kh, dh, H)
+                    pi_lo, pi_hi = _taps(hs + pad_top, kh, dh, H + pad_top + pad_bottom)
+                    for ow in range(out.shape[4]):
+                        ws = ow * sw - pad_left
+                        j_lo, j_hi = _taps(ws, kw, dw, W)
+                        s = 0.0
+                        for a in range(a_lo, a_hi):
+                            for i in range(i_lo, i_hi):
+                                for j in range(j_lo, j_hi):
+                                    s += x[n, c, ds + a * dd, hs + i * dh, ws + j * dw]
+                        if count_include_pad:
+                            pj_lo, pj_hi = _taps(ws + pad_left, kw, dw, W + pad_left + pad_right)
+                            cnt = (pa_hi - pa_lo) * (pi_hi - pi_lo) * (pj_hi - pj_lo)
+                        else:
+                            cnt = (a_hi - a_lo) * (i_hi - i_lo) * (j_hi - j_lo)
+                        out[n, c, od, oh, ow] = s / cnt

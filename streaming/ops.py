@@ -1,0 +1,139 @@
+"""Ops that exist only in pulsed plans: the delay line and the stream-position pad.
+
+Both are stateful: their state is a list of preallocated arrays the session owns (so reset,
+snapshot and restore are one loop over arrays), updated in place once per pulse.
+"""
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+import numpy as np
+
+from pulsar import dims
+from pulsar.fact import Fact
+from pulsar.ops.base import Op
+
+
+class StatefulOp(Op):
+    """An op whose `eval_stateful(state, ctx, *inputs)` reads and updates `state` in place."""
+    stateful: ClassVar[bool] = True
+    foldable: ClassVar[bool] = False
+
+    def init_state(self, input_facts) -> list:
+        raise NotImplementedError
+
+    def eval(self, *inputs):
+        raise TypeError(f"{self.onnx_name} runs only inside a pulsed plan (it has state)")
+
+
+def _frames(axis, rank, start, stop):
+    index = [slice(None)] * rank
+    index[axis] = slice(start, stop)
+    return tuple(index)
+
+
+@dataclass(frozen=True)
+class Delay(StatefulOp):
+    """Delay a stream by `delay` frames and give each pulse `overlap` frames of history.
+
+    Input pulse p frames -> output p + overlap frames: the last `delay + overlap` input frames
+    are kept in a zero-initialised buffer (silence is the only sensible pre-roll), so a window
+    op downstream sees every frame it needs exactly once per pulse.
+    """
+    onnx_name: ClassVar[str] = "Delay"
+    axis: int = 0
+    delay: int = 0
+    overlap: int = 0
+    fill: float = 0.0           # pre-roll value: the padding value of the window op it feeds
+
+    def infer(self, inputs, ctx):
+        x = inputs[0]
+        shape = list(x.shape)
+        shape[self.axis] = shape[self.axis] + self.overlap
+        return [Fact(x.dtype, tuple(shape))]
+
+    def init_state(self, input_facts):
+        x = input_facts[0]
+        shape = list(x.shape)
+        shape[self.axis] = self.delay + self.overlap
+        fill = self.fill if x.dtype.kind == "f" else 0
+        return [np.full(shape, fill, dtype=x.dtype)]
+
+    def eval_stateful(self, state, ctx, x):
+        (buffer,) = state
+        kept, p, n = self.delay + self.overlap, x.shape[self.axis], x.shape[self.axis] + self.overlap
+        rank, axis = x.ndim, self.axis
+        out = np.empty(x.shape[:axis] + (n,) + x.shape[axis + 1:], dtype=x.dtype)
+        head = min(kept, n)
+        out[_frames(axis, rank, 0, head)] = buffer[_frames(axis, rank, 0, head)]
+        if n > kept:
+            out[_frames(axis, rank, kept, n)] = x[_frames(axis, rank, 0, n - kept)]
+        if p >= kept:
+            buffer[...] = x[_frames(axis, rank, p - kept, p)]
+        else:
+            buffer[_frames(axis, rank, 0, kept - p)] = buffer[_frames(axis, rank, p, kept)].copy()
+            buffer[_frames(axis, rank, kept - p, kept)] = x
+        return (out,)
+
+    def describe(self):
+        fill = f",fill={self.fill:g}" if self.fill else ""
+        return f"axis={self.axis},delay={self.delay},overlap={self.overlap}{fill}"
+
+
+@dataclass(frozen=True)
+class PulsePad(StatefulOp):
+    """Overwrite frames outside the valid range [begin, end) of a stream with padding.
+
+    A frame at pulse position t is frame t - delay of the stream. Frames before `begin` become
+    `value` (or the rows of `prefix`, for a Concat with a constant head); frames at or after
+    `end` (an expression in the stream symbol, known once the stream has ended) become `value`.
+    This is how zero padding along time survives upstream warm-up garbage and a padded tail.
+    """
+    onnx_name: ClassVar[str] = "PulsePad"
+    axis: int = 0
+    delay: int = 0
+    begin: int = 0
+    end: object = None          # int | Dim | None (unbounded)
+    value: float = 0.0
+    prefix: Optional[np.ndarray] = None
+
+    def infer(self, inputs, ctx):
+        return [inputs[0]]
+
+    def init_state(self, input_facts):
+        return [np.zeros(1, dtype=np.int64)]    # frames seen so far on this wire
+
+    def eval_stateful(self, state, ctx, x):
+        (seen,) = state
+        p = x.shape[self.axis]
+        start = int(seen[0]) - self.delay      # stream index of this pulse's first frame
+        seen[0] += p
+        end = None if self.end is None else dims.evaluate(self.end, ctx.bindings)
+        if not isinstance(end, int):
+            end = None
+        low = max(0, min(p, self.begin - start))
+        high = p if end is None else max(low, min(p, end - start))
+        if low == 0 and high == p:
+            return (x,)
+        out = x.copy()
+        rank = x.ndim
+        if low > 0:
+            if self.prefix is None:
+                out[_frames(self.axis, rank, 0, low)] = self.value
+            else:
+                self._write_prefix(out, start, low)
+        if high < p:
+            out[_frames(self.axis, rank, high, p)] = self.value
+        return (out,)
+
+    def _write_prefix(self, out, start, low):
+        rank, n = out.ndim, self.prefix.shape[self.axis]
+        for i in range(low):
+            j = start + i
+            if 0 <= j < n:
+                out[_frames(self.axis, rank, i, i + 1)] = self.prefix[_frames(self.axis, rank, j, j + 1)]
+            else:
+                out[_frames(self.axis, rank, i, i + 1)] = self.value
+
+    def describe(self):
+        prefix = "" if self.prefix is None else f",prefix={self.prefix.shape[self.axis]}"
+        return f"axis={self.axis},delay={self.delay},begin={self.begin},end={self.end},value={self.value:g}{prefix}"

@@ -1,0 +1,401 @@
+"""How each kind of op streams. A rule rewrites one batch node into pulsed nodes.
+
+Dispatch (as in tract): a node with no streaming input is kept; an op with its own `pulsify`
+method uses it; otherwise the rule registered here for its ONNX name; otherwise a PulseError
+naming the node. Rule families: axis-tracking (elementwise, layout, reductions off the stream
+axis), windows along time (Conv, pooling, STFT), padding/slicing/concat bookkeeping, and
+recurrences (state carried across pulses, in streaming/recurrence.py).
+"""
+import dataclasses
+
+import numpy as np
+
+from pulsar import dims
+from pulsar.fact import StreamInfo
+
+from .ops import PulsePad
+from .transform import check_free_of
+
+RULES = {}
+WINDOW_MODE_HINT = ("it needs the whole signal at once; run this model in window mode "
+                    "(streaming.window(model, size=..., hop=...)) instead")
+
+
+def rule(*names):
+    def wrap(fn):
+        for n in names:
+            RULES[n] = fn
+        return fn
+    return wrap
+
+
+def translate(node, p):
+    if not any(p.stream(w) for w in node.inputs):
+        for w in node.outputs:
+            if w:
+                check_free_of(p.batch.facts[w], p.symbol, f"wire {w!r} of node {node.name!r}")
+        p.keep(node)
+        return
+    own = getattr(node.op, "pulsify", None)
+    fn = own if own is not None else RULES.get(node.op.onnx_name)
+    if fn is None:
+        p.fail(node, f"has no streaming rule for {node.op.onnx_name}; if {WINDOW_MODE_HINT}")
+    fn(node, p)
+
+
+def batch_dim(p, wire, axis):
+    return p.batch.facts[wire].shape[axis]
+
+
+# -- axis tracking ---------------------------------------------------------------------------
+ELEMENTWISE = (
+    "Abs Neg Floor Ceil Round Sqrt Reciprocal Exp Log Sin Cos Tan Asin Acos Atan Sinh Cosh "
+    "Asinh Acosh Atanh Sign Erf IsNaN IsInf Not BitwiseNot Relu LeakyRelu Elu Selu Celu Sigmoid "
+    "HardSigmoid HardSwish Softplus Softsign Tanh ThresholdedRelu Gelu Mish Shrink Clip Cast "
+    "CastLike Identity Dropout Add Sub Mul Div Pow Mod And Or Xor Equal Less LessOrEqual Greater "
+    "GreaterOrEqual BitShift BitwiseAnd BitwiseOr BitwiseXor Max Min Sum Mean PRelu Where "
+    "QuantizeLinear DequantizeLinear"
+).split()
+
+
+@rule(*ELEMENTWISE)
+def elementwise(node, p):
+    """Broadcasting ops: align delays, the stream axis keeps its place from the right."""
+    out = node.outputs[0]
+    out_rank = p.batch.facts[out].rank
+    wires, delay = p.aligned(node.inputs, node.name)
+    axes = set()
+    for w in wires:
+        s = p.stream(w)
+        if s is not None:
+            axes.add(s.axis + out_rank - p.fact(w).rank)
+    if len(axes) != 1:
+        p.fail(node, f"its streaming inputs put the stream on different axes {sorted(axes)}")
+    axis = axes.pop()
+    for w in wires:
+        f = p.fact(w)
+        if f is not None and p.stream(w) is None:
+            a = axis - (out_rank - f.rank)
+            if a >= 0 and f.shape[a] != 1:
+                p.fail(node, f"input {w!r} ({f}) has size {f.shape[a]} along the stream axis; "
+                       "only size 1 can broadcast against a stream")
+    extra = [None] * (len(node.outputs) - 1)
+    stream = StreamInfo(axis, batch_dim(p, out, axis), delay)
+    p.keep(node, [stream] + extra, inputs=wires)
+
+
+def tracked_axis(node, p, wire_in, wire_out):
+    """The output axis that carries the input's stream: the one whose batch dim is the stream
+    length, with equal products of the dims before it (so reshapes that merge or split other
+    axes, or move unit axes, keep the stream intact)."""
+    s = p.stream(wire_in)
+    before_in = _product(p.batch.facts[wire_in].shape[:s.axis])
+    out_shape = p.batch.facts[wire_out].shape
+    hits = [j for j, d in enumerate(out_shape) if d == s.dim and _product(out_shape[:j]) == before_in]
+    if len(hits) != 1 and node.op.onnx_name.startswith(("Reduce", "Arg")):
+        p.fail(node, f"it reduces over the stream axis {s.axis} of {wire_in!r}; {WINDOW_MODE_HINT}")
+    if len(hits) != 1:
+        p.fail(node, f"it moves or merges the stream axis {s.axis} of {wire_in!r} "
+               f"({p.batch.facts[wire_in]} -> {p.batch.facts[wire_out]}); {WINDOW_MODE_HINT}")
+    return hits[0]
+
+
+def _product(shape):
+    out = 1
+    for d in shape:
+        out = out * d
+    return out
+
+
+@rule("Transpose", "Squeeze", "Unsqueeze", "Flatten", "ReduceSum", "ReduceMean", "ReduceMax",
+      "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
+      "ReduceSumSquare", "ArgMax", "ArgMin", "LpNormalization", "Gemm", "MatMul", "Einsum",
+      "BatchNormalization", "DFT")
+def track_first_input(node, p):
+    """Ops whose stream lives on their first input only (the others are parameters)."""
+    for w in node.inputs[1:]:
+        if p.stream(w) is not None:
+            p.fail(node, f"input {w!r} is a stream too; only the first input may stream here")
+    x, out = node.inputs[0], node.outputs[0]
+    axis = tracked_axis(node, p, x, out)
+    _check_contraction(node, p, x, axis)
+    stream = StreamInfo(axis, batch_dim(p, out, axis), p.stream(x).delay)
+    p.keep(node, [stream] + [None] * (len(node.outputs) - 1))
+
+
+def _check_contraction(node, p, x, axis):
+    """MatMul/Gemm must not contract over time; DFT must not transform along it."""
+    s, rank = p.stream(x), p.fact(x).rank
+    name = node.op.onnx_name
+    if name == "MatMul" and s.axis == rank - 1 or name == "Gemm" and (
+            s.axis != 0 or getattr(node.op, "transA", 0)):
+        p.fail(node, f"it contracts over the stream axis {s.axis}; {WINDOW_MODE_HINT}")
+    if name == "DFT" and _dft_axis(node, p) == s.axis:
+        p.fail(node, f"it transforms along the stream axis; {WINDOW_MODE_HINT}")
+
+
+def _dft_axis(node, p):
+    rank = p.fact(node.inputs[0]).rank
+    axis = getattr(node.op, "axis", None)
+    if len(node.inputs) > 2 and node.inputs[2]:
+        axis = int(p.fact(node.inputs[2]).value)
+    return (axis if axis is not None else 1) % rank
+
+
+@rule("Softmax", "LogSoftmax", "Hardmax", "LayerNormalization", "CumSum")
+def along_axis(node, p):
+    """Ops that mix values along one axis (or all axes from it on): fine off the stream axis."""
+    x = node.inputs[0]
+    s, rank = p.stream(x), p.fact(x).rank
+    axis = getattr(node.op, "axis", -1)
+    if node.op.onnx_name == "CumSum":
+        axis = int(p.fact(node.inputs[1]).value)
+    axis %= rank
+    old_softmax = node.op.onnx_name in ("Softmax", "LogSoftmax", "Hardmax") and p.opsets.get("", 13) < 13
+    covers = s.axis >= axis if (node.op.onnx_name == "LayerNormalization" or old_softmax) else s.axis == axis
+    if covers:
+        p.fail(node, f"it normalises or accumulates along the stream axis {s.axis}; {WINDOW_MODE_HINT}")
+    track_first_input(node, p)
+
+
+@rule("Reshape")
+def reshape(node, p):
+    """A reshape that keeps the stream axis whole: rewrite its target for one pulse."""
+    x, out = node.inputs[0], node.outputs[0]
+    axis = tracked_axis(node, p, x, out)
+    s = p.stream(x)
+    shape = list(p.batch.facts[out].shape)
+    shape[axis] = p.fact(x).shape[s.axis]
+    for d in shape:
+        if not isinstance(d, int):
+            p.fail(node, f"its output shape {p.batch.facts[out].shape_str()} has a non-stream "
+                   "dimension that is not known")
+    target = p.fresh(f"{node.name}.pulse_shape")
+    from pulsar.fact import const
+    p.facts[target] = const(np.array(shape, dtype=np.int64))
+    inputs = [x, target] if len(node.inputs) > 1 else [x]
+    op = node.op if len(node.inputs) > 1 else dataclasses.replace(node.op, shape=tuple(shape))
+    p.keep(node, [StreamInfo(axis, batch_dim(p, out, axis), s.delay)], inputs=inputs, op=op)
+
+
+# -- windows along time ----------------------------------------------------------------------
+@rule("Conv", "MaxPool", "AveragePool", "LpPool")
+def window(node, p):
+    """Delay line + zero pre-roll: a window op sees `overlap` frames of history each pulse."""
+    x, out = node.inputs[0], node.outputs[0]
+    for w in node.inputs[1:]:
+        if p.stream(w) is not None:
+            p.fail(node, f"input {w!r} streams; only the data input may")
+    s = p.stream(x)
+    op = node.op
+    rank = p.fact(x).rank
+    t = s.axis - 2                      # index of time among the spatial axes
+    if t < 0:
+        p.fail(node, f"the stream is on axis {s.axis}, a batch/channel axis; only spatial axes "
+               "can stream through a window")
+    batch_x = p.batch.facts[x]
+    kernel = _kernel(op, p.batch.facts, node)
+    k, st, dl, begins, ends = _geometry(op, batch_x, kernel, node, p)
+    kt, stt, dlt, pl, pr = k[t], st[t], dl[t], begins[t], ends[t]
+    if not isinstance(pl, int):
+        p.fail(node, f"its padding before the stream axis ({pl}) depends on the signal length "
+               "(SAME padding with stride > 1); use explicit pads")
+    pulse = p.fact(x).shape[s.axis]
+    if pulse % stt:
+        p.fail(node, f"the pulse of {pulse} frames reaching it is not a multiple of its stride "
+               f"{stt} along the stream axis; choose a pulse that is a multiple of {stt}"
+               f"{' (times the strides upstream)' if pulse != p.pulse else ''}")
+    _check_pool_padding(node, op, pl, pr, p)
+    value = -np.inf if op.onnx_name == "MaxPool" else 0.0
+    wire = x
+    if pl > 0 or _nonzero(pr):
+        pad = p.fresh(f"{node.name}.pad")
+        wire = p.fresh(f"{x}.padded")
+        p.add(pad, PulsePad(axis=s.axis, delay=s.delay, begin=0, end=s.dim, value=value),
+              [x], [wire], [s])
+        p.notes.append((pad, f"pad {pl} before / {pr} after the stream with {value}"))
+    # Window q of the pulsed output starts `delay + overlap` frames before pulse position q*stride
+    # of `wire`, i.e. at padded batch index q*stride - (delay + overlap + s.delay - pl): the output
+    # delay is that shift over the stride, so pick the smallest delay making it a whole,
+    # non-negative number of frames. Frames before the stream come from the Delay's pre-roll,
+    # filled with the padding value.
+    span = (kt - 1) * dlt + 1
+    overlap = max(span - stt, 0)
+    shift = overlap + s.delay - pl
+    delay = (-shift) % stt if shift >= 0 else -shift
+    wire = p.delayed(wire, delay, overlap, node.name, fill=value)
+    out_delay = (delay + shift) // stt
+    new_pads = list(begins) + list(ends)
+    new_pads[t] = new_pads[t + len(begins)] = 0
+    if any(not isinstance(v, int) for v in new_pads):
+        p.fail(node, f"its padding {new_pads} depends on unknown sizes")
+    pulsed_op = dataclasses.replace(op, auto_pad="NOTSET", pads=tuple(new_pads))
+    stream = StreamInfo(s.axis, batch_dim(p, out, s.axis), out_delay)
+    p.keep(node, [stream] + [None] * (len(node.outputs) - 1),
+           inputs=[wire] + list(node.inputs[1:]), op=pulsed_op)
+    p.notes.append((node.name, f"window {kt} stride {stt} dilation {dlt}: {pulse // stt} "
+                    f"frames per pulse, delay {out_delay}"))
+
+
+def _nonzero(v):
+    return not (isinstance(v, int) and v == 0)
+
+
+def _kernel(op, facts, node):
+    if op.onnx_name == "Conv":
+        return tuple(facts[node.inputs[1]].shape[2:])
+    return tuple(op.kernel_shape)
+
+
+def _geometry(op, batch_x, kernel, node, p):
+    from pulsar.ops.conv import window_geometry
+    r = batch_x.rank - 2
+    strides = tuple(op.strides) or (1,) * r
+    dilations = tuple(getattr(op, "dilations", ()) or ()) or (1,) * r
+    pads = tuple(op.pads) or (0,) * (2 * r)
+    begins, ends, _ = window_geometry(batch_x.shape[2:], kernel, strides, dilations, pads,
+                                      op.auto_pad, getattr(op, "ceil_mode", 0))
+    return kernel, strides, dilations, begins, ends
+
+
+def _check_pool_padding(node, op, pl, pr, p):
+    if op.onnx_name == "AveragePool" and (pl or _nonzero(pr)) and not op.count_include_pad:
+        p.fail(node, "average pooling that excludes padding from its count cannot stream along "
+               "a padded axis yet; set count_include_pad=1 or pad explicitly")
+    if getattr(op, "ceil_mode", 0) and op.onnx_name != "MaxPool":
+        p.fail(node, "ceil_mode along the stream axis is only supported for MaxPool")
+
+
+# -- bookkeeping ops -------------------------------------------------------------------------
+@rule("Pad")
+def pad(node, p):
+    """Constant padding along time is a PulsePad: its left part becomes pre-roll."""
+    x, out = node.inputs[0], node.outputs[0]
+    s = p.stream(x)
+    mode = getattr(node.op, "mode", "constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if mode != "constant":
+        p.fail(node, f"{mode} padding along the stream axis needs future frames; {WINDOW_MODE_HINT}")
+    rank = p.fact(x).rank
+    pads, value = _pad_amounts(node, p, rank)
+    pl, pr = pads[s.axis], pads[s.axis + rank]
+    if pl < 0 or pr < 0:
+        p.fail(node, "negative padding (cropping) along the stream axis is not supported")
+    wire = x
+    if s.delay < pl:
+        wire = p.delayed(wire, pl - s.delay, 0, node.name)
+    d = p.stream(wire).delay - pl
+    rest = list(pads)
+    rest[s.axis] = rest[s.axis + rank] = 0
+    stream = StreamInfo(s.axis, batch_dim(p, out, s.axis), d)
+    pad_name = p.fresh(f"{node.name}.pulse") if any(rest) else node.name
+    pad_out = p.fresh(f"{out}.time") if any(rest) else out
+    p.add(pad_name, PulsePad(axis=s.axis, delay=d, begin=pl, end=pl + s.dim, value=value),
+          [wire], [pad_out], [stream])
+    if any(rest):
+        target = p.fresh(f"{node.name}.pads")
+        from pulsar.fact import const
+        p.facts[target] = const(np.array(rest, dtype=np.int64))
+        inputs = [pad_out, target] + list(node.inputs[2:])
+        p.keep(node, [stream], inputs=inputs)
+
+
+def _pad_amounts(node, p, rank):
+    op = node.op
+    if len(node.inputs) > 1 and node.inputs[1]:
+        pads = [int(v) for v in p.fact(node.inputs[1]).value]
+        value = float(p.fact(node.inputs[2]).value) if len(node.inputs) > 2 and node.inputs[2] else 0.0
+        if len(node.inputs) > 3 and node.inputs[3]:
+            axes = [int(a) % rank for a in p.fact(node.inputs[3]).value]
+            full = [0] * (2 * rank)
+            for i, a in enumerate(axes):
+                full[a], full[a + rank] = pads[i], pads[i + len(axes)]
+            pads = full
+        return pads, value
+    return list(op.pads), float(getattr(op, "value", 0.0))
+
+
+@rule("Slice")
+def slice_(node, p):
+    """Slicing the stream axis from a fixed start is delay bookkeeping; other axes slice as usual."""
+    x, out = node.inputs[0], node.outputs[0]
+    s = p.stream(x)
+    rank = p.fact(x).rank
+    starts, ends, axes, steps = _slice_args(node, p, rank)
+    if s.axis in axes:
+        i = axes.index(s.axis)
+        if steps[i] != 1 or starts[i] < 0:
+            p.fail(node, f"it slices the stream axis with start {starts[i]} step {steps[i]}; "
+                   "only a fixed non-negative start with step 1 can stream")
+        if ends[i] >= 0 and ends[i] < (1 << 62):
+            p.fail(node, f"it keeps only the first {ends[i]} frames of the stream; {WINDOW_MODE_HINT}")
+        delay = s.delay + starts[i]
+        keep = [j for j in range(len(axes)) if j != i]
+    else:
+        delay, keep = s.delay, list(range(len(axes)))
+    stream = StreamInfo(s.axis, batch_dim(p, out, s.axis), delay)
+    if not keep:
+        from pulsar.ops.registry import lookup
+        p.keep(node, [stream], inputs=[x], op=lookup("", "Identity", 13)())
+        return
+    consts = []
+    from pulsar.fact import const
+    for name, values in (("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps)):
+        wire = p.fresh(f"{node.name}.{name}")
+        p.facts[wire] = const(np.array([values[j] for j in keep], dtype=np.int64))
+        consts.append(wire)
+    from pulsar.ops.registry import lookup
+    p.keep(node, [stream], inputs=[x] + consts, op=lookup("", "Slice", 13)())
+
+
+def _slice_args(node, p, rank):
+    op = node.op
+    if len(node.inputs) == 1:     # opset < 10: attributes
+        starts, ends = list(op.starts), list(op.ends)
+        axes = list(op.axes) if op.axes else list(range(len(starts)))
+        steps = [1] * len(starts)
+    else:
+        def value(i, default):
+            if len(node.inputs) > i and node.inputs[i]:
+                v = p.fact(node.inputs[i]).value
+                if v is None or v.dtype == object:
+                    p.fail(node, f"its slice input {node.inputs[i]!r} is not a known constant")
+                return [int(a) for a in v]
+            return default
+        starts, ends = value(1, None), value(2, None)
+        axes = value(3, list(range(len(starts))))
+        steps = value(4, [1] * len(starts))
+    return starts, ends, [a % rank for a in axes], steps
+
+
+@rule("Concat")
+def concat(node, p):
+    """Along time: constant frames before the stream become a PulsePad prefix. Elsewhere:
+    streams are aligned and concatenated per pulse."""
+    out = node.outputs[0]
+    rank = p.batch.facts[out].rank
+    axis = node.op.axis % rank
+    streams = [w for w in node.inputs if p.stream(w) is not None]
+    if p.stream(streams[0]).axis != axis:
+        wires, delay = p.aligned(node.inputs, node.name)
+        for w in wires:
+            if p.stream(w) is None:
+                p.fail(node, f"input {w!r} does not stream but is concatenated to a stream")
+        p.keep(node, [StreamInfo(p.stream(wires[0]).axis, batch_dim(p, out, p.stream(wires[0]).axis),
+                                 delay)], inputs=wires)
+        return
+    if len(streams) != 1 or node.inputs[-1] != streams[0]:
+        p.fail(node, "along the stream axis only constant frames before one stream can be "
+               "concatenated")
+    prefix_wires = node.inputs[:-1]
+    prefix = [p.fact(w).value for w in prefix_wires]
+    if any(v is None for v in prefix):
+        p.fail(node, "the frames concatenated before the stream must be constants")
+    prefix = np.concatenate(prefix, axis=axis) if prefix else None
+    n = prefix.shape[axis]
+    x = streams[0]
+    wire = p.delayed(x, max(0, n - p.stream(x).delay), 0, node.name)
+    d = p.stream(wire).delay - n
+    stream = StreamInfo(axis, batch_dim(p, out, axis), d)
+    p.add(node.name, PulsePad(axis=axis, delay=d, begin=n, end=None, prefix=prefix),
+          [wire], [out], [stream])

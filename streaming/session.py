@@ -1,0 +1,248 @@
+"""Pulsed models and their sessions: push chunks of any length, get each output's new frames.
+
+A session owns the state of every stateful node (delay lines, pads' frame counters, recurrent
+state) as preallocated arrays, so reset / snapshot / restore are loops over arrays. Input that
+does not fill a whole pulse waits in the session until more arrives or the stream is flushed.
+"""
+import functools
+
+import numpy as np
+
+from pulsar import dims
+from pulsar.dump import dump_graph
+from pulsar.errors import InputError, PulseError
+from pulsar.plan import Plan
+
+
+class StreamContext:
+    """What stateful ops may read at run time: symbol values once the stream length is known."""
+
+    def __init__(self):
+        self.bindings = {}
+
+
+class StreamPlan(Plan):
+    """A Plan whose stateful steps are bound to one session's state arrays."""
+
+    def __init__(self, graph):
+        super().__init__(graph, check_inputs=False)
+        self.context = StreamContext()
+        self.states = []
+        self.initial = []
+        for step in self.steps:
+            op = step.node.op
+            if getattr(op, "stateful", False):
+                facts = [graph.facts[w] if w else None for w in step.node.inputs]
+                state = op.init_state(facts)
+                self.states.append(state)
+                self.initial.append([a.copy() for a in state])
+                step.run = functools.partial(op.eval_stateful, state, self.context)
+
+
+class PulsedModel:
+    """A model pulsed along one symbol; `session()` streams it."""
+
+    def __init__(self, pulsed, batch_graph):
+        self.pulsed = pulsed
+        self.graph = pulsed.graph
+        self.batch_graph = batch_graph
+        self.symbol = pulsed.symbol
+        self.pulse = pulsed.pulse
+        facts = self.graph.facts
+        self.stream_inputs = dict(pulsed.inputs)
+        self.output_streams = [facts[w].stream for w in self.graph.outputs]
+        self.output_pulses = [facts[w].shape[s.axis] for w, s in
+                              zip(self.graph.outputs, self.output_streams)]
+
+    @property
+    def delay(self) -> list:
+        """Per output, how many leading frames of that output are warm-up."""
+        return [s.delay for s in self.output_streams]
+
+    @property
+    def latency(self) -> list:
+        """Per output, its delay in input frames (samples for an audio input)."""
+        return [s.delay * self.pulse // p for s, p in zip(self.output_streams, self.output_pulses)]
+
+    def output_length(self, total: int) -> list:
+        """Per output, the whole-signal length for `total` input frames."""
+        return [dims.evaluate(s.dim, {self.symbol: total}) for s in self.output_streams]
+
+    def session(self, pad_value=0.0) -> "Session":
+        return Session(self, pad_value)
+
+    def dump(self, sample_rate=None) -> str:
+        lines = [dump_graph(self.graph)]
+        for (node, note) in self.pulsed.report:
+            lines.append(f"# {node}: {note}")
+        for w, s, lat in zip(self.graph.outputs, self.output_streams, self.latency):
+            text = f"# latency of {w}: {s.delay} frames of that output = {lat} input frames"
+            if sample_rate:
+                text += f" = {lat / sample_rate * 1e3:.1f} ms at {sample_rate} Hz"
+            lines.append(text)
+        return "\n".join(lines)
+
+
+class Session:
+    def __init__(self, model: PulsedModel, pad_value=0.0):
+        self.model = model
+        self.pad_value = pad_value
+        self.plan = StreamPlan(model.graph)
+        self.inputs = list(model.graph.inputs)
+        self.facts = [model.graph.facts[w] for w in self.inputs]
+        self.reset()
+
+    def reset(self):
+        for state, initial in zip(self.plan.states, self.plan.initial):
+            for array, value in zip(state, initial):
+                array[...] = value
+        self.plan.context.bindings.clear()
+        self.pending = [[] for _ in self.inputs]
+        self.pending_frames = 0
+        self.pushed = 0
+        self.emitted = [0] * len(self.model.graph.outputs)
+        self.ended = False
+
+    def snapshot(self):
+        return ([[a.copy() for a in s] for s in self.plan.states],
+                [list(p) for p in self.pending], self.pending_frames, self.pushed,
+                list(self.emitted), self.ended, dict(self.plan.context.bindings))
+
+    def restore(self, snap):
+        states, pending, self.pending_frames, self.pushed, emitted, self.ended, bindings = snap
+        for state, saved in zip(self.plan.states, states):
+            for array, value in zip(state, saved):
+                array[...] = value
+        self.pending = [list(p) for p in pending]
+        self.emitted = list(emitted)
+        self.plan.context.bindings.clear()
+        self.plan.context.bindings.update(bindings)
+
+    def push(self, chunk) -> list:
+        """Feed frames (any number); returns each output's newly computed frames."""
+        if self.ended:
+            raise InputError("the stream was flushed; call reset() to start a new one")
+        chunks = self._validated(chunk)
+        n = chunks[0].shape[self._axis(0)]
+        for i, c in enumerate(chunks):
+            self.pending[i].append(c)
+        self.pending_frames += n
+        self.pushed += n
+        return self._run_pulses(self.pending_frames // self.model.pulse)
+
+    def flush(self) -> list:
+        """End of stream: pad the last pulse, run until every output is complete."""
+        if self.ended:
+            raise InputError("the stream was already flushed; call reset() to start a new one")
+        self.ended = True
+        self.plan.context.bindings[self.model.symbol] = self.pushed
+        want = [d + n for d, n in zip(self.model.delay, self.model.output_length(self.pushed))]
+        outs = [[] for _ in want]
+        while any(e < w for e, w in zip(self.emitted, want)):
+            missing = (-self.pending_frames) % self.model.pulse or self.model.pulse
+            self._pad(missing)
+            for acc, new in zip(outs, self._run_pulses(self.pending_frames // self.model.pulse)):
+                acc.append(new)
+        result = [self._join(o, i) for i, o in enumerate(outs)]
+        return self._trim(result, want)
+
+    # -- internals -------------------------------------------------------------------------
+    def _axis(self, i):
+        return self.facts[i].stream.axis
+
+    def _validated(self, chunk) -> list:
+        if isinstance(chunk, dict):
+            missing = [w for w in self.inputs if w not in chunk]
+            if missing:
+                raise InputError(f"missing stream input(s) {', '.join(missing)}")
+            chunks = [chunk[w] for w in self.inputs]
+        else:
+            chunks = [chunk] if len(self.inputs) == 1 else list(chunk)
+        if len(chunks) != len(self.inputs):
+            raise InputError(f"expected {len(self.inputs)} chunks ({', '.join(self.inputs)})")
+        out, frames = [], None
+        for w, c, f in zip(self.inputs, chunks, self.facts):
+            c = np.asarray(c)
+            if c.dtype != f.dtype:
+                raise InputError(f"input {w!r}: chunk dtype {c.dtype}, the stream takes {f.dtype}")
+            if c.ndim != f.rank:
+                raise InputError(f"input {w!r}: chunk of rank {c.ndim} (shape {list(c.shape)}), "
+                                 f"the stream takes rank {f.rank} ({f.shape_str()} per pulse, "
+                                 f"axis {f.stream.axis} of any length)")
+            for a, (got, want) in enumerate(zip(c.shape, f.shape)):
+                if a != f.stream.axis and got != want:
+                    raise InputError(f"input {w!r}: chunk axis {a} is {got}, the stream takes "
+                                     f"{want} (shape {list(c.shape)}, pulse {f.shape_str()})")
+            n = c.shape[f.stream.axis]
+            if frames is not None and n != frames:
+                raise InputError(f"stream inputs must get chunks of equal length, got {frames} and {n}")
+            frames = n
+            out.append(c)
+        return out
+
+    def _pad(self, frames):
+        for i, f in enumerate(self.facts):
+            shape = list(f.shape)
+            shape[f.stream.axis] = frames
+            fill = self.pad_value if f.dtype.kind == "f" else 0
+            self.pending[i].append(np.full(shape, fill, dtype=f.dtype))
+        self.pending_frames += frames
+
+    def _run_pulses(self, count) -> list:
+        produced = [[] for _ in self.model.graph.outputs]
+        if count:
+            joined = [np.concatenate(p, axis=self._axis(i)) if len(p) > 1 else p[0]
+                      for i, p in enumerate(self.pending)]
+            pulse = self.model.pulse
+            for k in range(count):
+                feeds = [np.ascontiguousarray(np.take(j, range(k * pulse, (k + 1) * pulse),
+                                                      axis=self._axis(i)))
+                         for i, j in enumerate(joined)]
+                for acc, value in zip(produced, self.plan.run(feeds)):
+                    acc.append(value)
+            used = count * pulse
+            rest = [np.take(j, range(used, j.shape[self._axis(i)]), axis=self._axis(i))
+                    for i, j in enumerate(joined)]
+            self.pending = [[r] if r.shape[self._axis(i)] else [] for i, r in enumerate(rest)]
+            self.pending_frames -= used
+        result = [self._join(acc, o) for o, acc in enumerate(produced)]
+        for o, r in enumerate(result):
+            self.emitted[o] += r.shape[self.model.output_streams[o].axis]
+        return result
+
+    def _join(self, parts, o):
+        axis = self.model.output_streams[o].axis
+        if not parts:
+            f = self.model.graph.facts[self.model.graph.outputs[o]]
+            shape = list(f.shape)
+            shape[axis] = 0
+            return np.zeros(shape, dtype=f.dtype)
+        return np.concatenate(parts, axis=axis) if len(parts) > 1 else parts[0]
+
+    def _trim(self, result, want):
+        out = []
+        for o, r in enumerate(result):
+            axis = self.model.output_streams[o].axis
+            excess = self.emitted[o] - want[o]
+            if excess > 0:
+                r = np.take(r, range(r.shape[axis] - excess), axis=axis)
+                self.emitted[o] -= excess
+            out.append(r)
+        return out
+
+
+def pulse(model, symbol=None, pulse=None, input=None, axis=None) -> PulsedModel:
+    """Pulse an analysed `pulsar.Model` along `symbol` (or a declared input axis)."""
+    from .transform import pulsify
+    from pulsar.optimise import fold_constants, remove_dead_nodes
+    if pulse is None:
+        raise PulseError("give a pulse size in frames of the stream input, e.g. pulse=1280")
+    inputs = None
+    if input is not None:
+        if axis is None:
+            raise PulseError(f"name the stream axis of input {input!r}")
+        inputs = {input: axis}
+        symbol = symbol or str(model.graph.facts[input].shape[axis])
+    pulsed = pulsify(model.graph, model.opsets, int(pulse), symbol, inputs)
+    pulsed.graph = remove_dead_nodes(fold_constants(pulsed.graph))
+    return PulsedModel(pulsed, model.graph)

@@ -1,0 +1,232 @@
+"""pulsar.kernels.conv against the NumPy reference (hypothesis) and onnxruntime (fixed cases)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import naive_conv as nv
+from pulsar.kernels import conv as K
+from pulsar.kernels.activation import (ACT_CLIP, ACT_HARD_SIGMOID, ACT_LEAKY_RELU, ACT_NONE,
+                                       ACT_RELU, ACT_SIGMOID, ACT_TANH)
+
+SETTINGS = settings(max_examples=60, deadline=None)
+ACT_PARAMS = {ACT_NONE: (0.0, 0.0), ACT_RELU: (0.0, 0.0), ACT_LEAKY_RELU: (0.1, 0.0),
+              ACT_CLIP: (-0.5, 0.7), ACT_SIGMOID: (0.0, 0.0), ACT_TANH: (0.0, 0.0),
+              ACT_HARD_SIGMOID: (0.2, 0.5)}
+
+
+def tol(dtype):
+    return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+
+
+@st.composite
+def conv_cases(draw, rank=2):
+    """Random small ONNX Conv: returns (x, w, b, strides, dils, pads, group, act, alpha, beta)."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    n = draw(st.integers(1, 2))
+    group = draw(st.integers(1, 3))
+    depthwise = draw(st.booleans())
+    cg = 1 if depthwise else draw(st.integers(1, 6 // group))
+    mg = draw(st.integers(1, 3))
+    one_d = rank == 2 and draw(st.booleans())          # H == KH == 1: the audio shape
+    ks, ss, ds, pb, pe, sizes = [], [], [], [], [], []
+    for axis in range(rank):
+        if one_d and axis == 0:
+            ks.append(1), ss.append(1), ds.append(1), pb.append(0), pe.append(0), sizes.append(1)
+            continue
+        k = draw(st.integers(1, 5 if rank == 2 else 3))
+        d = draw(st.integers(1, 2))
+        p0, p1 = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+        ks.append(k), ss.append(draw(st.integers(1, 3))), ds.append(d), pb.append(p0), pe.append(p1)
+        sizes.append(max(1, (k - 1) * d + 1 - p0 - p1) + draw(st.integers(0, 6 if rank == 2 else 2)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((n, cg * group, *sizes)).astype(dtype)
+    w = rng.standard_normal((mg * group, cg, *ks)).astype(dtype)
+    b = rng.standard_normal(mg * group).astype(dtype)
+    act = draw(st.sampled_from(sorted(ACT_PARAMS)))
+    return x, w, b, ss, ds, pb + pe, group, act, *ACT_PARAMS[act]
+
+
+def run_conv2d(algo, x, w, b, ss, ds, pads, group, act, alpha, beta, out_shape):
+    out = np.full(out_shape, np.nan, x.dtype)
+    args = (ss[0], ss[1], ds[0], ds[1], pads[0], pads[1], group, act, alpha, beta)
+    if algo == "direct":
+        K.conv2d_direct(x, w, b, out, *args)
+    else:
+        cols = np.full(K.im2col_scratch_shape(x.shape[1], group, *w.shape[2:], *out_shape[2:]),
+                       np.nan, x.dtype)           # NaN scratch: every used element must be written
+        K.conv2d_im2col(x, w, b, out, *args, cols)
+    return out
+
+
+@SETTINGS
+@given(conv_cases(), st.sampled_from(["direct", "im2col"]))
+def test_conv2d_matches_reference(case, algo):
+    x, w, b, ss, ds, pads, group, act, alpha, beta = case
+    ref = nv.conv_nd(x, w, b, ss, ds, pads, group, act, alpha, beta)
+    out = run_conv2d(algo, x, w, b, ss, ds, pads, group, act, alpha, beta, ref.shape)
+    np.testing.assert_allclose(out, ref, **tol(x.dtype))
+
+
+@settings(max_examples=25, deadline=None)
+@given(conv_cases(rank=3))
+def test_conv3d_matches_reference(case):
+    x, w, b, ss, ds, pads, group, act, alpha, beta = case
+    ref = nv.conv_nd(x, w, b, ss, ds, pads, group, act, alpha, beta)
+    out = np.full(ref.shape, np.nan, x.dtype)
+    K.conv3d_direct(x, w, b, out, *ss, *ds, *pads[:3], group, act, alpha, beta)
+    np.testing.assert_allclose(out, ref, **tol(x.dtype))
+
+
+@st.composite
+def conv_transpose_cases(draw):
+    """Random ONNX ConvTranspose: (x, w, b, strides, dils, pads, group, output_padding)."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    group = draw(st.integers(1, 3))
+    cg, mg = draw(st.integers(1, 6 // group)), draw(st.integers(1, 3))
+    one_d = draw(st.booleans())
+    ks, ss, ds, pb, pe, ops, sizes = [], [], [], [], [], [], []
+    for axis in range(2):
+        if one_d and axis == 0:
+            k, s, d, p0, p1, op = 1, 1, 1, 0, 0, 0
+        else:
+            k, s, d = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+            p0, p1, op = draw(st.integers(0, 2)), draw(st.integers(0, 2)), draw(st.integers(0, s - 1))
+        size = draw(st.integers(1, 6))
+        while (size - 1) * s + (k - 1) * d + 1 + op - p0 - p1 < 1:
+            size += 1
+        ks.append(k), ss.append(s), ds.append(d), pb.append(p0), pe.append(p1), ops.append(op)
+        sizes.append(size)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((draw(st.integers(1, 2)), cg * group, *sizes)).astype(dtype)
+    w = rng.standard_normal((cg * group, mg, *ks)).astype(dtype)
+    b = rng.standard_normal(mg * group).astype(dtype)
+    return x, w, b, ss, ds, pb + pe, group, ops
+
+
+@SETTINGS
+@given(conv_transpose_cases())
+def test_conv_transpose2d_matches_reference(case):
+    x, w, b, ss, ds, pads, group, op = case
+    ref = nv.conv_transpose2d(x, w, b, ss, ds, pads, group, op)
+    out = np.full(ref.shape, np.nan, x.dtype)
+    K.conv_transpose2d(x, w, b, out, ss[0], ss[1], ds[0], ds[1], pads[0], pads[1], group)
+    np.testing.assert_allclose(out, ref, **tol(x.dtype))
+
+
+def test_conv2d_direct_non_contiguous_input():
+    rng = np.random.default_rng(1)
+    big = rng.standard_normal((1, 6, 9, 12))
+    x = big[:, ::2, :, 1:-1]                              # strided channel + column view
+    w = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    ref = nv.conv_nd(x, w, b, (1, 2), (1, 1), (1, 1, 1, 0))
+    out = np.empty(ref.shape)
+    K.conv2d_direct(x, w, b, out, 1, 2, 1, 1, 1, 1, 1, ACT_NONE, 0.0, 0.0)
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
+
+
+def test_choose_conv2d_algorithm():
+    assert K.choose_conv2d_algorithm(144, 144, 144, 3, 3, 56, 56) == "direct"     # depthwise
+    assert K.choose_conv2d_algorithm(64, 64, 1, 3, 3, 56, 56) == "im2col"         # ResNet
+    assert K.choose_conv2d_algorithm(32, 32, 1, 1, 3, 1, 100) == "im2col"         # audio
+    assert K.choose_conv2d_algorithm(1, 64, 1, 1, 3, 1, 100) == "direct"          # front end
+    assert K.im2col_scratch_shape(8, 2, 3, 5, 4, 7) == (60, 28)
+
+
+# --- onnxruntime as the independent oracle -------------------------------------------------
+
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper  # noqa: E402
+
+ACT_NODES = {ACT_RELU: ("Relu", {}), ACT_LEAKY_RELU: ("LeakyRelu", {"alpha": 0.1}),
+             ACT_SIGMOID: ("Sigmoid", {}), ACT_TANH: ("Tanh", {}),
+             ACT_HARD_SIGMOID: ("HardSigmoid", {"alpha": 0.2, "beta": 0.5})}
+
+
+def ort_run(op, x, w, b, act=ACT_NONE, **attrs):
+    """One ONNX node (Conv/ConvTranspose) + optional activation node, run by onnxruntime."""
+    ty = TensorProto.FLOAT if x.dtype == np.float32 else TensorProto.DOUBLE
+    nodes = [helper.make_node(op, ["X", "W", "B"], ["Y0"], **attrs)]
+    inits = [helper.make_tensor("W", ty, w.shape, w.ravel()), helper.make_tensor("B", ty, b.shape, b)]
+    if act == ACT_CLIP:
+        inits += [helper.make_tensor("lo", ty, [], [-0.5]), helper.make_tensor("hi", ty, [], [0.7])]
+        nodes.append(helper.make_node("Clip", ["Y0", "lo", "hi"], ["Y"]))
+    elif act != ACT_NONE:
+        name, kw = ACT_NODES[act]
+        nodes.append(helper.make_node(name, ["Y0"], ["Y"], **kw))
+    else:
+        nodes[0].output[0] = "Y"
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", ty, x.shape)],
+                              [helper.make_tensor_value_info("Y", ty, None)], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"X": x})[0]
+
+
+CONV_ORT_CASES = [
+    # x shape, w shape, strides, dilations, pads (ONNX order), group, act
+    ((1, 3, 11, 9), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 1, ACT_RELU),
+    ((2, 4, 10, 13), (6, 2, 3, 4), (2, 3), (2, 1), (0, 2, 1, 1), 2, ACT_LEAKY_RELU),
+    ((1, 6, 8, 8), (6, 1, 5, 5), (2, 2), (1, 1), (2, 2, 2, 2), 6, ACT_CLIP),       # depthwise
+    ((1, 6, 8, 8), (12, 1, 3, 3), (1, 1), (2, 2), (2, 1, 2, 1), 6, ACT_HARD_SIGMOID),
+    ((1, 8, 40), (16, 8, 3), (1,), (2,), (2, 2), 1, ACT_SIGMOID),                  # 1-D audio
+    ((2, 4, 33), (4, 2, 5), (3,), (1,), (1, 4), 2, ACT_TANH),
+    ((1, 5, 7, 7), (3, 5, 1, 1), (2, 2), (1, 1), (0, 0, 0, 0), 1, ACT_NONE),       # 1x1 stride 2
+    ((1, 5, 7, 7), (3, 5, 1, 1), (1, 1), (1, 1), (0, 0, 0, 0), 1, ACT_RELU),       # pointwise
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32])     # onnxruntime has no float64 Conv on CPU
+@pytest.mark.parametrize("case", CONV_ORT_CASES, ids=range(len(CONV_ORT_CASES)))
+def test_conv_against_onnxruntime(case, dtype):
+    xs, ws, ss, ds, pads, group, act = case
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    ref = ort_run("Conv", x, w, b, act, strides=list(ss), dilations=list(ds), pads=list(pads),
+                  group=group)
+    if x.ndim == 3:                                    # 1-D conv runs as 2-D with H == 1
+        x4, w4 = x[:, :, None], w[:, :, None]
+        ss, ds, pads = (1,) + ss, (1,) + ds, (0, pads[0], 0, pads[1])
+    else:
+        x4, w4 = x, w
+    alpha, beta = ACT_PARAMS[act]
+    for algo in ("direct", "im2col"):
+        out = run_conv2d(algo, x4, w4, b, ss, ds, pads, group, act, alpha, beta,
+                         ref.reshape(ref.shape[:2] + (-1, ref.shape[-1])).shape)
+        np.testing.assert_allclose(out.reshape(ref.shape), ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32])
+def test_conv3d_against_onnxruntime(dtype):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 4, 5, 6, 7)).astype(dtype)
+    w = rng.standard_normal((6, 2, 2, 3, 3)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype)
+    ref = ort_run("Conv", x, w, b, ACT_RELU, strides=[1, 2, 1], dilations=[2, 1, 1],
+                  pads=[1, 0, 1, 0, 2, 1], group=2)
+    out = np.empty(ref.shape, dtype)
+    K.conv3d_direct(x, w, b, out, 1, 2, 1, 2, 1, 1, 1, 0, 1, 2, ACT_RELU, 0.0, 0.0)
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32])
+@pytest.mark.parametrize("case", [
+    # x shape, w shape, strides, dilations, pads, group, output_padding
+    ((1, 4, 5, 6), (4, 3, 3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1, (1, 1)),
+    ((2, 6, 4, 5), (6, 2, 3, 2), (3, 2), (2, 1), (0, 1, 2, 0), 3, (2, 0)),
+    ((1, 4, 1, 20), (4, 8, 1, 4), (1, 2), (1, 1), (0, 1, 0, 1), 1, (0, 1)),        # 1-D upsample
+])
+def test_conv_transpose2d_against_onnxruntime(case, dtype):
+    xs, ws, ss, ds, pads, group, op = case
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[1] * group).astype(dtype)
+    ref = ort_run("ConvTranspose", x, w, b, strides=list(ss), dilations=list(ds),
+                  pads=list(pads), group=group, output_padding=list(op))
+    out = np.empty(ref.shape, dtype)
+    K.conv_transpose2d(x, w, b, out, ss[0], ss[1], ds[0], ds[1], pads[0], pads[1], group)
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
