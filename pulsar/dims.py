@@ -312,7 +312,7 @@ def _floor_atom(inner: Dim, k: int):
             # (e//a + c)//k == (e + c*a)//(a*k) for integer e
             nested = mono[0]
             return _floordiv_int(_sum((nested.inner, inner._const * nested.k)), nested.k * k)
-    low, high = _Bounds(_DEFAULT).interval(inner)
+    low, high = _Bounds(None).interval(inner)
     if low != -_INF and high != _INF and low // k == high // k:
         return low // k
     return _atom_dim(_FloorDiv(inner, k))
@@ -575,7 +575,7 @@ _RELAX_BUDGET = 32   # lower-bound evaluations one proof may spend reasoning thr
 
 def lower_bound(value, assumptions: "Assumptions | None" = None) -> "int | None":
     """A proven lower bound of value, or None when nothing is known."""
-    return _Bounds(assumptions or _DEFAULT).lower(to_dim(value))
+    return _Bounds(assumptions).lower(to_dim(value), _INF)
 
 
 def upper_bound(value, assumptions: "Assumptions | None" = None) -> "int | None":
@@ -586,39 +586,46 @@ def upper_bound(value, assumptions: "Assumptions | None" = None) -> "int | None"
 
 def prove_ge(a, b, assumptions: "Assumptions | None" = None) -> bool:
     """True only if a >= b holds for every value of the symbols (False means unknown)."""
-    low = lower_bound(_sum((to_dim(a), _scale(to_dim(b), -1))), assumptions)
-    return low is not None and low >= 0
+    return _proves(_sum((to_dim(a), _scale(to_dim(b), -1))), 0, assumptions)
 
 
 def prove_positive(value, assumptions: "Assumptions | None" = None) -> bool:
     """True only if value >= 1 is proven."""
-    low = lower_bound(value, assumptions)
-    return low is not None and low >= 1
+    return _proves(to_dim(value), 1, assumptions)
+
+
+def _proves(value, goal: int, assumptions) -> bool:
+    low = _Bounds(assumptions).lower(value, goal)
+    return low is not None and low >= goal
 
 
 class _Bounds:
-    """One bounding job: intervals memoised per atom (atoms share sub-expressions, so
-    without the memo nested min/max chains cost exponential time) and a budget that
-    caps how far `lower` may branch through min/max arguments."""
+    """One bounding job.
+
+    Intervals are memoised per atom: atoms share sub-expressions, and nested min/max
+    chains would otherwise cost exponential time. `lower` may rewrite floor/min/max
+    atoms (branching over their arguments) at most _RELAX_BUDGET times, and stops
+    searching once a bound reaches `goal`; below the goal, None and a number are
+    equally useless to a proof, so a search that falls short may give up with None.
+    """
     __slots__ = ("assumptions", "_atoms", "_budget")
 
-    def __init__(self, assumptions: Assumptions):
-        self.assumptions, self._atoms, self._budget = assumptions, {}, _RELAX_BUDGET
+    def __init__(self, assumptions: "Assumptions | None"):
+        self.assumptions = assumptions or _DEFAULT
+        self._atoms, self._budget = {}, _RELAX_BUDGET
 
-    def lower(self, value):
-        """Best of the plain interval and of relaxing one floor/min/max atom."""
+    def lower(self, value, goal):
+        """Best of the plain interval and of rewriting floor/min/max atoms."""
         if isinstance(value, int):
             return value
         low = self.interval(value)[0]
         best = None if low == -_INF else low
-        if self._budget > 0:
+        if (best is None or best < goal) and self._budget > 0:
             self._budget -= 1
-            relaxed = self._relaxed_lower(value)
-            if relaxed is not None and (best is None or relaxed > best):
-                best = relaxed
+            best = _better(best, self._relaxed_lower(value, goal))
         return best
 
-    def _relaxed_lower(self, value: Dim):
+    def _relaxed_lower(self, value: Dim, goal):
         """Lower bound after replacing a linear floor/min/max atom by what bounds it.
 
         Intervals forget that `S - S//2` or `S - min(S, T)` mention S twice; rewriting
@@ -633,24 +640,39 @@ class _Bounds:
         if not ranked:
             return None
         if _relax_rank(ranked[0][1], ranked[0][2]) == 0:
-            return self._relax(value, *ranked[0])
-        lows = [self._relax(value, *item) for item in ranked]
-        known = [low for low in lows if low is not None]
-        return max(known) if known else None
+            return self._relax(value, *ranked[0], goal)
+        best = None
+        for item in ranked:
+            best = _better(best, self._relax(value, *item, goal))
+            if best is not None and best >= goal:
+                break
+        return best
 
-    def _relax(self, value: Dim, index: int, atom: _Atom, coeff: int):
+    def _relax(self, value: Dim, index: int, atom: _Atom, coeff: int, goal):
         rest = _build(dict(value._terms[:index] + value._terms[index + 1:]), value._const)
         if isinstance(atom, _FloorDiv):
             k = atom.k
             # k*(e//k) lies in [e - (k-1), e]: keep the side bounding coeff*atom from below
             slack = -coeff * (k - 1) if coeff > 0 else 0
-            low = self.lower(_sum((_scale(rest, k), _scale(atom.inner, coeff), slack)))
+            scaled_goal = goal if goal == _INF else k * (goal - 1) + 1   # ceil(y/k) >= goal
+            low = self.lower(_sum((_scale(rest, k), _scale(atom.inner, coeff), slack)),
+                             scaled_goal)
             return None if low is None else -((-low) // k)
-        lows = [self.lower(_sum((rest, _scale(arg, coeff)))) for arg in atom.args]
+        branches = [_sum((rest, _scale(arg, coeff))) for arg in atom.args]
         if _relax_rank(atom, coeff) == 0:   # coeff*atom is the min of coeff*args
-            return None if None in lows else min(lows)
-        known = [low for low in lows if low is not None]   # coeff*atom >= each coeff*arg
-        return max(known) if known else None
+            lows = []
+            for branch in branches:
+                low = self.lower(branch, goal)
+                if low is None or (goal != _INF and low < goal):
+                    return None   # the min cannot reach the goal any more
+                lows.append(low)
+            return min(lows)
+        best = None   # coeff*atom >= each coeff*arg: any one branch gives a bound
+        for branch in branches:
+            best = _better(best, self.lower(branch, goal))
+            if best is not None and best >= goal:
+                break
+        return best
 
     def interval(self, value) -> tuple:
         """(low, high) with -inf/inf for unknown, by interval arithmetic over the atoms."""
@@ -696,11 +718,21 @@ class _Bounds:
         return pick(b[0] for b in bounds), pick(b[1] for b in bounds)
 
 
+def _better(a, b):
+    """The larger of two lower bounds, None meaning unknown."""
+    if a is None or b is None:
+        return b if a is None else a
+    return max(a, b)
+
+
 def _relax_rank(atom: _Atom, coeff: int) -> int:
-    """0: exact min/max case split, 1: floor, 2: min/max where any one arg bounds it."""
+    """0: exact min/max case split, 1: min/max where any one arg bounds it, 2: floor.
+
+    Floors come last: their rewrite scales everything by k and rarely cancels.
+    """
     if isinstance(atom, _FloorDiv):
-        return 1
-    return 0 if (atom.kind == "min") == (coeff > 0) else 2
+        return 2
+    return 0 if (atom.kind == "min") == (coeff > 0) else 1
 
 
 def _times(x, y):

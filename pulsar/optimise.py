@@ -3,7 +3,7 @@
 Passes run in order and the graph is re-analysed after the rewrites, so facts stay complete.
 """
 from .analyse import analyse
-from .graph import Graph
+from .graph import Graph, Node
 
 
 def optimise(graph: Graph, opsets: dict) -> Graph:
@@ -56,5 +56,37 @@ def remove_dead_nodes(graph: Graph) -> Graph:
     return g
 
 
+def reshapes_to_transposes(graph: Graph) -> Graph:
+    """A Reshape that only moves unit axes (tf2onnx's NHWC<->NCHW on a unit axis) is a Transpose.
+
+    The Transpose is shape-generic, so the graph stays valid when an axis later becomes
+    symbolic (an axis declared streaming): a Reshape's constant target would pin it.
+    """
+    from .ops.registry import lookup
+    g = graph.copy()
+    for i, n in enumerate(g.nodes):
+        if n.op.onnx_name != "Reshape" or not n.outputs[0] in g.facts:
+            continue
+        perm = unit_axis_permutation(g.facts[n.inputs[0]].shape, g.facts[n.outputs[0]].shape)
+        if perm is not None and perm != list(range(len(perm))):
+            g.nodes[i] = Node(n.name, lookup("", "Transpose", 13)(perm=tuple(perm)),
+                              [n.inputs[0]], list(n.outputs))
+    return g
+
+
+def unit_axis_permutation(src, dst):
+    """perm with dst == [src[p] for p in perm] when both hold the same non-unit dims in the
+    same order (and as many unit dims), else None."""
+    if len(src) != len(dst):
+        return None
+    big_src = [i for i, d in enumerate(src) if d != 1]
+    big_dst = [i for i, d in enumerate(dst) if d != 1]
+    if [src[i] for i in big_src] != [dst[i] for i in big_dst]:
+        return None
+    units = iter(i for i, d in enumerate(src) if d == 1)
+    bigs = iter(big_src)
+    return [next(bigs) if d != 1 else next(units) for d in dst]
+
+
 from .fusion import fold_batch_norms, fuse_activations  # noqa: E402  (fusion imports ops)
-PASSES = [fold_constants, remove_identities, fold_batch_norms, fuse_activations, remove_dead_nodes]
+PASSES = [fold_constants, remove_identities, reshapes_to_transposes, fold_batch_norms, fuse_activations, remove_dead_nodes]

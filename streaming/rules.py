@@ -85,19 +85,32 @@ def elementwise(node, p):
 
 
 def tracked_axis(node, p, wire_in, wire_out):
-    """The output axis that carries the input's stream: the one whose batch dim is the stream
-    length, with equal products of the dims before it (so reshapes that merge or split other
-    axes, or move unit axes, keep the stream intact)."""
+    """The output axis that carries the input's stream.
+
+    Transpose follows its permutation; layout ops (Reshape, Squeeze, Unsqueeze, Flatten) keep
+    the stream where the batch dim is the stream length with equal products of the dims before
+    it (so merging or splitting other axes, or moving unit axes, is fine); other ops keep it on
+    the one output axis whose batch dim is the stream length.
+    """
     s = p.stream(wire_in)
-    before_in = _product(p.batch.facts[wire_in].shape[:s.axis])
+    name = node.op.onnx_name
     out_shape = p.batch.facts[wire_out].shape
-    hits = [j for j, d in enumerate(out_shape) if d == s.dim and _product(out_shape[:j]) == before_in]
-    if len(hits) != 1 and node.op.onnx_name.startswith(("Reduce", "Arg")):
+    if name == "Transpose":
+        perm = list(node.op.perm) or list(range(len(out_shape)))[::-1]
+        return perm.index(s.axis)
+    hits = [j for j, d in enumerate(out_shape) if d == s.dim]
+    if name in LAYOUT_OPS:
+        before_in = _product(p.batch.facts[wire_in].shape[:s.axis])
+        hits = [j for j in hits if _product(out_shape[:j]) == before_in]
+    if len(hits) != 1 and name.startswith(("Reduce", "Arg")):
         p.fail(node, f"it reduces over the stream axis {s.axis} of {wire_in!r}; {WINDOW_MODE_HINT}")
     if len(hits) != 1:
         p.fail(node, f"it moves or merges the stream axis {s.axis} of {wire_in!r} "
                f"({p.batch.facts[wire_in]} -> {p.batch.facts[wire_out]}); {WINDOW_MODE_HINT}")
     return hits[0]
+
+
+LAYOUT_OPS = ("Reshape", "Squeeze", "Unsqueeze", "Flatten")
 
 
 def _product(shape):

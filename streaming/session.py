@@ -237,12 +237,31 @@ def pulse(model, symbol=None, pulse=None, input=None, axis=None) -> PulsedModel:
     from pulsar.optimise import fold_constants, remove_dead_nodes
     if pulse is None:
         raise PulseError("give a pulse size in frames of the stream input, e.g. pulse=1280")
-    inputs = None
+    graph, inputs = model.graph, None
     if input is not None:
-        if axis is None:
-            raise PulseError(f"name the stream axis of input {input!r}")
+        graph, symbol = declare_stream_axis(model, input, axis, symbol)
         inputs = {input: axis}
-        symbol = symbol or str(model.graph.facts[input].shape[axis])
-    pulsed = pulsify(model.graph, model.opsets, int(pulse), symbol, inputs)
+    pulsed = pulsify(graph, model.opsets, int(pulse), symbol, inputs)
     pulsed.graph = remove_dead_nodes(fold_constants(pulsed.graph))
-    return PulsedModel(pulsed, model.graph)
+    return PulsedModel(pulsed, graph)
+
+
+def declare_stream_axis(model, input, axis, symbol):
+    """The model's graph with `input`'s `axis` streaming; a concrete axis (a model exported for
+    a fixed window, e.g. 76 frames) is replaced by a symbol and the graph re-analysed."""
+    from pulsar.analyse import analyse
+    if input not in model.graph.inputs:
+        raise PulseError(f"no input named {input!r}; inputs are {', '.join(model.graph.inputs)}")
+    fact = model.graph.facts[input]
+    if axis is None or not -fact.rank <= axis < fact.rank:
+        raise PulseError(f"input {input!r} ({fact}) has no axis {axis}")
+    axis %= fact.rank
+    dim = fact.shape[axis]
+    if not isinstance(dim, int):
+        return model.graph, symbol or str(dim)
+    symbol = symbol or "T"
+    shape = list(fact.shape)
+    shape[axis] = dims.sym(symbol)
+    facts = {w: model.graph.facts[w] for w in model.graph.inputs}
+    facts[input] = fact.with_shape(shape)
+    return analyse(model.graph, facts, model.opsets), symbol

@@ -126,6 +126,11 @@ def pulsify(batch: Graph, opsets: dict, pulse: int, symbol: str = None, inputs: 
             shape = list(fact.shape)
             full = shape[axis]
             shape[axis] = pulse
+            for a, d in enumerate(shape):
+                if not isinstance(d, int):
+                    raise PulseError(f"input {w!r} ({fact}) has symbol {d} on axis {a}, which "
+                                     "does not stream: bind it first, e.g. "
+                                     f"model.bind({d}=1) or pulsar.load(..., symbols={{'{d}': 1}})")
             p.facts[w] = Fact(fact.dtype, shape_without(shape, symbol, w),
                               stream=StreamInfo(axis, full, 0))
         else:

@@ -56,7 +56,11 @@ def make_case(op, data, dtype=None):
         else:
             alphas = [float(rng.uniform(0.1, 1.5)) for n in names if n in USES_ALPHA]
             betas = [float(rng.uniform(-0.5, 0.8)) for n in names if n in USES_BETA]
-        attrs.update(activations=names, activation_alpha=alphas, activation_beta=betas)
+        attrs["activations"] = names
+        if alphas:
+            attrs["activation_alpha"] = alphas
+        if betas:
+            attrs["activation_beta"] = betas
     elif op == "RNN":
         attrs["activations"] = ["Tanh"] * D
     if case["clip"] is not None:

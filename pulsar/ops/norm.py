@@ -1,1 +1,257 @@
-"""(family module: to be filled)"""
+"""Normalisation: BatchNormalization, InstanceNormalization, LayerNormalization,
+GroupNormalization, LRN, MeanVarianceNormalization, LpNormalization.
+
+Statistics are accumulated in float64 (float32 sums over long rows drift past onnxruntime's
+tolerance); outputs keep the input dtype. Parameters must match the channel count exactly:
+a wrong-length scale would otherwise broadcast silently or read out of bounds in a kernel.
+"""
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ..fact import Fact
+from .base import Op, fail, need_rank, normalize_axis
+from .conv import FLOATS
+from .registry import register
+
+
+def _check_float(fact, what):
+    if fact.dtype not in FLOATS:
+        fail(f"{what} must be float16/float32/float64, got {fact}")
+
+
+def _check_param(fact, what, shape):
+    """A per-channel parameter must have exactly `shape` when both are known."""
+    if fact is None:
+        return
+    _check_float(fact, what)
+    if fact.rank != len(shape) or any(isinstance(a, int) and isinstance(b, int) and a != b
+                                      for a, b in zip(fact.shape, shape)):
+        fail(f"{what} must have shape [{','.join(str(d) for d in shape)}], got {fact}")
+
+
+def _channel_view(param, ndim):
+    """(C,) -> (1, C, 1, ...) for broadcasting against an (N, C, ...) array."""
+    return param.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def _stats(x, axes):
+    """(mean, variance) in float64 over `axes`, kept as size-1 axes."""
+    xd = x.astype(np.float64)
+    mean = xd.mean(axis=axes, keepdims=True)
+    var = np.square(xd - mean).mean(axis=axes, keepdims=True)
+    return mean, var
+
+
+@register("BatchNormalization", since=1)
+@dataclass(frozen=True)
+class BatchNormalization(Op):
+    """Inference form, plus opset-14+ training_mode (batch statistics, updated running stats).
+
+    Opsets < 7 `spatial=0` give per-activation parameters of shape X.shape[1:]."""
+    epsilon: float = 1e-5
+    momentum: float = 0.9
+    spatial: int = 1
+    is_test: int = 0
+    training_mode: int = 0
+    ignored_attrs: ClassVar[tuple] = ("consumed_inputs",)
+
+    def infer(self, inputs, ctx):
+        if len([f for f in inputs if f is not None]) != 5:
+            fail("takes 5 inputs: X, scale, B, input_mean, input_var")
+        x = inputs[0]
+        need_rank(x, "input X", min_rank=2)
+        _check_float(x, "input X")
+        shape = x.shape[1:2] if self.spatial else x.shape[1:]
+        for what, fact in zip(("scale", "B", "input_mean", "input_var"), inputs[1:]):
+            _check_param(fact, what, shape)
+        outs = [Fact(x.dtype, x.shape)]
+        if ctx.n_outputs > 1:
+            if not self.training_mode:
+                fail("the running-statistics outputs need training_mode=1 (opset >= 14)")
+            outs += [Fact(inputs[3].dtype, inputs[3].shape), Fact(inputs[4].dtype, inputs[4].shape)]
+        return outs
+
+    def eval(self, x, scale, bias, mean, var):
+        if self.training_mode:
+            return self._train(x, scale, bias, mean, var)
+        return (self._normalize(x, scale, bias, mean, var),)
+
+    def _normalize(self, x, scale, bias, mean, var):
+        view = (lambda p: _channel_view(p, x.ndim)) if self.spatial else (lambda p: p[None])
+        inv = scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + self.epsilon)
+        shift = bias.astype(np.float64) - mean.astype(np.float64) * inv
+        ct = np.float64 if x.dtype == np.float64 else np.float32
+        y = x.astype(ct, copy=False) * view(inv.astype(ct)) + view(shift.astype(ct))
+        return y.astype(x.dtype, copy=False)
+
+    def _train(self, x, scale, bias, mean, var):
+        axes = (0, *range(2, x.ndim))
+        batch_mean, batch_var = (s.reshape(-1) for s in _stats(x, axes))
+        y = self._normalize(x, scale, bias, batch_mean, batch_var)
+        m = self.momentum
+        running_mean = (mean * m + batch_mean * (1 - m)).astype(mean.dtype)
+        running_var = (var * m + batch_var * (1 - m)).astype(var.dtype)
+        return y, running_mean, running_var
+
+
+@register("InstanceNormalization", since=1)
+@dataclass(frozen=True)
+class InstanceNormalization(Op):
+    epsilon: float = 1e-5
+    ignored_attrs: ClassVar[tuple] = ("consumed_inputs",)
+
+    def infer(self, inputs, ctx):
+        x, scale, bias = inputs
+        need_rank(x, "input X", min_rank=3)
+        _check_float(x, "input X")
+        _check_param(scale, "scale", x.shape[1:2])
+        _check_param(bias, "B", x.shape[1:2])
+        return [Fact(x.dtype, x.shape)]
+
+    def eval(self, x, scale, bias):
+        mean, var = _stats(x, tuple(range(2, x.ndim)))
+        y = (x - mean) / np.sqrt(var + self.epsilon)
+        y = y * _channel_view(scale.astype(np.float64), x.ndim) + _channel_view(bias, x.ndim)
+        return (y.astype(x.dtype),)
+
+
+@register("LayerNormalization", since=17)
+@dataclass(frozen=True)
+class LayerNormalization(Op):
+    """Normalise over axes [axis, rank); Mean/InvStdDev keep size-1 axes there, in the stash
+    type (float32 unless stash_type says otherwise, as ONNX's inference rule)."""
+    axis: int = -1
+    epsilon: float = 1e-5
+    stash_type: int = 1
+
+    def infer(self, inputs, ctx):
+        x, scale, bias = (list(inputs) + [None])[:3]
+        need_rank(x, "input X", min_rank=1)
+        _check_float(x, "input X")
+        axis = normalize_axis(self.axis, x.rank)
+        for what, p in (("Scale", scale), ("B", bias)):
+            if p is not None and (p.dtype != x.dtype or p.rank > x.rank - axis):
+                fail(f"{what} must be {x.dtype} and broadcast to the normalised axes "
+                     f"{list(x.shape[axis:])}, got {p}")
+        stats = Fact(self.stash_dtype(x.dtype), (*x.shape[:axis], *([1] * (x.rank - axis))))
+        return [Fact(x.dtype, x.shape), stats, stats][:max(1, ctx.n_outputs)]
+
+    def stash_dtype(self, dtype):
+        return np.dtype(np.float32) if self.stash_type == 1 else np.dtype(dtype)
+
+    def eval(self, x, scale, bias=None):
+        axis = normalize_axis(self.axis, x.ndim)
+        mean, var = _stats(x, tuple(range(axis, x.ndim)))
+        inv_std = 1.0 / np.sqrt(var + self.epsilon)
+        y = (x - mean) * inv_std * scale
+        if bias is not None:
+            y = y + bias
+        stash = self.stash_dtype(x.dtype)
+        return y.astype(x.dtype), mean.astype(stash), inv_std.astype(stash)
+
+
+@register("GroupNormalization", since=18)
+@dataclass(frozen=True)
+class GroupNormalization(Op):
+    """Opset 18 takes one scale/bias per group; opset 21 one per channel."""
+    epsilon: float = 1e-5
+    num_groups: int = 1
+    stash_type: int = 1
+    per_channel: ClassVar[bool] = False
+
+    def infer(self, inputs, ctx):
+        x, scale, bias = inputs
+        need_rank(x, "input X", min_rank=3)
+        _check_float(x, "input X")
+        c = x.shape[1]
+        if self.num_groups < 1 or (isinstance(c, int) and c % self.num_groups):
+            fail(f"channels C={c} must be a multiple of num_groups={self.num_groups}")
+        shape = (c,) if self.per_channel else (self.num_groups,)
+        _check_param(scale, "scale", shape)
+        _check_param(bias, "bias", shape)
+        return [Fact(x.dtype, x.shape)]
+
+    def eval(self, x, scale, bias):
+        n, c = x.shape[:2]
+        grouped = x.reshape(n, self.num_groups, -1)
+        mean, var = _stats(grouped, (2,))
+        y = ((grouped - mean) / np.sqrt(var + self.epsilon)).reshape(x.shape)
+        if not self.per_channel:
+            scale, bias = (np.repeat(p, c // self.num_groups) for p in (scale, bias))
+        y = y * _channel_view(scale.astype(np.float64), x.ndim) + _channel_view(bias, x.ndim)
+        return (y.astype(x.dtype),)
+
+
+@register("GroupNormalization", since=21)
+@dataclass(frozen=True)
+class GroupNormalization21(GroupNormalization):
+    per_channel: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class _SameShape(Op):
+    min_rank: ClassVar[int] = 1
+
+    def infer(self, inputs, ctx):
+        x = inputs[0]
+        need_rank(x, "input X", min_rank=self.min_rank)
+        _check_float(x, "input X")
+        return [Fact(x.dtype, x.shape)]
+
+
+@register("LRN", since=1)
+@dataclass(frozen=True)
+class LRN(_SameShape):
+    """x / (bias + alpha/size * sum of x^2 over a channel window)^beta; the window spans
+    floor((size-1)/2) channels before and ceil((size-1)/2) after."""
+    alpha: float = 1e-4
+    beta: float = 0.75
+    bias: float = 1.0
+    size: int = 1
+    min_rank: ClassVar[int] = 3
+
+    def eval(self, x):
+        if self.size < 1:
+            fail(f"size must be positive, got {self.size}")
+        before, after = (self.size - 1) // 2, self.size // 2
+        sq = np.square(x.astype(np.float32 if x.dtype != np.float64 else np.float64))
+        padded = np.pad(sq, [(0, 0), (before, after)] + [(0, 0)] * (x.ndim - 2))
+        window = padded[:, :x.shape[1]].copy()
+        for i in range(1, self.size):
+            window += padded[:, i:i + x.shape[1]]
+        y = x / (self.bias + (self.alpha / self.size) * window) ** self.beta
+        return (y.astype(x.dtype),)
+
+
+@register("MeanVarianceNormalization", since=9)
+@dataclass(frozen=True)
+class MeanVarianceNormalization(_SameShape):
+    axes: tuple = (0, 2, 3)
+
+    def eval(self, x):
+        axes = tuple(normalize_axis(a, x.ndim, "axes entry") for a in self.axes)
+        mean, var = _stats(x, axes)
+        return (((x - mean) / (np.sqrt(var) + 1e-9)).astype(x.dtype),)
+
+
+@register("LpNormalization", since=1)
+@dataclass(frozen=True)
+class LpNormalization(_SameShape):
+    axis: int = -1
+    p: int = 2
+
+    def infer(self, inputs, ctx):
+        if self.p not in (1, 2):
+            fail(f"p must be 1 or 2, got {self.p}")
+        normalize_axis(self.axis, inputs[0].rank)
+        return super().infer(inputs, ctx)
+
+    def eval(self, x):
+        xd = x.astype(np.float64)
+        norm = np.abs(xd).sum(axis=self.axis, keepdims=True) if self.p == 1 else \
+            np.sqrt(np.square(xd).sum(axis=self.axis, keepdims=True))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.where(norm == 0, 0.0, xd / norm)   # 0/0 is 0, as the ONNX tests say
+        return (y.astype(x.dtype),)

@@ -71,12 +71,19 @@ def saturate(values: np.ndarray, dtype) -> np.ndarray:
     return np.clip(np.rint(values), info.min, info.max).astype(dtype)
 
 
-@register("QuantizeLinear", since=10)
 @dataclass(frozen=True)
-class QuantizeLinear(Op):
-    """y = saturate(round(x / scale) + zero_point); opset 10..25 attributes in one class."""
+class Quantization(Op):
     axis: int = 1
     block_size: int = 0
+
+    def expand(self, param, shape):
+        return expand_param(param, shape, self.axis, self.block_size)
+
+
+@register("QuantizeLinear", since=10)
+@dataclass(frozen=True)
+class QuantizeLinear(Quantization):
+    """y = saturate(round(x / scale) + zero_point); opset 10..25 attributes in one class."""
     output_dtype: int = 0
     precision: int = 0
     saturate: int = 1
@@ -100,8 +107,7 @@ class QuantizeLinear(Op):
 
     def eval(self, x, scale, zero=None):
         dtype = self.result_dtype(None if zero is None else Fact(zero.dtype, zero.shape))
-        axis = self.axis
-        scale = expand_param(scale, x.shape, axis, self.block_size)
+        scale = self.expand(scale, x.shape)
         if self.precision:
             working = dtypes.from_onnx(self.precision)
             q = x.astype(working) / scale.astype(working)
@@ -109,7 +115,7 @@ class QuantizeLinear(Op):
             q = x / scale
         if dtype in INTEGER_TYPES:
             if zero is not None:
-                q = np.rint(q) + expand_param(zero, x.shape, axis, self.block_size).astype(np.float64)
+                q = np.rint(q) + self.expand(zero, x.shape).astype(np.float64)
             return (saturate(q, dtype),)
         if dtype in FLOAT8_TYPES:   # a float8 zero point is always 0: ignored, as onnx does
             if self.saturate:
@@ -117,16 +123,14 @@ class QuantizeLinear(Op):
                 q = np.clip(q, float(info.min), float(info.max))
             return (q.astype(dtype),)
         if zero is not None:
-            q = q + expand_param(zero, x.shape, axis, self.block_size).astype(np.float32)
+            q = q + self.expand(zero, x.shape).astype(np.float32)
         return (q.astype(dtype),)
 
 
 @register("DequantizeLinear", since=10)
 @dataclass(frozen=True)
-class DequantizeLinear(Op):
+class DequantizeLinear(Quantization):
     """y = (x - zero_point) * scale, in the scale's dtype unless output_dtype says otherwise."""
-    axis: int = 1
-    block_size: int = 0
     output_dtype: int = 0
 
     def infer(self, inputs, ctx):
@@ -145,12 +149,11 @@ class DequantizeLinear(Op):
         return dtypes.from_onnx(self.output_dtype) if self.output_dtype else np.dtype(scale_dtype)
 
     def eval(self, x, scale, zero=None):
-        axis = self.axis
         values = x.astype(np.float32)
         # only integer types have real zero points; float8/float4 ones must be 0 (onnx skips them)
         if zero is not None and x.dtype in INTEGER_TYPES + (np.dtype(np.int32),):
-            values = values - expand_param(zero, x.shape, axis, self.block_size).astype(np.float32)
-        y = values * expand_param(scale, x.shape, axis, self.block_size)
+            values = values - self.expand(zero, x.shape).astype(np.float32)
+        y = values * self.expand(scale, x.shape)
         return (y.astype(self.result_dtype(scale.dtype)),)
 
 
