@@ -4,6 +4,10 @@
     stream = streaming.pulse(model, symbol="S", pulse=1280)
     s = stream.session(); outs = s.push(chunk); tail = s.flush()
 """
+from .explicit_state import StatefulModel, stateful
+from .pipeline import Pipeline, pipeline
 from .session import PulsedModel, Session, pulse
+from .window import WindowModel, window
 
-__all__ = ["pulse", "PulsedModel", "Session"]
+__all__ = ["pulse", "window", "stateful", "pipeline", "PulsedModel", "Session", "WindowModel",
+           "StatefulModel", "Pipeline"]

@@ -146,6 +146,9 @@ class Session:
         result = [self._join(o, i) for i, o in enumerate(outs)]
         return self._trim(result, want)
 
+    def output_axes(self) -> list:
+        return [s.axis for s in self.model.output_streams]
+
     # -- internals -------------------------------------------------------------------------
     def _axis(self, i):
         return self.facts[i].stream.axis

@@ -1,6 +1,13 @@
+import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
+import pulsar
 from conformance import cases_for, run_case
+from pulsar import dims
+from pulsar.errors import InferenceError
 
 KNOWN_FAILING = {}
 
@@ -10,3 +17,153 @@ def test_conformance(name):
     if name in KNOWN_FAILING:
         pytest.xfail(KNOWN_FAILING[name])
     run_case(name)
+
+
+def conv_model(op, x_shape, w, b=None, opset=13, **attrs):
+    """One-node model: X (declared x_shape, may hold names) -> op(X, W[, B]) -> Y."""
+    inits = [numpy_helper.from_array(w, "w")]
+    ins = ["x", "w"]
+    if b is not None:
+        inits.append(numpy_helper.from_array(b, "b"))
+        ins.append("b")
+    node = helper.make_node(op, ins, ["y"], **attrs)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def ort_run(model, x):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": x})[0]
+
+
+def weights(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+SYMBOLIC_CASES = [
+    ("Conv", (4, 2, 512), dict(strides=[160])),                        # (S - 512) // 160 + 1
+    ("Conv", (4, 2, 5), dict(auto_pad="SAME_UPPER", strides=[3])),
+    ("Conv", (4, 2, 4), dict(auto_pad="SAME_LOWER", strides=[2], dilations=[2])),
+    ("Conv", (4, 2, 3), dict(auto_pad="VALID", strides=[2])),
+    ("Conv", (6, 1, 3), dict(pads=[2, 1], group=2)),
+    ("ConvTranspose", (2, 3, 4), dict(strides=[2], pads=[1, 0], output_padding=[1])),
+    ("ConvTranspose", (2, 3, 3), dict(strides=[2], auto_pad="SAME_UPPER")),
+]
+
+
+@pytest.mark.parametrize("op,w_shape,attrs", SYMBOLIC_CASES)
+def test_symbolic_length_matches_onnxruntime(op, w_shape, attrs):
+    c_in = w_shape[0] if op == "ConvTranspose" else w_shape[1] * attrs.get("group", 1)
+    model = conv_model(op, [1, c_in, "S"], weights(*w_shape), **attrs)
+    loaded = pulsar.load(model)
+    out_len = loaded.graph.facts["y"].shape[2]
+    assert dims.symbols(out_len) == {"S"}
+    for s in (512, 513, 700, 1001, 1760):
+        x = weights(1, c_in, s, seed=s)
+        expected = ort_run(model, x)
+        assert dims.evaluate(out_len, {"S": s}) == expected.shape[2]
+        np.testing.assert_allclose(loaded.run([x])[0], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_strided_window_length_is_the_expected_formula():
+    loaded = pulsar.load(conv_model("Conv", [1, 2, "S"], weights(4, 2, 512), strides=[160]))
+    assert loaded.graph.facts["y"].shape == (1, 4, (dims.sym("S") - 512) // 160 + 1)
+
+
+@pytest.mark.parametrize("attrs", [
+    dict(pads=[1, 1, 1, 1]),
+    dict(strides=[2, 2], pads=[3, 3, 3, 3]),
+    dict(auto_pad="SAME_UPPER", strides=[2, 1]),
+    dict(dilations=[2, 2], pads=[2, 2, 2, 2]),
+    dict(group=4, pads=[1, 1, 1, 1]),
+])
+@pytest.mark.parametrize("channels", [8, 32])
+def test_conv2d_matches_onnxruntime(attrs, channels):
+    group = attrs.get("group", 1)
+    k = 7 if "strides" in attrs and "pads" in attrs else 3
+    w, b = weights(channels, channels // group, k, k), weights(channels, seed=1)
+    model = conv_model("Conv", [1, channels, 20, 20], w, b, **attrs)
+    x = weights(1, channels, 20, 20, seed=2)
+    np.testing.assert_allclose(pulsar.load(model).run([x])[0], ort_run(model, x),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_conv3d_matches_onnxruntime():
+    model = conv_model("Conv", [2, 3, 5, 6, 7], weights(4, 3, 2, 3, 3), weights(4, seed=1),
+                       pads=[1, 0, 1, 1, 0, 1], strides=[1, 2, 1])
+    x = weights(2, 3, 5, 6, 7, seed=2)
+    np.testing.assert_allclose(pulsar.load(model).run([x])[0], ort_run(model, x),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_conv_float64_and_float16_keep_their_dtype():
+    for dtype in (np.float64, np.float16):
+        w = weights(3, 2, 3).astype(dtype)
+        x = weights(1, 2, 9, seed=1).astype(dtype)
+        node = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1])
+        elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", elem, [1, 2, 9])],
+                                  [helper.make_tensor_value_info("y", elem, None)],
+                                  [numpy_helper.from_array(w, "w")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        y = pulsar.load(model).run([x])[0]
+        assert y.dtype == dtype
+        tol = 1e-2 if dtype == np.float16 else 1e-10
+        np.testing.assert_allclose(y.astype(np.float64), ort_run(model, x).astype(np.float64),
+                                   rtol=tol, atol=tol)
+
+
+def test_channel_mismatch_is_a_clear_error():
+    model = conv_model("Conv", [1, 3, 10], weights(4, 2, 3))
+    with pytest.raises(InferenceError, match=r"input channels C=3 must equal W's second axis \(2\)"):
+        pulsar.load(model)
+
+
+def test_input_smaller_than_kernel_is_a_clear_error():
+    model = conv_model("Conv", [1, 2, 4], weights(4, 2, 7))
+    with pytest.raises(InferenceError, match="too small for the window"):
+        pulsar.load(model)
+
+
+def test_fusion_fields_are_not_onnx_attributes():
+    model = conv_model("Conv", [1, 2, 8], weights(4, 2, 3), activation="Relu")
+    with pytest.raises(InferenceError, match="unsupported attribute"):
+        pulsar.load(model)
+
+
+def test_bad_bias_length_is_rejected_before_the_kernel():
+    model = conv_model("Conv", [1, 2, 8], weights(4, 2, 3), weights(3))
+    with pytest.raises(InferenceError, match="bias B must have shape"):
+        pulsar.load(model)
+
+
+def test_four_spatial_axes_fail_clearly():
+    model = conv_model("Conv", [1, 1, 3, 3, 3, 3], weights(1, 1, 1, 1, 1, 1))
+    with pytest.raises(InferenceError, match="1-D, 2-D and 3-D"):
+        pulsar.load(model).run([weights(1, 1, 3, 3, 3, 3)])
+
+
+def test_conv_transpose_3d_matches_onnxruntime():
+    model = conv_model("ConvTranspose", [1, 4, 3, 4, 5], weights(4, 1, 2, 3, 2), weights(2, seed=3),
+                       strides=[2, 1, 2], pads=[0, 1, 1, 1, 0, 0], group=2)
+    x = weights(1, 4, 3, 4, 5, seed=2)
+    np.testing.assert_allclose(pulsar.load(model).run([x])[0], ort_run(model, x),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_model_is_reusable_across_symbol_values():
+    """The run-time geometry is cached per input shape, so one op serves many lengths."""
+    model = conv_model("Conv", [1, 2, "S"], weights(3, 2, 4), auto_pad="SAME_UPPER", strides=[2])
+    loaded = pulsar.load(model)
+    for s in (9, 10, 9, 33):
+        x = weights(1, 2, s, seed=s)
+        np.testing.assert_allclose(loaded.run([x])[0], ort_run(model, x), rtol=1e-4, atol=1e-5)
+
+
+def test_onnx_checker_accepts_the_test_models():
+    onnx.checker.check_model(conv_model("Conv", [1, 2, "S"], weights(4, 2, 512), strides=[160]))

@@ -1,0 +1,69 @@
+"""Pipelines: chain streaming stages so one stage's output stream feeds the next.
+
+Each stage is anything with `.session()` whose sessions `push`/`flush` lists of arrays (pulsed,
+window or explicit-state models). Between stages an adapter maps a stage's outputs to the next
+stage's chunk (default: its first output), e.g. openWakeWord's mel scaling and reshapes.
+"""
+
+
+class Pipeline:
+    def __init__(self, stages, adapters=None):
+        self.stages = list(stages)
+        if not self.stages:
+            raise ValueError("a pipeline needs at least one stage")
+        self.adapters = list(adapters or [None] * (len(self.stages) - 1))
+        if len(self.adapters) != len(self.stages) - 1:
+            raise ValueError(f"{len(self.stages)} stages need {len(self.stages) - 1} adapters")
+
+    def session(self) -> "PipelineSession":
+        return PipelineSession(self)
+
+
+class PipelineSession:
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self.sessions = [s.session() for s in pipeline.stages]
+
+    def push(self, chunk) -> list:
+        """Push raw input; returns the last stage's new outputs (possibly zero frames)."""
+        return self._run(lambda s, c: s.push(c), chunk)
+
+    def flush(self) -> list:
+        """End of stream: flush each stage in turn, forwarding what the previous one released."""
+        import numpy as np
+        carried = None
+        for i, s in enumerate(self.sessions):
+            pushed = self._forward(i, carried) if carried is not None else None
+            tail = s.flush()
+            if pushed is None:
+                carried = tail
+            else:
+                carried = [np.concatenate([a, b], axis=ax) for a, b, ax in
+                           zip(pushed, tail, s.output_axes())]
+        return carried
+
+    def _run(self, step, chunk) -> list:
+        outs = step(self.sessions[0], chunk)
+        for i, s in enumerate(self.sessions[1:], start=1):
+            outs = self._forward(i, outs)
+        return outs
+
+    def _forward(self, i, outs) -> list:
+        adapt = self.pipeline.adapters[i - 1]
+        chunk = adapt(outs) if adapt else outs[0]
+        return self.sessions[i].push(chunk)
+
+    def reset(self):
+        for s in self.sessions:
+            s.reset()
+
+    def snapshot(self):
+        return [s.snapshot() for s in self.sessions]
+
+    def restore(self, snap):
+        for s, v in zip(self.sessions, snap):
+            s.restore(v)
+
+
+def pipeline(*stages, adapters=None) -> Pipeline:
+    return Pipeline(stages, adapters)
