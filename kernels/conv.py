@@ -13,7 +13,7 @@ Which 2-D algorithm to use is `choose_conv2d_algorithm` (measured rule of thumb,
 """
 import numpy as np
 
-from .activation import ACT_NONE, apply_activation, apply_activation_inplace
+from .activation import ACT_NONE, apply_activation
 from .jit import jit
 
 
@@ -189,18 +189,21 @@ def conv2d_im2col(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_l
 def choose_conv2d_algorithm(C, M, group, KH, KW, OH, OW):
     """Return "direct" or "im2col" for a 2-D conv of this shape (batch-independent rule).
 
-    Rule of thumb measured on this machine (AVX2, single thread; see the timing note in the
-    report): the GEMM wins when its reduction K = C//group*KH*KW and its panel sizes are big
-    enough to amortise the im2col copy and the Python-level dispatch (~5-10 us per group).
-    Depthwise / tiny-group convs stay direct (one small GEMM per group is never worth it).
+    Measured on an AVX2 machine, single thread, float32. im2col costs a fixed ~8-15 us of
+    Python/dispatch per call (+ per group) but then runs at BLAS speed (25-70 GFLOP/s); the
+    direct kernel has no fixed cost but runs at 2-7 GFLOP/s and pays ~5-10 ns per output row
+    segment, so it only wins when the per-group GEMM is tiny: depthwise-like groups
+    (MG*K < 256), 1-D convs with MG*K <= 256 (e.g. C=1..4 audio front ends), or < 8k MACs.
     """
     K = C // group * KH * KW
     MG = M // group
     if group > 1 and MG * K < 256:
         return "direct"
-    if K >= 32 and MG >= 8 and OH * OW >= 64 and K * MG * OH * OW >= 100_000:
-        return "im2col"
-    return "direct"
+    if OH == 1 and KH == 1 and MG * K <= 256:
+        return "direct"
+    if MG * K * OH * OW < 8192:
+        return "direct"
+    return "im2col"
 
 
 @jit

@@ -4,7 +4,8 @@ Conventions: x (N, C, *spatial), out (N, C, *out_spatial) preallocated by the ca
 computes the output size (floor or ceil_mode, explicit pads incl. end pads; onnxruntime drops a
 ceil_mode window that would start past the begin pad + input). Window positions outside the
 input are ignored (they never read memory). 1-D pooling is 2-D with H == 1 (kh = sh = dh = 1).
-float32/float64; avg/lp pools accumulate in float64. Integer arguments are Python ints.
+float32/float64; avgpool2d sums in the array dtype, lp/3-D pools in float64. Integer
+arguments are Python ints. out must not overlap x.
 """
 import math
 
@@ -30,31 +31,64 @@ def _taps(start, k, d, size):
 
 
 @jit
+def _row_range(j, kw, dw, pad_left, sw, W, OW):
+    """(lo, hi, ux): outputs ow in [lo, hi) whose window tap j lies inside [0, W); ux is the
+    input column (unsigned) of output lo. Same arithmetic as conv's bounds."""
+    off = j * dw - pad_left
+    lo = -(off // sw)
+    if lo < 0:
+        lo = 0
+    if lo > OW:
+        lo = OW
+    hi = -((off - W) // sw)
+    if hi > OW:
+        hi = OW
+    if hi < lo:
+        hi = lo
+    return lo, hi, np.uint64(lo * sw + off)
+
+
+@jit
 def maxpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left):
     """Max over each (dilated) window; writes out (N, C, OH, OW) in place.
 
-    x (N, C, H, W) float. Positions outside [0, H) x [0, W) are ignored; a window with no valid
-    position gets -inf (onnxruntime never produces one with its output-size rule). NaN inputs
-    are skipped unless the whole window is NaN (strict `>` scan, as onnxruntime).
+    x (N, C, H, W), out same float dtype. Positions outside [0, H) x [0, W) are ignored; a
+    window with no valid position gets -inf (onnxruntime's output-size rule never makes one).
+    NaN inputs are skipped (strict `>` update, as onnxruntime). out must not overlap x.
     """
     H, W = x.shape[2], x.shape[3]
     OH, OW = out.shape[2], out.shape[3]
+    ninf = out.dtype.type(-np.inf)
+    us = np.uint64(sw)
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
             for oh in range(OH):
+                for ow in range(OW):
+                    out[n, c, oh, ow] = ninf
                 hs = oh * sh - pad_top
                 i_lo, i_hi = _taps(hs, kh, dh, H)
-                for ow in range(OW):
-                    ws = ow * sw - pad_left
-                    j_lo, j_hi = _taps(ws, kw, dw, W)
-                    v = -np.inf
-                    for i in range(i_lo, i_hi):
-                        ih = hs + i * dh
-                        for j in range(j_lo, j_hi):
-                            xv = x[n, c, ih, ws + j * dw]
-                            if xv > v:
-                                v = xv
-                    out[n, c, oh, ow] = v
+                # Row-wise tap updates; fmax with a -inf start skips NaN exactly like
+                # onnxruntime's strict `>` scan, and vectorises (a ternary does not).
+                for i in range(i_lo, i_hi):
+                    ih = hs + i * dh
+                    for j in range(kw):
+                        lo, hi, ux = _row_range(j, kw, dw, pad_left, sw, W, OW)
+                        uo = np.uint64(lo)
+                        if sw == 1:
+                            for t in range(hi - lo):
+                                u = np.uint64(t)
+                                out[n, c, oh, uo + u] = np.fmax(out[n, c, oh, uo + u],
+                                                                x[n, c, ih, ux + u])
+                        elif sw == 2:                # constant stride: interleaved vector loads
+                            for t in range(hi - lo):
+                                u = np.uint64(t)
+                                out[n, c, oh, uo + u] = np.fmax(out[n, c, oh, uo + u],
+                                                                x[n, c, ih, ux + u * np.uint64(2)])
+                        else:
+                            for t in range(hi - lo):
+                                u = np.uint64(t)
+                                out[n, c, oh, uo + u] = np.fmax(out[n, c, oh, uo + u],
+                                                                x[n, c, ih, ux + u * us])
 
 
 @jit
@@ -69,30 +103,30 @@ def maxpool2d_indices(x, out, indices, kh, kw, sh, sw, dh, dw, pad_top, pad_left
     """
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     OH, OW = out.shape[2], out.shape[3]
+    ninf = out.dtype.type(-np.inf)
     for n in range(x.shape[0]):
         for c in range(C):
             base = (n * C + c) * H * W
             for oh in range(OH):
+                for ow in range(OW):
+                    out[n, c, oh, ow] = ninf
+                    indices[n, c, oh, ow] = -1
                 hs = oh * sh - pad_top
                 i_lo, i_hi = _taps(hs, kh, dh, H)
-                for ow in range(OW):
-                    ws = ow * sw - pad_left
-                    j_lo, j_hi = _taps(ws, kw, dw, W)
-                    v = -np.inf
-                    best = -1
-                    for i in range(i_lo, i_hi):
-                        ih = hs + i * dh
-                        for j in range(j_lo, j_hi):
-                            iw = ws + j * dw
+                for i in range(i_lo, i_hi):
+                    ih = hs + i * dh
+                    for j in range(kw):
+                        lo, hi, ux = _row_range(j, kw, dw, pad_left, sw, W, OW)
+                        iw = np.int64(ux)
+                        for ow in range(lo, hi):
                             xv = x[n, c, ih, iw]
-                            if xv > v:
-                                v = xv
+                            if xv > out[n, c, oh, ow]:
+                                out[n, c, oh, ow] = xv
                                 if storage_order == 0:
-                                    best = base + ih * W + iw
+                                    indices[n, c, oh, ow] = base + ih * W + iw
                                 else:
-                                    best = base + ih + iw * H
-                    out[n, c, oh, ow] = v
-                    indices[n, c, oh, ow] = best
+                                    indices[n, c, oh, ow] = base + ih + iw * H
+                            iw += sw
 
 
 @jit
@@ -107,26 +141,42 @@ def avgpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, pad_bottom, pad
     """
     H, W = x.shape[2], x.shape[3]
     OH, OW = out.shape[2], out.shape[3]
+    us = np.uint64(sw)
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
             for oh in range(OH):
+                for ow in range(OW):
+                    out[n, c, oh, ow] = 0
                 hs = oh * sh - pad_top
                 i_lo, i_hi = _taps(hs, kh, dh, H)
-                p_lo, p_hi = _taps(hs + pad_top, kh, dh, H + pad_top + pad_bottom)
+                for i in range(i_lo, i_hi):
+                    ih = hs + i * dh
+                    for j in range(kw):
+                        lo, hi, ux = _row_range(j, kw, dw, pad_left, sw, W, OW)
+                        uo = np.uint64(lo)
+                        if sw == 1:
+                            for t in range(hi - lo):
+                                u = np.uint64(t)
+                                out[n, c, oh, uo + u] += x[n, c, ih, ux + u]
+                        elif sw == 2:
+                            for t in range(hi - lo):
+                                u = np.uint64(t)
+                                out[n, c, oh, uo + u] += x[n, c, ih, ux + u * np.uint64(2)]
+                        else:
+                            for t in range(hi - lo):
+                                u = np.uint64(t)
+                                out[n, c, oh, uo + u] += x[n, c, ih, ux + u * us]
+                if count_include_pad:
+                    p_lo, p_hi = _taps(hs + pad_top, kh, dh, H + pad_top + pad_bottom)
+                else:
+                    p_lo, p_hi = i_lo, i_hi
                 for ow in range(OW):
                     ws = ow * sw - pad_left
-                    j_lo, j_hi = _taps(ws, kw, dw, W)
-                    s = 0.0
-                    for i in range(i_lo, i_hi):
-                        ih = hs + i * dh
-                        for j in range(j_lo, j_hi):
-                            s += x[n, c, ih, ws + j * dw]
                     if count_include_pad:
                         q_lo, q_hi = _taps(ws + pad_left, kw, dw, W + pad_left + pad_right)
-                        cnt = (p_hi - p_lo) * (q_hi - q_lo)
                     else:
-                        cnt = (i_hi - i_lo) * (j_hi - j_lo)
-                    out[n, c, oh, ow] = s / cnt
+                        q_lo, q_hi = _taps(ws, kw, dw, W)
+                    out[n, c, oh, ow] /= (p_hi - p_lo) * (q_hi - q_lo)
 
 
 @jit
@@ -170,6 +220,7 @@ def lppool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, p):
 def maxpool3d(x, out, kd, kh, kw, sd, sh, sw, dd, dh, dw, pad_front, pad_top, pad_left):
     """3-D maxpool2d: x (N, C, D, H, W) -> out (N, C, OD, OH, OW), same conventions."""
     D, H, W = x.shape[2], x.shape[3], x.shape[4]
+    ninf = out.dtype.type(-np.inf)
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
             for od in range(out.shape[2]):
@@ -181,13 +232,11 @@ def maxpool3d(x, out, kd, kh, kw, sd, sh, sw, dd, dh, dw, pad_front, pad_top, pa
                     for ow in range(out.shape[4]):
                         ws = ow * sw - pad_left
                         j_lo, j_hi = _taps(ws, kw, dw, W)
-                        v = -np.inf
+                        v = ninf
                         for a in range(a_lo, a_hi):
                             for i in range(i_lo, i_hi):
                                 for j in range(j_lo, j_hi):
-                                    xv = x[n, c, ds + a * dd, hs + i * dh, ws + j * dw]
-                                    if xv > v:
-                                        v = xv
+                                    v = np.fmax(v, x[n, c, ds + a * dd, hs + i * dh, ws + j * dw])
                         out[n, c, od, oh, ow] = v
 
 

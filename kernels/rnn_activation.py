@@ -45,10 +45,9 @@ _ACTIVATIONS = {
 def resolve_activations(names, alphas=(), betas=()):
     """Map ONNX activation names to `(code, alpha, beta)` triples (plain Python, not compiled).
 
-    Like onnxruntime's LSTM/GRU: names are case-insensitive; alphas/betas are consumed in order,
-    only by activations that use them, falling back to per-activation defaults when exhausted.
-    (onnxruntime's RNN instead indexes alpha/beta by direction; callers handle that op.)
-    Raises KeyError for an unknown name.
+    As the ONNX spec and onnxruntime (LSTM, GRU and RNN): names are case-insensitive; alphas and
+    betas are consumed in order, across directions, only by activations that use them, falling
+    back to per-activation defaults (onnxruntime's) when exhausted. KeyError for an unknown name.
     """
     out, ia, ib = [], 0, 0
     for name in names:

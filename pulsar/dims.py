@@ -630,49 +630,47 @@ class _Bounds:
 
         Intervals forget that `S - S//2` or `S - min(S, T)` mention S twice; rewriting
         an atom in terms of its arguments lets the remaining terms cancel. A case split
-        (coeff*atom is the min of coeff*args) is exact, so it goes first, alone; the
-        other rewrites lose information and which one lets terms cancel depends on the
-        rest of the expression, so each is tried.
+        (coeff*atom is the min of coeff*args) is exact, so it goes first, alone. The
+        other rewrites lose information and only one needs to work, so all are tried,
+        those that cancel the most terms first.
         """
         linear = [(index, mono[0], coeff) for index, (mono, coeff) in enumerate(value._terms)
                   if len(mono) == 1 and not isinstance(mono[0], _Sym)]
-        ranked = sorted(linear, key=lambda item: _relax_rank(item[1], item[2]))
-        if not ranked:
-            return None
-        if _relax_rank(ranked[0][1], ranked[0][2]) == 0:
-            return self._relax(value, *ranked[0], goal)
+        for index, atom, coeff in linear:
+            if _is_case_split(atom, coeff):
+                return self._case_split(value, index, atom, coeff, goal)
+        options = [option for item in linear for option in _rewrites(value, *item)]
+        options.sort(key=lambda option: (_size(option[0]), option[1]))
         best = None
-        for item in ranked:
-            best = _better(best, self._relax(value, *item, goal))
+        for position, (expr, k) in enumerate(options):   # value >= ceil(expr / k)
+            low = self._lower_share(expr, goal if goal == _INF else k * (goal - 1) + 1,
+                                    len(options) - position)
+            best = _better(best, None if low is None else -((-low) // k))
             if best is not None and best >= goal:
                 break
         return best
 
-    def _relax(self, value: Dim, index: int, atom: _Atom, coeff: int, goal):
-        rest = _build(dict(value._terms[:index] + value._terms[index + 1:]), value._const)
-        if isinstance(atom, _FloorDiv):
-            k = atom.k
-            # k*(e//k) lies in [e - (k-1), e]: keep the side bounding coeff*atom from below
-            slack = -coeff * (k - 1) if coeff > 0 else 0
-            scaled_goal = goal if goal == _INF else k * (goal - 1) + 1   # ceil(y/k) >= goal
-            low = self.lower(_sum((_scale(rest, k), _scale(atom.inner, coeff), slack)),
-                             scaled_goal)
-            return None if low is None else -((-low) // k)
-        branches = [_sum((rest, _scale(arg, coeff))) for arg in atom.args]
-        if _relax_rank(atom, coeff) == 0:   # coeff*atom is the min of coeff*args
-            lows = []
-            for branch in branches:
-                low = self.lower(branch, goal)
-                if low is None or (goal != _INF and low < goal):
-                    return None   # the min cannot reach the goal any more
-                lows.append(low)
-            return min(lows)
-        best = None   # coeff*atom >= each coeff*arg: any one branch gives a bound
-        for branch in branches:
-            best = _better(best, self.lower(branch, goal))
-            if best is not None and best >= goal:
-                break
-        return best
+    def _case_split(self, value: Dim, index: int, atom: _Atom, coeff: int, goal):
+        """coeff*atom is the min of coeff*args: the bound is the min over the cases."""
+        rest = _without_term(value, index)
+        lows = []
+        for position, arg in enumerate(atom.args):
+            low = self._lower_share(_sum((rest, _scale(arg, coeff))), goal,
+                                    len(atom.args) - position)
+            if low is None or (goal != _INF and low < goal):
+                return None   # the min cannot reach the goal any more
+            lows.append(low)
+        return min(lows)
+
+    def _lower_share(self, value, goal, waiting: int):
+        """`lower` spending at most a fair share of the budget left for `waiting`
+        searches, so one deep branch cannot starve its siblings; unspent budget returns."""
+        share = self._budget // waiting
+        spare = self._budget - share
+        self._budget = share
+        low = self.lower(value, goal)
+        self._budget += spare
+        return low
 
     def interval(self, value) -> tuple:
         """(low, high) with -inf/inf for unknown, by interval arithmetic over the atoms."""
@@ -725,14 +723,28 @@ def _better(a, b):
     return max(a, b)
 
 
-def _relax_rank(atom: _Atom, coeff: int) -> int:
-    """0: exact min/max case split, 1: min/max where any one arg bounds it, 2: floor.
+def _is_case_split(atom: _Atom, coeff: int) -> bool:
+    return isinstance(atom, _Extremum) and (atom.kind == "min") == (coeff > 0)
 
-    Floors come last: their rewrite scales everything by k and rarely cancels.
-    """
+
+def _rewrites(value: Dim, index: int, atom: _Atom, coeff: int) -> list:
+    """(expr, k) pairs with value >= expr / k, from bounding the atom at `index`."""
+    rest = _without_term(value, index)
     if isinstance(atom, _FloorDiv):
-        return 2
-    return 0 if (atom.kind == "min") == (coeff > 0) else 1
+        k = atom.k
+        # k*(e//k) lies in [e - (k-1), e]: keep the side bounding coeff*atom from below
+        slack = -coeff * (k - 1) if coeff > 0 else 0
+        return [(_sum((_scale(rest, k), _scale(atom.inner, coeff), slack)), k)]
+    # coeff*atom is the max of coeff*args, so at least each of them
+    return [(_sum((rest, _scale(arg, coeff))), 1) for arg in atom.args]
+
+
+def _without_term(value: Dim, index: int):
+    return _build(dict(value._terms[:index] + value._terms[index + 1:]), value._const)
+
+
+def _size(value) -> int:
+    return 0 if isinstance(value, int) else len(value._terms)
 
 
 def _times(x, y):

@@ -167,5 +167,6 @@ def _activation(node, consts):
                 return None
             if wire:
                 bounds[i] = float(consts[wire].reshape(-1)[0])
-        return kind, bounds[0], bounds[1]
+        low, high = bounds
+        return kind, min(low, high), high    # min > max clips everything to max, as ONNX
     return None

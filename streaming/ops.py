@@ -24,6 +24,8 @@ class StatefulOp(Op):
     def eval(self, *inputs):
         raise TypeError(f"{self.onnx_name} runs only inside a pulsed plan (it has state)")
 
+    eval_scoped = eval
+
 
 def _frames(axis, rank, start, stop):
     index = [slice(None)] * rank

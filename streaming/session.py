@@ -37,6 +37,14 @@ class StreamPlan(Plan):
                 self.states.append(state)
                 self.initial.append([a.copy() for a in state])
                 step.run = functools.partial(op.eval_stateful, state, self.context)
+                if step.scope:
+                    step.run = _scoped(op, state, self.context)
+
+
+def _scoped(op, state, context):
+    def run(args, scope):
+        return op.eval_stateful(state, context, *args, scope=scope)
+    return run
 
 
 class PulsedModel:

@@ -55,9 +55,9 @@ class Pulsifier:
         return name
 
     # -- building ------------------------------------------------------------------------
-    def add(self, name, op, inputs, outputs, streams):
+    def add(self, name, op, inputs, outputs, streams, scope_inputs=()):
         """Append a node; its per-pulse facts come from the op's own `infer`."""
-        node = Node(name, op, list(inputs), list(outputs))
+        node = Node(name, op, list(inputs), list(outputs), list(scope_inputs))
         in_facts = [self.facts[w] if w else None for w in inputs]
         ctx = InferContext(node, self.opsets, self.symbols, self.facts)
         try:
@@ -77,7 +77,7 @@ class Pulsifier:
     def keep(self, node, streams=None, inputs=None, op=None):
         """Re-emit `node` (possibly with a new op / inputs) under its own name and wires."""
         return self.add(node.name, op or node.op, inputs or node.inputs, node.outputs,
-                        streams or [None] * len(node.outputs))
+                        streams or [None] * len(node.outputs), node.scope_inputs)
 
     def delayed(self, wire, delay, overlap, origin, fill=0.0):
         """`wire` through a Delay node; returns the new wire name."""
@@ -112,6 +112,7 @@ def pulsify(batch: Graph, opsets: dict, pulse: int, symbol: str = None, inputs: 
     equal to the symbol streams along that axis.
     """
     from .rules import translate
+    from . import recurrence  # noqa: F401  (registers the LSTM/GRU/RNN/Scan rules)
     stream_inputs = inputs or find_stream_inputs(batch, symbol)
     if not stream_inputs:
         raise PulseError(f"no input has a dimension equal to symbol {symbol!r}; inputs: "

@@ -1,12 +1,21 @@
 """pulsar.kernels.conv against the NumPy reference (hypothesis) and onnxruntime (fixed cases)."""
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import naive_conv as nv
-from pulsar.kernels import conv as K
-from pulsar.kernels.activation import (ACT_CLIP, ACT_HARD_SIGMOID, ACT_LEAKY_RELU, ACT_NONE,
-                                       ACT_RELU, ACT_SIGMOID, ACT_TANH)
+
+try:
+    from pulsar.kernels import activation as A, conv as K
+except ImportError:  # repo not installed: import the kernels package from the checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from kernels import activation as A, conv as K
+
+ACT_NONE, ACT_RELU, ACT_LEAKY_RELU, ACT_CLIP = A.ACT_NONE, A.ACT_RELU, A.ACT_LEAKY_RELU, A.ACT_CLIP
+ACT_SIGMOID, ACT_TANH, ACT_HARD_SIGMOID = A.ACT_SIGMOID, A.ACT_TANH, A.ACT_HARD_SIGMOID
 
 SETTINGS = settings(max_examples=60, deadline=None)
 ACT_PARAMS = {ACT_NONE: (0.0, 0.0), ACT_RELU: (0.0, 0.0), ACT_LEAKY_RELU: (0.1, 0.0),

@@ -32,7 +32,7 @@ def test_melspectrogram_symbolic(samples):
     model = pulsar.load(path)
     (frames_fact,) = [o.shape for o in model.outputs]
     assert {str(d) for d in frames_fact} >= {"batch_size"}, frames_fact
-    assert str(frames_fact[2]) == "(samples-400)/160+1"
+    assert pulsar.dims.evaluate(frames_fact[2], {"samples": samples}) == (samples - 512) // 160 + 1
     x = (np.random.default_rng(0).standard_normal((1, samples)) * 1000).astype(np.float32)
     assert_close_to_ort(path, {"input": x})
 

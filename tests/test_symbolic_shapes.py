@@ -30,28 +30,36 @@ def ort_run(model, feeds):
     return session.run(None, feeds)
 
 
-def assert_matches_ort(model, input_shapes, lengths=LENGTHS, symbol="S", seed=0):
-    """Load with pulsar, check facts mention only `symbol`, then compare with onnxruntime.
+def assert_matches_ort(model, input_shapes, lengths=LENGTHS, seed=0):
+    """Load with pulsar, check facts mention only the input symbols, compare with onnxruntime.
 
-    input_shapes: {input name: (dtype, shape as a function of the length)}.
-    Returns the loaded pulsar model.
+    input_shapes: {input name: (dtype, shape)}, shape a tuple of ints and symbol names.
+    lengths: ints (values of S) or dicts binding every symbol. Returns the pulsar model.
     """
     loaded = pulsar.load(model)
+    declared = {d for _, shape in input_shapes.values() for d in shape if isinstance(d, str)}
     for wire, fact in loaded.graph.facts.items():
         for d in fact.shape:
-            extra = dims.symbols(d) - {symbol}
+            extra = dims.symbols(d) - declared
             assert not extra, f"wire {wire!r} has fact {fact} with fresh symbols {extra}"
     rng = np.random.default_rng(seed)
-    for n in lengths:
-        feeds = {name: _random(rng, dtype, shape(n)) for name, (dtype, shape) in input_shapes.items()}
+    for env in lengths:
+        env = env if isinstance(env, dict) else {"S": env}
+        feeds = {name: _random(rng, dtype, tuple(env.get(d, d) for d in shape))
+                 for name, (dtype, shape) in input_shapes.items()}
         expected = ort_run(model, feeds)
         got = loaded.run(feeds)
         for info, want, have in zip(loaded.outputs, expected, got):
-            shape = tuple(dims.evaluate(d, {symbol: n}) for d in info.shape)
-            assert shape == want.shape, f"{info} at {symbol}={n}: onnxruntime gives {want.shape}"
+            shape = tuple(dims.evaluate(d, env) for d in info.shape)
+            assert shape == want.shape, f"{info} at {env}: onnxruntime gives {want.shape}"
             assert have.shape == want.shape and have.dtype == want.dtype, (info.name, have, want)
-            np.testing.assert_array_equal(have, want, err_msg=f"{info.name} at {symbol}={n}")
+            np.testing.assert_array_equal(have, want, err_msg=f"{info.name} at {env}")
     return loaded
+
+
+def untyped(name):
+    """A graph output without a declared type: onnxruntime and pulsar infer it."""
+    return onnx.ValueInfoProto(name=name)
 
 
 def _random(rng, dtype, shape):
@@ -95,7 +103,7 @@ class Builder:
 
     def model(self, input_shape):
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(input_shape))
-        outs = [onnx.ValueInfoProto(name=w) for w in [self.cur] + self.extra]   # untyped
+        outs = [untyped(w) for w in [self.cur] + self.extra]
         graph = helper.make_graph(self.nodes, "chain", [x], outs, self.inits)
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
@@ -176,7 +184,9 @@ def step_unmerge(b, data):
 
 
 def step_slice(b, data):
-    axis = data.draw(st.integers(0, len(b.shape) - 1))
+    axis = _wide_axis(b, data)
+    if axis is None:
+        return False
     n = b.shape[axis]
     if isinstance(n, int):
         start, end = data.draw(st.integers(-n - 2, n + 2)), data.draw(st.integers(-n - 2, n + 2))
@@ -270,10 +280,10 @@ def step_size(b, data):
 
 
 def step_split(b, data):
-    axis = data.draw(st.integers(0, len(b.shape) - 1))
-    n = b.shape[axis]
-    if isinstance(n, int) and n < 2:
+    axis = _wide_axis(b, data)
+    if axis is None:
         return False
+    n = b.shape[axis]
     first, second = b.node("Split", [b.cur], n_out=2, axis=axis, num_outputs=2)
     chunk = (n + 1) // 2
     b.extra.append(second)
@@ -311,12 +321,18 @@ def _divisor(d):
     return next((k for k in (2, 3, 32) if (d // k) * k == d), None)
 
 
+def _wide_axis(b, data):
+    """An axis longer than 1 (slicing or splitting a 1 is rarely interesting), or None."""
+    wide = [i for i, d in enumerate(b.shape) if d != 1]
+    return data.draw(st.sampled_from(wide)) if wide else None
+
+
 def _low(d) -> int:
     """d at the smallest tested length (tracked dims never shrink as S grows)."""
     return dims.evaluate(d, {"S": min(LENGTHS)})
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), input_shape=st.sampled_from([(1, "S"), (1, "S", 32)]))
 def test_random_shape_chains(data, input_shape):
     tracked = tuple(S if d == "S" else d for d in input_shape)
@@ -325,8 +341,7 @@ def test_random_shape_chains(data, input_shape):
         step = data.draw(st.sampled_from(STEPS))
         step(b, data)
     model = b.model(input_shape)
-    loaded = assert_matches_ort(model, {"x": (np.float32, lambda n: tuple(
-        n if d == "S" else d for d in input_shape))})
+    loaded = assert_matches_ort(model, {"x": (np.float32, input_shape)})
     assert loaded.outputs[0].shape == b.shape, model
 
 
@@ -338,7 +353,7 @@ def test_shape_gather_concat_reshape_folds():
     b.advance(b.node("Reshape", ["x", target]), (1, S, 32, 1))
     b.extra.append(target)
     loaded = assert_matches_ort(b.model((1, "S", 32)),
-                                {"x": (np.float32, lambda n: (1, n, 32))})
+                                {"x": (np.float32, (1, "S", 32))})
     assert loaded.outputs[0].shape == (1, S, 32, 1)
     assert list(loaded.graph.facts[target].value) == [1, S, 32, 1]
 
@@ -348,7 +363,7 @@ def test_reshape_hole_is_exact_quotient():
     flat = b.node("Reshape", ["x", b.const([1, -1])])
     b.advance(b.node("Reshape", [flat, b.const([1, -1, 32])]), (1, S, 32))
     b.extra.append(flat)
-    loaded = assert_matches_ort(b.model((1, "S", 32)), {"x": (np.float32, lambda n: (1, n, 32))})
+    loaded = assert_matches_ort(b.model((1, "S", 32)), {"x": (np.float32, (1, "S", 32))})
     assert loaded.outputs[1].shape == (1, 32 * S)
     assert loaded.outputs[0].shape == (1, S, 32)
 
@@ -361,7 +376,7 @@ def test_slice_of_symbolic_axis(start, end, step, expected):
     b = Builder((1, S))
     b.advance(b.node("Slice", ["x", b.const([start]), b.const([end]), b.const([1]),
                                b.const([step])]), (1, expected))
-    loaded = assert_matches_ort(b.model((1, "S")), {"x": (np.float32, lambda n: (1, n))})
+    loaded = assert_matches_ort(b.model((1, "S")), {"x": (np.float32, (1, "S"))})
     assert loaded.outputs[0].shape == (1, expected)
 
 
@@ -369,6 +384,6 @@ def test_range_over_symbolic_limit():
     b = Builder((1, S))
     limit = b.node("Squeeze", [b.dim_of("x", 1), b.const([0])])
     b.advance(b.node("Range", [b.const(1), limit, b.const(3)]), ((S + 1) // 3,))
-    loaded = assert_matches_ort(b.model((1, "S")), {"x": (np.float32, lambda n: (1, n))},
+    loaded = assert_matches_ort(b.model((1, "S")), {"x": (np.float32, (1, "S"))},
                                 lengths=(1, 2, 3, 4, 10, 11, 12))
     assert loaded.outputs[0].shape == ((S - 1 + 2) // 3,)

@@ -10,10 +10,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..fact import Fact
+from .. import dims
 from .base import fail
 from .registry import register
-from .unary import NUMERIC, Unary, _row, check_kind, erf, widen
+from .unary import NUMERIC, Unary, erf, unary_row, widen
 
 
 def sigmoid(x):
@@ -29,13 +29,13 @@ def hard_sigmoid(x, alpha, beta):
     return np.clip(alpha * x + beta, 0, 1)
 
 
-_row("Relu", lambda x: np.maximum(x, 0), "fi")    # ints since opset 14
-_row("Sigmoid", sigmoid)
-_row("Tanh", np.tanh)
-_row("Softplus", softplus)
-_row("Softsign", lambda x: x / (1 + np.abs(x)))
-_row("HardSwish", lambda x: x * hard_sigmoid(x, 1 / 6, 0.5), since=14)
-_row("Mish", lambda x: x * np.tanh(softplus(x)), since=18)
+unary_row("Relu", lambda x: np.maximum(x, 0), "fi")    # ints since opset 14
+unary_row("Sigmoid", sigmoid)
+unary_row("Tanh", np.tanh)
+unary_row("Softplus", softplus)
+unary_row("Softsign", lambda x: x / (1 + np.abs(x)))
+unary_row("HardSwish", lambda x: x * hard_sigmoid(x, 1 / 6, 0.5), since=14)
+unary_row("Mish", lambda x: x * np.tanh(softplus(x)), since=18)
 
 
 @register("LeakyRelu", since=1)
@@ -168,8 +168,13 @@ class Clip11(Unary):
         return super().infer(inputs[:1], ctx)
 
     def compute(self, x, lo=None, hi=None):
+        symbolic = x.dtype == object        # shape values: min(S, 512) stays exact
         if lo is not None:
-            x = np.maximum(x, widen(lo).reshape(()))
+            x = (SYMBOLIC_MAX if symbolic else np.maximum)(x, widen(lo).reshape(()))
         if hi is not None:
-            x = np.minimum(x, widen(hi).reshape(()))
+            x = (SYMBOLIC_MIN if symbolic else np.minimum)(x, widen(hi).reshape(()))
         return x
+
+
+SYMBOLIC_MAX = np.frompyfunc(dims.dmax, 2, 1)
+SYMBOLIC_MIN = np.frompyfunc(dims.dmin, 2, 1)

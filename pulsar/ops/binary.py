@@ -47,6 +47,10 @@ def _decidable_equal(a, b):
     return np.frompyfunc(eq, 2, 1)(a, b).astype(bool)
 
 
+def _equal(a, b):
+    return _decidable_equal(a, b) if object in (a.dtype, b.dtype) else np.equal(a, b)
+
+
 def _pow(a, b):
     if a.dtype.kind in "iu" and b.dtype.kind in "iu" and np.all(b >= 0):
         return np.power(a, b.astype(a.dtype))      # exact (wrapping) integer powers
@@ -134,7 +138,7 @@ _row("Pow", _pow, same_types=False)
 _row("And", np.logical_and, BOOL)
 _row("Or", np.logical_or, BOOL)
 _row("Xor", np.logical_xor, BOOL)
-_row("Equal", lambda a, b: _decidable_equal(a, b) if object in (a.dtype, b.dtype) else np.equal(a, b), BOOL)
+_row("Equal", _equal, BOOL)
 _row("Less", np.less, BOOL)
 _row("LessOrEqual", np.less_equal, BOOL)
 _row("Greater", np.greater, BOOL)

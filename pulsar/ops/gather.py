@@ -56,7 +56,7 @@ class Gather(Op):
     def eval(self, data, indices):
         axis = normalize_axis(self.axis, data.ndim)
         idx = checked_indices(indices, data.shape[axis], "indices input")
-        return (np.take(data, idx, axis=axis),)
+        return (np.asarray(np.take(data, idx, axis=axis)),)   # a 0-d take gives a scalar
 
 
 @register("GatherElements", since=11)

@@ -1,1 +1,203 @@
-"""(family module: to be filled)"""
+"""Matrix products: MatMul, Gemm, MatMulInteger, QLinearMatMul, Det (Einsum: einsum.py).
+
+GEMM goes through BLAS (np.matmul); batched products against one 2-D matrix are flattened into a
+single GEMM call, which NumPy's batched matmul loop does not do by itself.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..fact import Fact
+from .base import Op, fail, need_rank
+from .broadcast import broadcast_shapes
+from .registry import register
+
+QUANT_TYPES = (np.dtype(np.uint8), np.dtype(np.int8))
+
+
+def same_dim(a, b) -> bool:
+    """False only when both sizes are known and differ (symbolic sizes are checked at run time)."""
+    return a == b or not (isinstance(a, int) and isinstance(b, int))
+
+
+def matmul_shape(a: Fact, b: Fact, what=("A", "B")) -> tuple:
+    """Output shape of numpy-style matmul: 1-D operands are promoted, then the axis dropped."""
+    if a.rank == 0 or b.rank == 0:
+        fail(f"{what[0] if a.rank == 0 else what[1]} must have rank >= 1, got {a} and {b}")
+    ash = (1,) + a.shape if a.rank == 1 else a.shape
+    bsh = b.shape + (1,) if b.rank == 1 else b.shape
+    if not same_dim(ash[-1], bsh[-2]):
+        fail(f"inner dimensions differ: {what[0]} {a} has {ash[-1]}, {what[1]} {b} has {bsh[-2]}")
+    batch = broadcast_shapes(ash[:-2], bsh[:-2])
+    return batch + ((ash[-2],) if a.rank > 1 else ()) + ((bsh[-1],) if b.rank > 1 else ())
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.matmul, with [..., M, K] x [K, N] done as one [(...*M), K] x [K, N] GEMM."""
+    if a.ndim > 2 and b.ndim == 2 and a.dtype != object:
+        k = a.shape[-1]
+        if k != b.shape[0]:
+            raise ValueError(f"matmul: inner dimensions {a.shape} x {b.shape} differ")
+        out = np.matmul(a.reshape(-1, k), b).reshape(a.shape[:-1] + b.shape[1:])
+    else:
+        out = np.matmul(a, b)
+    return out if out.dtype == a.dtype else out.astype(a.dtype)   # bfloat16 comes back as f32
+
+
+@register("MatMul", since=1)
+@dataclass(frozen=True)
+class MatMul(Op):
+    def infer(self, inputs, ctx):
+        a, b = inputs
+        if a.dtype != b.dtype:
+            fail(f"A and B must share one dtype, got {a} and {b}")
+        return [Fact(a.dtype, matmul_shape(a, b))]
+
+    def eval(self, a, b):
+        return (matmul(a, b),)
+
+
+@register("Gemm", since=1)
+@dataclass(frozen=True)
+class Gemm(Op):
+    """Y = alpha * A' B' + beta * C. Constant B is stored pre-transposed (and contiguous) once."""
+    alpha: float = 1.0
+    beta: float = 1.0
+    transA: int = 0
+    transB: int = 0
+    broadcast: int = 0      # opset < 7 only; C broadcasts unidirectionally either way
+    _prepared: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def infer(self, inputs, ctx):
+        a, b = inputs[0], inputs[1]
+        c = inputs[2] if len(inputs) > 2 else None
+        need_rank(a, "A", rank=2)
+        need_rank(b, "B", rank=2)
+        if a.dtype != b.dtype or (c is not None and c.dtype != a.dtype):
+            fail(f"A, B and C must share one dtype, got {a}, {b}" + (f", {c}" if c else ""))
+        m, ka = a.shape[::-1] if self.transA else a.shape
+        kb, n = b.shape[::-1] if self.transB else b.shape
+        if not same_dim(ka, kb):
+            fail(f"inner dimensions differ: A {a} (transA={self.transA}) has {ka}, "
+                 f"B {b} (transB={self.transB}) has {kb}")
+        if c is not None:
+            check_unidirectional(c, (m, n))
+        if b.value is not None and b.value.dtype != object:
+            self.prepare(b.value)
+        return [Fact(a.dtype, (m, n))]
+
+    def prepare(self, b: np.ndarray):
+        """Keep B' contiguous for a constant B; keyed by identity (the plan passes that array)."""
+        if len(self._prepared) > 4:     # stale entries from earlier analyses of the same node
+            self._prepared.clear()
+        ready = np.ascontiguousarray(b.T if self.transB else b)
+        self._prepared[id(b)] = (b, ready)
+
+    def eval(self, a, b, c=None):
+        entry = self._prepared.get(id(b))
+        bt = entry[1] if entry is not None and entry[0] is b else (b.T if self.transB else b)
+        at = a.T if self.transA else a
+        if at.shape[1] != bt.shape[0]:
+            raise ValueError(f"Gemm: inner dimensions of {at.shape} x {bt.shape} differ")
+        y = np.matmul(at, bt)
+        if self.alpha != 1.0:
+            np.multiply(y, self.alpha, out=y, casting="unsafe")
+        if c is not None and self.beta != 0.0:
+            np.add(y, c if self.beta == 1.0 else c * self.beta, out=y, casting="unsafe")
+        return (y,)
+
+
+@register("Gemm", since=7)
+@dataclass(frozen=True)
+class Gemm7(Gemm):
+    def __post_init__(self):
+        if self.broadcast:
+            fail("attribute 'broadcast' was removed in opset 7")
+
+
+def check_unidirectional(c: Fact, shape: tuple):
+    """C must broadcast to `shape` without changing it (ONNX unidirectional broadcasting)."""
+    if c.rank > len(shape):
+        fail(f"C {c} has more dimensions than the output [{','.join(map(str, shape))}]")
+    for have, want in zip(c.shape[::-1], shape[::-1]):
+        if have != 1 and not same_dim(have, want):
+            fail(f"C {c} does not broadcast to the output [{','.join(map(str, shape))}]")
+
+
+def zero_point_rows(zp, a: np.ndarray):
+    """A per-row zero point/scale [M] applies along A's second-to-last axis."""
+    zp = np.asarray(zp)
+    return zp.reshape(-1, 1) if zp.ndim == 1 and a.ndim >= 2 and zp.size > 1 else zp
+
+
+def check_quantized(x: Fact, zp: Fact, what: str):
+    if x.dtype not in QUANT_TYPES:
+        fail(f"{what} must be uint8 or int8, got {x}")
+    if zp is not None and (zp.dtype != x.dtype or zp.rank > 1):
+        fail(f"{what}'s zero point must be a {x.dtype} scalar or 1-D tensor, got {zp}")
+
+
+def int_matmul(a, a_zero, b, b_zero) -> np.ndarray:
+    """(A - a_zero) @ (B - b_zero) exactly: float64 BLAS is exact for 8-bit operands."""
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    if a_zero is not None:
+        a -= zero_point_rows(a_zero, a)
+    if b_zero is not None:
+        b -= b_zero
+    return matmul(a, b)
+
+
+@register("MatMulInteger", since=10)
+@dataclass(frozen=True)
+class MatMulInteger(Op):
+    def infer(self, inputs, ctx):
+        a, b, a_zero, b_zero = (list(inputs) + [None, None])[:4]
+        check_quantized(a, a_zero, "A")
+        check_quantized(b, b_zero, "B")
+        return [Fact(np.int32, matmul_shape(a, b))]
+
+    def eval(self, a, b, a_zero=None, b_zero=None):
+        return (int_matmul(a, a_zero, b, b_zero).astype(np.int32),)
+
+
+@register("QLinearMatMul", since=10)
+@dataclass(frozen=True)
+class QLinearMatMul(Op):
+    def infer(self, inputs, ctx):
+        a, a_scale, a_zero, b, b_scale, b_zero, y_scale, y_zero = inputs
+        check_quantized(a, a_zero, "a")
+        check_quantized(b, b_zero, "b")
+        for name, s in (("a_scale", a_scale), ("b_scale", b_scale), ("y_scale", y_scale)):
+            if s.dtype.kind != "f" or s.rank > 1:
+                fail(f"{name} must be a float scalar or 1-D tensor, got {s}")
+        if y_zero is None or y_zero.dtype not in QUANT_TYPES:
+            fail(f"y_zero_point must be uint8 or int8, got {y_zero}")
+        return [Fact(y_zero.dtype, matmul_shape(a, b))]
+
+    def eval(self, a, a_scale, a_zero, b, b_scale, b_zero, y_scale, y_zero):
+        acc = int_matmul(a, a_zero, b, b_zero)
+        scale = zero_point_rows(a_scale, a) * b_scale / y_scale   # in the scales' own dtype
+        y = np.rint(acc * scale + y_zero)
+        info = np.iinfo(y_zero.dtype)
+        return (np.clip(y, info.min, info.max).astype(y_zero.dtype),)
+
+
+@register("Det", since=11)
+@dataclass(frozen=True)
+class Det(Op):
+    def infer(self, inputs, ctx):
+        x = inputs[0]
+        need_rank(x, "X", min_rank=2)
+        if x.dtype.kind != "f":
+            fail(f"X must be a float tensor, got {x}")
+        if not same_dim(x.shape[-1], x.shape[-2]):
+            fail(f"X must hold square matrices, got {x}")
+        return [Fact(x.dtype, x.shape[:-2])]
+
+    def eval(self, x):
+        wide = x.astype(np.float32) if x.dtype.itemsize < 4 else x
+        return (np.asarray(np.linalg.det(wide)).astype(x.dtype, copy=False),)
+
+
+from . import einsum  # noqa: E402,F401  (until ops/__init__ lists it)

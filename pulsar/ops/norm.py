@@ -5,14 +5,15 @@ Statistics are accumulated in float64 (float32 sums over long rows drift past on
 tolerance); outputs keep the input dtype. Parameters must match the channel count exactly:
 a wrong-length scale would otherwise broadcast silently or read out of bounds in a kernel.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
 from ..fact import Fact
+from ..kernels import norm as knorm
 from .base import Op, fail, need_rank, normalize_axis
-from .conv import FLOATS
+from .conv import FLOATS, compute_dtype
 from .registry import register
 
 
@@ -34,6 +35,12 @@ def _check_param(fact, what, shape):
 def _channel_view(param, ndim):
     """(C,) -> (1, C, 1, ...) for broadcasting against an (N, C, ...) array."""
     return param.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def _as_rows(x, rows):
+    """x in its kernel dtype, viewed as (rows, -1) (or (N, C, L) when rows is a tuple)."""
+    shape = rows if isinstance(rows, tuple) else (rows, -1)
+    return np.ascontiguousarray(x, dtype=compute_dtype(x.dtype)).reshape(shape)
 
 
 def _stats(x, axes):
@@ -79,6 +86,12 @@ class BatchNormalization(Op):
         return (self._normalize(x, scale, bias, mean, var),)
 
     def _normalize(self, x, scale, bias, mean, var):
+        if self.spatial and x.ndim > 1 and x.size:
+            xk = _as_rows(x, (x.shape[0], x.shape[1], -1))
+            out = np.empty_like(xk)
+            params = (p.astype(np.float64) for p in (scale, bias, mean, var))
+            knorm.batch_norm_inference(xk, *params, out, float(self.epsilon))
+            return out.reshape(x.shape).astype(x.dtype, copy=False)
         view = (lambda p: _channel_view(p, x.ndim)) if self.spatial else (lambda p: p[None])
         inv = scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + self.epsilon)
         shift = bias.astype(np.float64) - mean.astype(np.float64) * inv
@@ -111,10 +124,13 @@ class InstanceNormalization(Op):
         return [Fact(x.dtype, x.shape)]
 
     def eval(self, x, scale, bias):
-        mean, var = _stats(x, tuple(range(2, x.ndim)))
-        y = (x - mean) / np.sqrt(var + self.epsilon)
-        y = y * _channel_view(scale.astype(np.float64), x.ndim) + _channel_view(bias, x.ndim)
-        return (y.astype(x.dtype),)
+        if not x.size:
+            return (x.copy(),)
+        xk = _as_rows(x, (x.shape[0], x.shape[1], -1))
+        out = np.empty_like(xk)
+        knorm.instance_norm(xk, scale.astype(np.float64), bias.astype(np.float64), out,
+                            float(self.epsilon))
+        return (out.reshape(x.shape).astype(x.dtype, copy=False),)
 
 
 @register("LayerNormalization", since=17)
@@ -125,6 +141,7 @@ class LayerNormalization(Op):
     axis: int = -1
     epsilon: float = 1e-5
     stash_type: int = 1
+    _cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def infer(self, inputs, ctx):
         x, scale, bias = (list(inputs) + [None])[:3]
@@ -143,13 +160,31 @@ class LayerNormalization(Op):
 
     def eval(self, x, scale, bias=None):
         axis = normalize_axis(self.axis, x.ndim)
-        mean, var = _stats(x, tuple(range(axis, x.ndim)))
-        inv_std = 1.0 / np.sqrt(var + self.epsilon)
-        y = (x - mean) * inv_std * scale
-        if bias is not None:
-            y = y + bias
+        rows = int(np.prod(x.shape[:axis]))
+        stats_shape = (*x.shape[:axis], *([1] * (x.ndim - axis)))
         stash = self.stash_dtype(x.dtype)
-        return y.astype(x.dtype), mean.astype(stash), inv_std.astype(stash)
+        mean, inv_std = np.empty(rows, stash), np.empty(rows, stash)
+        if not x.size:
+            return x.copy(), mean.reshape(stats_shape), inv_std.reshape(stats_shape)
+        xk = _as_rows(x, rows)
+        scale_row, bias_row = self._params(scale, bias, x.shape[axis:], xk.dtype)
+        out = np.empty_like(xk)
+        knorm.layer_norm_rows(xk, scale_row, bias_row, out, float(self.epsilon), mean, inv_std)
+        return (out.reshape(x.shape).astype(x.dtype, copy=False), mean.reshape(stats_shape),
+                inv_std.reshape(stats_shape))
+
+    def _params(self, scale, bias, shape, dtype):
+        """Scale and bias broadcast to one full row, prepared once per constant pair."""
+        cached = self._cache.get("params")
+        if cached and cached[0] is scale and cached[1] is bias and cached[2] == (shape, dtype):
+            return cached[3]
+        try:
+            rows = tuple(np.ascontiguousarray(np.broadcast_to(p, shape), dtype=dtype).reshape(-1)
+                         for p in (scale, np.zeros((), dtype) if bias is None else bias))
+        except ValueError:
+            fail(f"Scale {list(scale.shape)} / B do not broadcast to the normalised axes {list(shape)}")
+        self._cache["params"] = (scale, bias, (shape, dtype), rows)
+        return rows
 
 
 @register("GroupNormalization", since=18)

@@ -94,19 +94,20 @@ class QuantizeLinear(Quantization):
             fail(f"x and y_scale must be floating point, got x {x}, y_scale {scale}")
         check_param(scale, x, self.axis, self.block_size, "y_scale")
         check_param(zero, x, self.axis, self.block_size, "y_zero_point")
-        return [Fact(self.result_dtype(zero), x.shape)]
+        return [Fact(self.result_dtype(None if zero is None else zero.dtype), x.shape)]
 
-    def result_dtype(self, zero):
+    def result_dtype(self, zero_dtype):
+        """The zero point's dtype, else output_dtype, else uint8."""
         declared = dtypes.from_onnx(self.output_dtype) if self.output_dtype else None
-        if zero is not None and declared is not None and zero.dtype != declared:
-            fail(f"output_dtype {declared} differs from y_zero_point's dtype {zero.dtype}")
-        dtype = zero.dtype if zero is not None else declared or np.dtype(np.uint8)
+        if zero_dtype is not None and declared is not None and zero_dtype != declared:
+            fail(f"output_dtype {declared} differs from y_zero_point's dtype {zero_dtype}")
+        dtype = zero_dtype if zero_dtype is not None else declared or np.dtype(np.uint8)
         if dtype not in QUANTIZED_TYPES:
             fail(f"cannot quantize to {dtype}; supported: {', '.join(t.name for t in QUANTIZED_TYPES)}")
         return dtype
 
     def eval(self, x, scale, zero=None):
-        dtype = self.result_dtype(None if zero is None else Fact(zero.dtype, zero.shape))
+        dtype = self.result_dtype(None if zero is None else zero.dtype)
         scale = self.expand(scale, x.shape)
         if self.precision:
             working = dtypes.from_onnx(self.precision)

@@ -18,10 +18,11 @@ SPACE_TO_DEPTH = {"DCR": (0, 3, 5, 1, 2, 4), "CRD": (0, 1, 3, 5, 2, 4)}
 
 
 def _divide(value, block, what, fact):
+    """value / block; a symbolic value is assumed to be a multiple (run time checks it)."""
     out = exact_div(value, block)
-    if out is None:
+    if out is None and isinstance(value, int):
         fail(f"{what} {value} of {fact} is not a multiple of {block}")
-    return out
+    return value // block if out is None else out
 
 
 def _check(mode, table, blocksize):
@@ -48,6 +49,7 @@ class DepthToSpace(Op):
     def eval(self, x):
         n, c, h, w = x.shape
         b = self.blocksize
+        _divide(c, b * b, "channels", list(x.shape))
         split = (n, b, b, c // (b * b), h, w) if self.mode == "DCR" else (n, c // (b * b), b, b, h, w)
         moved = np.transpose(x.reshape(split), DEPTH_TO_SPACE[self.mode])
         return (moved.reshape(n, c // (b * b), h * b, w * b),)
@@ -71,6 +73,8 @@ class SpaceToDepth(Op):
     def eval(self, x):
         n, c, h, w = x.shape
         b = self.blocksize
+        _divide(h, b, "height", list(x.shape))
+        _divide(w, b, "width", list(x.shape))
         blocks = x.reshape(n, c, h // b, b, w // b, b)
         moved = np.transpose(blocks, SPACE_TO_DEPTH[self.mode])
         return (moved.reshape(n, c * b * b, h // b, w // b),)

@@ -1,4 +1,5 @@
-"""Resize and Upsample: separable interpolation, one resized axis at a time.
+"""Resampling: Resize and Upsample (separable, one resized axis at a time); GridSample,
+AffineGrid and RoiAlign (sampling at arbitrary points).
 
 For each resized axis, every output position y maps to a source coordinate x (the
 coordinate_transformation_mode), then reads a few taps around x with weights from the
@@ -8,6 +9,7 @@ reference does. Computation is float64, cast back to the input dtype at the end.
 """
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import product
 
 import numpy as np
 
@@ -191,13 +193,15 @@ class Resize(Op):
         return (np.floor(x) if mode == "floor" else np.ceil(x)).astype(np.int64)
 
     def kernel(self, t):
-        t = np.abs(t)
-        if self.mode == "linear":
-            return np.clip(1 - t, 0, 1)
-        a = self.cubic_coeff_a
-        near = ((a + 2) * t - (a + 3)) * t * t + 1
-        far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
-        return np.where(t <= 1, near, np.where(t < 2, far, 0.0))
+        return np.clip(1 - np.abs(t), 0, 1) if self.mode == "linear" else keys_cubic(t, self.cubic_coeff_a)
+
+
+def keys_cubic(t, a):
+    """Keys' cubic convolution kernel (a = -0.75 matches PyTorch, -0.5 is Catmull-Rom)."""
+    t = np.abs(t)
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return np.where(t <= 1, near, np.where(t < 2, far, 0.0))
 
 
 def _scaled_dim(dim, scale: float):
@@ -251,3 +255,191 @@ class Upsample7(Resize10):
 
     def eval(self, x):
         return Resize.eval(self, x, None, np.array(self.scales, dtype=np.float32), None)
+
+
+# --- GridSample, AffineGrid, RoiAlign: sampling at arbitrary points -----------------------
+
+GRID_MODES = {"bilinear": "linear", "bicubic": "cubic", "linear": "linear", "cubic": "cubic",
+              "nearest": "nearest"}   # opset 16 names -> opset 20 names
+
+
+def reflect(x, low, high):
+    """Fold coordinates into [low, high] by mirroring at the borders (repeatedly)."""
+    span = high - low
+    if span <= 0:
+        return np.full_like(x, low)
+    below = x < low
+    dist = np.where(below, low - x, x - high)
+    folds = np.floor(dist / span)
+    rest = dist - folds * span
+    even = folds % 2 == 0
+    from_below = np.where(even, low + rest, high - rest)
+    from_above = np.where(even, high - rest, low + rest)
+    return np.where(below, from_below, np.where(x > high, from_above, x))
+
+
+@register("GridSample", since=16)
+@dataclass(frozen=True)
+class GridSample(Op):
+    """Y[n, c, *p] = X[n, c] sampled at grid[n, *p] (normalised to [-1, 1], last axis first)."""
+    align_corners: int = 0
+    mode: str = "bilinear"
+    padding_mode: str = "zeros"
+
+    def infer(self, inputs, ctx):
+        x, grid = inputs
+        if x.rank < 3 or grid.rank != x.rank:
+            fail(f"X [N, C, *spatial] and grid [N, *out, {x.rank - 2}] must share their rank, "
+                 f"got X {x}, grid {grid}")
+        if isinstance(grid.shape[-1], int) and grid.shape[-1] != x.rank - 2:
+            fail(f"grid's last axis must hold {x.rank - 2} coordinates, got {grid}")
+        if self.mode not in GRID_MODES or self.padding_mode not in ("zeros", "border", "reflection"):
+            fail(f"unknown mode {self.mode!r} or padding_mode {self.padding_mode!r}")
+        return [Fact(x.dtype, (x.shape[0], x.shape[1], *grid.shape[1:-1]))]
+
+    def eval(self, x, grid):
+        spatial = x.shape[2:]
+        out = np.empty(x.shape[:2] + grid.shape[1:-1], dtype=x.dtype)
+        for n in range(x.shape[0]):
+            points = grid[n].reshape(-1, len(spatial)).astype(np.float64)[:, ::-1]
+            taps = [self.axis_taps(points[:, i], size) for i, size in enumerate(spatial)]
+            values = np.zeros((x.shape[1], len(points)))
+            for combo in product(*(range(index.shape[1]) for index, _ in taps)):
+                weight = np.prod([w[:, k] for (_, w), k in zip(taps, combo)], axis=0)
+                where = tuple(index[:, k] for (index, _), k in zip(taps, combo))
+                values += x[n][(slice(None),) + where] * weight
+            out[n] = values.reshape(out.shape[1:])
+        return (out,)
+
+    def axis_taps(self, coord, size):
+        """Input indices [P, taps] and weights [P, taps] along one spatial axis."""
+        mode = GRID_MODES[self.mode]
+        low, high = (0.0, size - 1.0) if self.align_corners else (-0.5, size - 0.5)
+        x = (coord + 1) / 2 * (size - 1) if self.align_corners else ((coord + 1) * size - 1) / 2
+        if mode == "nearest":
+            x = np.rint(x)
+        outside = (x < low) | (x > high)
+        if self.padding_mode == "border":
+            x = np.where(outside, np.clip(x, 0, size - 1), x)
+        elif self.padding_mode == "reflection":
+            x = np.where(outside, reflect(x, low, high), x)
+        if mode == "nearest":
+            return self.fetch(np.trunc(x).astype(np.int64)[:, None], np.ones((len(x), 1)), size, low, high)
+        base = np.floor(x)
+        offsets = np.arange(2) if mode == "linear" else np.arange(-1, 3)
+        index = base.astype(np.int64)[:, None] + offsets
+        t = x[:, None] - index
+        weight = 1 - np.abs(t) if mode == "linear" else keys_cubic(t, -0.75)
+        return self.fetch(index, weight, size, low, high)
+
+    def fetch(self, index, weight, size, low, high):
+        """Out-of-range taps: zero weight, the border pixel, or the mirrored pixel."""
+        if self.padding_mode == "zeros":
+            weight = np.where((index >= 0) & (index < size), weight, 0.0)
+        elif self.padding_mode == "reflection":
+            index = np.trunc(reflect(index.astype(np.float64), low, high)).astype(np.int64)
+        return np.clip(index, 0, size - 1), weight
+
+
+@register("AffineGrid", since=20)
+@dataclass(frozen=True)
+class AffineGrid(Op):
+    """theta [N, r, r+1] and size [N, C, *spatial] -> grid [N, *spatial, r] for GridSample."""
+    align_corners: int = 0
+
+    def infer(self, inputs, ctx):
+        theta, size = inputs
+        if size.rank != 1 or size.shape[0] not in (4, 5):
+            fail(f"size must be [N, C, H, W] or [N, C, D, H, W], got {size}")
+        r = size.shape[0] - 2
+        if theta.rank != 3 or any(isinstance(d, int) and d != want
+                                  for d, want in zip(theta.shape[1:], (r, r + 1))):
+            fail(f"theta must be [N, {r}, {r + 1}] for a {r}-D size, got {theta}")
+        spatial = list(size.value[2:]) if size.value is not None else \
+            [ctx.fresh_symbol(f"grid_{i}") for i in range(r)]
+        return [Fact(theta.dtype, (theta.shape[0], *spatial, r))]
+
+    def eval(self, theta, size):
+        spatial = [int(v) for v in size.reshape(-1)[2:]]
+        axes = [np.linspace(-1, 1, n) if self.align_corners else (2 * np.arange(n) + 1) / n - 1
+                for n in spatial]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        base = np.stack(list(mesh[::-1]) + [np.ones(spatial)], axis=-1)   # (x, y[, z], 1)
+        return (np.einsum("nij,...j->n...i", theta.astype(np.float64), base).astype(theta.dtype),)
+
+
+@register("RoiAlign", since=10)
+@dataclass(frozen=True)
+class RoiAlign(Op):
+    """Per region: average (or max) of bilinear samples on a regular grid in each output bin.
+    Sample weights are separable, so "avg" is one matrix product per axis."""
+    coordinate_transformation_mode: str = "output_half_pixel"   # opset 10 behaviour
+    mode: str = "avg"
+    output_height: int = 1
+    output_width: int = 1
+    sampling_ratio: int = 0
+    spatial_scale: float = 1.0
+
+    def infer(self, inputs, ctx):
+        x, rois, index = inputs
+        if x.rank != 4 or rois.rank != 2 or index.rank != 1:
+            fail(f"need X [N, C, H, W], rois [R, 4], batch_indices [R]; got {x}, {rois}, {index}")
+        if self.mode not in ("avg", "max"):
+            fail(f"mode must be avg or max, got {self.mode!r}")
+        return [Fact(x.dtype, (rois.shape[0], x.shape[1], self.output_height, self.output_width))]
+
+    def eval(self, x, rois, batch_indices):
+        out = np.zeros((len(rois), x.shape[1], self.output_height, self.output_width), x.dtype)
+        for r, (roi, b) in enumerate(zip(rois.astype(np.float64), batch_indices)):
+            if not 0 <= b < x.shape[0]:
+                fail(f"batch index {b} of region {r} is outside [0, {x.shape[0]})")
+            (ys, wy), (xs, wx), count = self.sample_weights(roi, x.shape[2], x.shape[3])
+            if count == 0:
+                continue
+            out[r] = self.pool(x[b].astype(np.float64), ys, wy, xs, wx, count)
+        return (out,)
+
+    def sample_weights(self, roi, height, width):
+        offset = 0.5 if self.coordinate_transformation_mode == "half_pixel" else 0.0
+        x0, y0, x1, y1 = roi * self.spatial_scale - offset
+        w, h = x1 - x0, y1 - y0
+        if not offset:
+            w, h = max(w, 1.0), max(h, 1.0)
+        rows = self.axis_samples(y0, h, self.output_height, height)
+        cols = self.axis_samples(x0, w, self.output_width, width)
+        return rows, cols, rows[0].shape[1] * cols[0].shape[1]
+
+    def axis_samples(self, start, length, bins, size):
+        """Indices and weights [bins, samples, 2] along one axis, as onnxruntime clamps them."""
+        step = length / bins
+        grid = self.sampling_ratio if self.sampling_ratio > 0 else int(np.ceil(length / bins))
+        pos = start + np.arange(bins)[:, None] * step + (np.arange(grid) + 0.5) * step / grid
+        valid = (pos >= -1.0) & (pos <= size)
+        pos = np.maximum(pos, 0)
+        low = np.trunc(pos).astype(np.int64)
+        edge = low >= size - 1
+        low = np.where(edge, size - 1, low)
+        frac = np.where(edge, 0.0, pos - low)
+        index = np.stack([low, np.where(edge, low, low + 1)], axis=-1)
+        weight = np.stack([1 - frac, frac], axis=-1) * valid[..., None]
+        return index, weight
+
+    def pool(self, image, ys, wy, xs, wx, count):
+        if self.mode == "avg":
+            rows = np.zeros((ys.shape[0], image.shape[1]))
+            cols = np.zeros((xs.shape[0], image.shape[2]))
+            np.add.at(rows, (np.arange(ys.shape[0])[:, None, None], ys), wy)
+            np.add.at(cols, (np.arange(xs.shape[0])[:, None, None], xs), wx)
+            return np.einsum("ph,chw,qw->cpq", rows, image, cols) / count
+        best = None
+        for a, b in product(range(2), range(2)):
+            picked = image[:, ys[..., a]][..., xs[..., b]]           # [C, oh, gh, ow, gw]
+            value = picked * (wy[..., a][:, :, None, None] * wx[..., b][None, None])
+            best = value if best is None else np.maximum(best, value)
+        return best.max(axis=(2, 4))
+
+
+@register("RoiAlign", since=16)
+@dataclass(frozen=True)
+class RoiAlign16(RoiAlign):
+    coordinate_transformation_mode: str = "half_pixel"

@@ -1,17 +1,21 @@
-"""Elementwise ops of one input: math functions, predicates (IsNaN, IsInf), logic (Not).
+"""Elementwise ops of one input: math functions, predicates (IsNaN, IsInf), logic (Not), and
+type conversion and pass-through (Cast, CastLike, Identity, Dropout).
 
-Each op is a row: ONNX name -> NumPy function, accepted input kinds, output dtype rule. Ops with
-attributes subclass `Unary` and override `compute` (IsInf here; activations in activation.py).
-Cast, CastLike, Identity and Dropout (type conversion and pass-through) close the module. Narrow floats (float16, bfloat16, float8) are computed in float32
-and rounded once at the end: ml_dtypes lacks some ufuncs, and one rounding is the most accurate.
-Shape values (object arrays of Dims) go through the same `eval`: Neg works on them, functions
-that have no meaning for a symbol raise TypeError and the value simply stays unknown.
+Each math op is a row: ONNX name -> NumPy function, accepted input kinds, output dtype rule.
+Ops with attributes subclass `Unary` and override `compute` (IsInf here, activations in
+activation.py). Narrow floats (float16, bfloat16, float8) are computed in float32 and rounded
+once at the end: ml_dtypes lacks some ufuncs, and one rounding is the most accurate.
+Shape values (object arrays of Dims) go through the same `eval`: Neg works on them; functions
+without meaning for a symbol raise TypeError and the value simply stays unknown.
 """
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Optional
 
 import numpy as np
+from onnx import TensorProto
 
+from .. import dtypes
+from ..errors import OptionError
 from ..fact import Fact
 from ..kernels import elementwise
 from .base import Op, fail
@@ -70,7 +74,7 @@ class Unary(Op):
         return type(self).fn(x)
 
 
-def _row(name, fn, kinds="f", result=None, since=1):
+def unary_row(name, fn, kinds="f", result=None, since=1):
     cls = type(name, (Unary,), {"fn": staticmethod(fn), "kinds": kinds, "result": result,
                                 "__module__": __name__, "__qualname__": name})
     register(name, since=since)(dataclass(frozen=True)(cls))
@@ -85,31 +89,31 @@ def erf(x: np.ndarray) -> np.ndarray:
     return out
 
 
-_row("Abs", np.abs, NUMERIC)
-_row("Neg", np.negative, "fi")
-_row("Sign", np.sign, NUMERIC, since=9)
-_row("Floor", np.floor)
-_row("Ceil", np.ceil)
-_row("Round", np.round, since=11)             # half to even, as ONNX asks
-_row("Sqrt", np.sqrt)
-_row("Reciprocal", np.reciprocal)
-_row("Exp", np.exp)
-_row("Log", np.log)
-_row("Sin", np.sin, since=7)
-_row("Cos", np.cos, since=7)
-_row("Tan", np.tan, since=7)
-_row("Asin", np.arcsin, since=7)
-_row("Acos", np.arccos, since=7)
-_row("Atan", np.arctan, since=7)
-_row("Sinh", np.sinh, since=9)
-_row("Cosh", np.cosh, since=9)
-_row("Asinh", np.arcsinh, since=9)
-_row("Acosh", np.arccosh, since=9)
-_row("Atanh", np.arctanh, since=9)
-_row("Erf", erf, NUMERIC, since=9)
-_row("IsNaN", np.isnan, "f", BOOL, since=9)
-_row("Not", np.logical_not, "b")
-_row("BitwiseNot", np.invert, "iu", since=18)
+unary_row("Abs", np.abs, NUMERIC)
+unary_row("Neg", np.negative, "fi")
+unary_row("Sign", np.sign, NUMERIC, since=9)
+unary_row("Floor", np.floor)
+unary_row("Ceil", np.ceil)
+unary_row("Round", np.round, since=11)             # half to even, as ONNX asks
+unary_row("Sqrt", np.sqrt)
+unary_row("Reciprocal", np.reciprocal)
+unary_row("Exp", np.exp)
+unary_row("Log", np.log)
+unary_row("Sin", np.sin, since=7)
+unary_row("Cos", np.cos, since=7)
+unary_row("Tan", np.tan, since=7)
+unary_row("Asin", np.arcsin, since=7)
+unary_row("Acos", np.arccos, since=7)
+unary_row("Atan", np.arctan, since=7)
+unary_row("Sinh", np.sinh, since=9)
+unary_row("Cosh", np.cosh, since=9)
+unary_row("Asinh", np.arcsinh, since=9)
+unary_row("Acosh", np.arccosh, since=9)
+unary_row("Atanh", np.arctanh, since=9)
+unary_row("Erf", erf, NUMERIC, since=9)
+unary_row("IsNaN", np.isnan, "f", BOOL, since=9)
+unary_row("Not", np.logical_not, "b")
+unary_row("BitwiseNot", np.invert, "iu", since=18)
 
 
 @register("IsInf", since=10)
@@ -122,7 +126,6 @@ class IsInf(Unary):
     def compute(self, x):
         return np.isinf(x) & (((x > 0) & bool(self.detect_positive)) |
                               ((x < 0) & bool(self.detect_negative)))
-
 
 
 # --- type conversion and pass-through ------------------------------------------------------
@@ -143,7 +146,7 @@ def cast_array(x: np.ndarray, dtype, saturate=1, round_mode="up") -> np.ndarray:
     if saturate and dtype.name in FLOAT8_SATURATING:
         import ml_dtypes                   # present whenever a model can name a float8 type
         limit = float(ml_dtypes.finfo(dtype).max)
-        x = np.clip(x.astype(np.float32), -limit, limit)   # ±inf -> ±max, NaN stays NaN
+        x = np.clip(widen(x), -limit, limit)    # ±inf -> ±max, NaN stays NaN
     with np.errstate(all="ignore"):
         return x.astype(dtype)
 
@@ -153,6 +156,8 @@ def _cast_object(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     an integer type stay an object array: int->int leaves every shape value unchanged."""
     if dtype == object:
         return x.copy()
+    if x.size == 0:
+        return np.empty(x.shape, dtype)
     if any(isinstance(v, (str, bytes)) for v in x.flat):
         parse = int if kind(dtype) in "iu" else float
         values = [_parse_number(v, parse) for v in x.flat]
@@ -175,8 +180,6 @@ def _parse_number(text, parse):
 
 
 def _onnx_dtype(to) -> np.dtype:
-    from .. import dtypes
-    from ..errors import OptionError
     try:
         return dtypes.from_onnx(to)
     except OptionError:
@@ -195,7 +198,6 @@ class Cast(Op):
         if "to" not in attrs:
             fail("Cast needs the attribute 'to'")
         if isinstance(attrs["to"], str):   # opset 1 named the type: to="FLOAT"
-            from onnx import TensorProto
             attrs = {**attrs, "to": TensorProto.DataType.Value(attrs["to"].upper())}
         return super().from_onnx(attrs, ctx)
 
@@ -255,7 +257,7 @@ class Dropout10(Dropout):
 @dataclass(frozen=True)
 class Dropout12(Dropout10):
     """ratio and training_mode became inputs; training draws a random mask."""
-    seed: int = None
+    seed: Optional[int] = None
 
     @property
     def foldable(self):
