@@ -52,6 +52,7 @@ def remove_dead_nodes(graph: Graph) -> Graph:
             kept.append(n)
             live.update(w for w in list(n.inputs) + list(n.scope_inputs) if w)
     g.nodes = kept[::-1]
+    live.update(w for n in kept for w in n.outputs)
     g.facts = {w: f for w, f in g.facts.items() if w in live or w in g.inputs}
     return g
 

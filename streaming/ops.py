@@ -18,7 +18,7 @@ class StatefulOp(Op):
     stateful: ClassVar[bool] = True
     foldable: ClassVar[bool] = False
 
-    def init_state(self, input_facts) -> list:
+    def init_state(self, input_facts, output_facts) -> list:
         raise NotImplementedError
 
     def eval(self, *inputs):
@@ -53,7 +53,7 @@ class Delay(StatefulOp):
         shape[self.axis] = shape[self.axis] + self.overlap
         return [Fact(x.dtype, tuple(shape))]
 
-    def init_state(self, input_facts):
+    def init_state(self, input_facts, output_facts):
         x = input_facts[0]
         shape = list(x.shape)
         shape[self.axis] = self.delay + self.overlap
@@ -101,7 +101,7 @@ class PulsePad(StatefulOp):
     def infer(self, inputs, ctx):
         return [inputs[0]]
 
-    def init_state(self, input_facts):
+    def init_state(self, input_facts, output_facts):
         return [np.zeros(1, dtype=np.int64)]    # frames seen so far on this wire
 
     def eval_stateful(self, state, ctx, x):

@@ -35,11 +35,11 @@ class Recurrence(StatefulOp):
     def subgraphs(self):
         return self.inner.subgraphs()
 
-    def init_state(self, input_facts):
+    def init_state(self, input_facts, output_facts):
         states = [np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)]  # frames seen, ready
-        for i, _ in self.state_pairs:
-            f = input_facts[i]
-            value = f.value if f is not None and f.value is not None else 0
+        for i, o in self.state_pairs:
+            f = input_facts[i] if input_facts[i] is not None else output_facts[o]
+            value = f.value if f.value is not None else 0
             states.append(np.array(np.broadcast_to(value, f.shape), dtype=f.dtype))
         return states
 

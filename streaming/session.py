@@ -33,7 +33,7 @@ class StreamPlan(Plan):
             op = step.node.op
             if getattr(op, "stateful", False):
                 facts = [graph.facts[w] if w else None for w in step.node.inputs]
-                state = op.init_state(facts)
+                state = op.init_state(facts, [graph.facts.get(w) for w in step.node.outputs])
                 self.states.append(state)
                 self.initial.append([a.copy() for a in state])
                 step.run = functools.partial(op.eval_stateful, state, self.context)
