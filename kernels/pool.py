@@ -16,35 +16,31 @@ from .jit import jit
 
 @jit
 def _taps(start, k, d, size):
-    """(lo, hi): window taps i in [0, k) whose position start + i*d lies in [0, size)."""
+    """(lo, hi): window taps i in [0, k) whose position start + i*d lies in [0, size).
+
+    Division-free (a few steps at the borders only): integer division costs ~40 cycles and
+    this runs once per output row.
+    """
     lo = 0
-    if start < 0:
-        lo = (-start + d - 1) // d
-    hi = 0
-    if size - start > 0:
-        hi = (size - start + d - 1) // d
-    if hi > k:
-        hi = k
-    if hi < lo:
-        hi = lo
+    while lo < k and start + lo * d < 0:
+        lo += 1
+    hi = k
+    while hi > lo and start + (hi - 1) * d >= size:
+        hi -= 1
     return lo, hi
 
 
 @jit
-def _row_range(j, kw, dw, pad_left, sw, W, OW):
+def _row_range(j, dw, pad_left, sw, W, OW):
     """(lo, hi, ux): outputs ow in [lo, hi) whose window tap j lies inside [0, W); ux is the
-    input column (unsigned) of output lo. Same arithmetic as conv's bounds."""
+    input column (unsigned) of output lo. Division-free like _taps."""
     off = j * dw - pad_left
-    lo = -(off // sw)
-    if lo < 0:
-        lo = 0
-    if lo > OW:
-        lo = OW
-    hi = -((off - W) // sw)
-    if hi > OW:
-        hi = OW
-    if hi < lo:
-        hi = lo
+    lo = 0
+    while lo < OW and lo * sw + off < 0:
+        lo += 1
+    hi = OW
+    while hi > lo and (hi - 1) * sw + off >= W:
+        hi -= 1
     return lo, hi, np.uint64(lo * sw + off)
 
 
@@ -54,7 +50,8 @@ def maxpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left):
 
     x (N, C, H, W), out same float dtype. Positions outside [0, H) x [0, W) are ignored; a
     window with no valid position gets -inf (onnxruntime's output-size rule never makes one).
-    NaN inputs are skipped (strict `>` update, as onnxruntime). out must not overlap x.
+    NaN inputs are ignored (fmax), so an all-NaN window gives -inf; onnxruntime itself is not
+    consistent on NaN (its MaxPool lets a NaN in a window's last position win).
     """
     H, W = x.shape[2], x.shape[3]
     OH, OW = out.shape[2], out.shape[3]
@@ -67,12 +64,12 @@ def maxpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left):
                     out[n, c, oh, ow] = ninf
                 hs = oh * sh - pad_top
                 i_lo, i_hi = _taps(hs, kh, dh, H)
-                # Row-wise tap updates; fmax with a -inf start skips NaN exactly like
-                # onnxruntime's strict `>` scan, and vectorises (a ternary does not).
+                # Row-wise tap updates; np.fmax vectorises (a `>` ternary does not) and gives
+                # the same result as a strict `>` scan from -inf (NaN never selected).
                 for i in range(i_lo, i_hi):
                     ih = hs + i * dh
                     for j in range(kw):
-                        lo, hi, ux = _row_range(j, kw, dw, pad_left, sw, W, OW)
+                        lo, hi, ux = _row_range(j, dw, pad_left, sw, W, OW)
                         uo = np.uint64(lo)
                         if sw == 1:
                             for t in range(hi - lo):
@@ -98,8 +95,8 @@ def maxpool2d_indices(x, out, indices, kh, kw, sh, sw, dh, dw, pad_top, pad_left
 
     An index addresses the flattened input (N, C, H, W) including batch and channel offsets:
     (n*C + c)*H*W + h*W + w (storage_order 0) or (n*C + c)*H*W + h + w*H (storage_order 1), as
-    onnxruntime. Ties keep the first position in row-major window order; a window with no
-    value > -inf (empty, or all -inf/NaN) gives -1.
+    onnxruntime. Ties keep the first position in row-major window order (strict `>` scan from
+    -inf: NaN never selected); a window with no value > -inf gives -inf and index -1.
     """
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     OH, OW = out.shape[2], out.shape[3]
@@ -116,7 +113,7 @@ def maxpool2d_indices(x, out, indices, kh, kw, sh, sw, dh, dw, pad_top, pad_left
                 for i in range(i_lo, i_hi):
                     ih = hs + i * dh
                     for j in range(kw):
-                        lo, hi, ux = _row_range(j, kw, dw, pad_left, sw, W, OW)
+                        lo, hi, ux = _row_range(j, dw, pad_left, sw, W, OW)
                         iw = np.int64(ux)
                         for ow in range(lo, hi):
                             xv = x[n, c, ih, iw]
@@ -142,6 +139,10 @@ def avgpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, pad_bottom, pad
     H, W = x.shape[2], x.shape[3]
     OH, OW = out.shape[2], out.shape[3]
     us = np.uint64(sw)
+    # Outputs whose whole window row lies inside [0, W): first and last taps both valid.
+    a_lo, a_hi, _ = _row_range(0, dw, pad_left, sw, W, OW)
+    b_lo, b_hi, _ = _row_range(kw - 1, dw, pad_left, sw, W, OW)
+    full_lo, full_hi = max(a_lo, b_lo), min(a_hi, b_hi)
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
             for oh in range(OH):
@@ -152,7 +153,7 @@ def avgpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, pad_bottom, pad
                 for i in range(i_lo, i_hi):
                     ih = hs + i * dh
                     for j in range(kw):
-                        lo, hi, ux = _row_range(j, kw, dw, pad_left, sw, W, OW)
+                        lo, hi, ux = _row_range(j, dw, pad_left, sw, W, OW)
                         uo = np.uint64(lo)
                         if sw == 1:
                             for t in range(hi - lo):
@@ -170,13 +171,17 @@ def avgpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, pad_bottom, pad
                     p_lo, p_hi = _taps(hs + pad_top, kh, dh, H + pad_top + pad_bottom)
                 else:
                     p_lo, p_hi = i_lo, i_hi
+                rows = p_hi - p_lo
                 for ow in range(OW):
-                    ws = ow * sw - pad_left
-                    if count_include_pad:
-                        q_lo, q_hi = _taps(ws + pad_left, kw, dw, W + pad_left + pad_right)
+                    if ow < full_lo or ow >= full_hi:          # window crosses a border
+                        ws = ow * sw - pad_left
+                        if count_include_pad:
+                            q_lo, q_hi = _taps(ws + pad_left, kw, dw, W + pad_left + pad_right)
+                        else:
+                            q_lo, q_hi = _taps(ws, kw, dw, W)
+                        out[n, c, oh, ow] /= rows * (q_hi - q_lo)
                     else:
-                        q_lo, q_hi = _taps(ws, kw, dw, W)
-                    out[n, c, oh, ow] /= (p_hi - p_lo) * (q_hi - q_lo)
+                        out[n, c, oh, ow] /= rows * kw
 
 
 @jit

@@ -16,7 +16,7 @@ Shared contract (the caller validates; kernels never check):
   allocated per call.
 """
 from .jit import jit
-from .rnn_activation import activate_span
+from .rnn_activation import apply_rnn_activation
 
 
 def lstm_scratch_shapes(batch, hidden):
@@ -68,10 +68,20 @@ def _gemm_acc(a, m, j0, j1, out, o0):
 
 
 @jit
-def _clip_span(buf, row, lo, hi, clip):
+def _clip(v, clip):
+    """In place: clamp the 1-D array v to [-clip, clip] when clip > 0."""
     if clip > 0:
-        for j in range(lo, hi):
-            buf[row, j] = min(max(buf[row, j], -clip), clip)
+        for j in range(v.shape[0]):
+            v[j] = min(max(v[j], -clip), clip)
+
+
+@jit
+def _init_rows(g, bias_a, bias_b):
+    """g[b, :] = bias_a + bias_b for every row b (elementwise loops stay 1-D to vectorise)."""
+    for b in range(g.shape[0]):
+        gb = g[b]
+        for j in range(gb.shape[0]):
+            gb[j] = bias_a[j] + bias_b[j]
 
 
 @jit
@@ -85,43 +95,44 @@ def lstm_steps(x, w, r, wb, rb, p, h, c, y, act_f, act_g, act_h, alpha_f, beta_f
     """
     T = x.shape[0]
     B, H = h.shape
-    g = scratch
+    pi, po, pf = p[0:H], p[H:2 * H], p[2 * H:3 * H]
     for s in range(T):
         t = T - 1 - s if reverse else s
+        _init_rows(scratch, wb, rb)
+        _gemm_acc(x[t], w, 0, 4 * H, scratch, 0)
+        _gemm_acc(h, r, 0, 4 * H, scratch, 0)
         for b in range(B):
-            for j in range(4 * H):
-                g[b, j] = wb[j] + rb[j]
-        _gemm_acc(x[t], w, 0, 4 * H, g, 0)
-        _gemm_acc(h, r, 0, 4 * H, g, 0)
-        for b in range(B):
+            yb = y[t, b]
             if t >= lens[b]:
-                for j in range(H):
-                    y[t, b, j] = 0
+                yb[:] = 0
                 continue
+            hb, cb = h[b], c[b]
+            gi, go = scratch[b, 0:H], scratch[b, H:2 * H]
+            gf, gc = scratch[b, 2 * H:3 * H], scratch[b, 3 * H:4 * H]
             for j in range(H):
-                g[b, j] += p[j] * c[b, j]
-                g[b, 2 * H + j] += p[2 * H + j] * c[b, j]
-            _clip_span(g, b, 0, H, clip)  # o is clipped below, after its peephole term
-            _clip_span(g, b, 2 * H, 4 * H, clip)
-            activate_span(g, b, 0, H, act_f, alpha_f, beta_f)
+                gi[j] += pi[j] * cb[j]
+                gf[j] += pf[j] * cb[j]
+            _clip(gi, clip)
+            _clip(gf, clip)
+            _clip(gc, clip)
+            apply_rnn_activation(gi, act_f, alpha_f, beta_f)
             if input_forget:
                 for j in range(H):
-                    g[b, 2 * H + j] = 1 - g[b, j]
+                    gf[j] = 1 - gi[j]
             else:
-                activate_span(g, b, 2 * H, 3 * H, act_f, alpha_f, beta_f)
-            activate_span(g, b, 3 * H, 4 * H, act_g, alpha_g, beta_g)
+                apply_rnn_activation(gf, act_f, alpha_f, beta_f)
+            apply_rnn_activation(gc, act_g, alpha_g, beta_g)
             for j in range(H):
-                cn = g[b, 2 * H + j] * c[b, j] + g[b, j] * g[b, 3 * H + j]
-                c[b, j] = cn
-                g[b, 3 * H + j] = cn
-                g[b, H + j] += p[H + j] * cn
-            _clip_span(g, b, H, 2 * H, clip)
-            activate_span(g, b, H, 2 * H, act_f, alpha_f, beta_f)
-            activate_span(g, b, 3 * H, 4 * H, act_h, alpha_h, beta_h)
+                cn = gf[j] * cb[j] + gi[j] * gc[j]
+                cb[j] = cn
+                gc[j] = cn
+                go[j] += po[j] * cn
+            _clip(go, clip)  # after the peephole term, as onnxruntime
+            apply_rnn_activation(go, act_f, alpha_f, beta_f)
+            apply_rnn_activation(gc, act_h, alpha_h, beta_h)
             for j in range(H):
-                hn = g[b, H + j] * g[b, 3 * H + j]
-                h[b, j] = hn
-                y[t, b, j] = hn
+                hb[j] = go[j] * gc[j]
+            yb[:] = hb
 
 
 @jit
@@ -135,46 +146,46 @@ def gru_steps(x, w, r, wb, rb, h, y, act_f, act_g, alpha_f, beta_f, alpha_g, bet
     """
     T = x.shape[0]
     B, H = h.shape
-    g = scratch  # [:, 0:3H] gate pre-activations z, r, h; [:, 3H:4H] r*h or h R_h^T + Rb_h
-    aux = scratch[:, 3 * H:]
+    # scratch[:, 0:3H]: gate pre-activations z, r, h; scratch[:, 3H:4H] ("aux"): r * h, or
+    # h R_h^T + Rb_h with linear_before_reset. Row views of the C-ordered scratch vectorise.
     for s in range(T):
         t = T - 1 - s if reverse else s
         for b in range(B):
-            for j in range(2 * H):
-                g[b, j] = wb[j] + rb[j]
-            for j in range(H):
-                if linear_before_reset:
-                    g[b, 2 * H + j] = wb[2 * H + j]
-                    aux[b, j] = rb[2 * H + j]
-                else:
-                    g[b, 2 * H + j] = wb[2 * H + j] + rb[2 * H + j]
-        _gemm_acc(x[t], w, 0, 3 * H, g, 0)
-        _gemm_acc(h, r, 0, 2 * H, g, 0)
+            gb = scratch[b]
+            for j in range(3 * H):
+                gb[j] = wb[j] + rb[j]
+            if linear_before_reset:
+                for j in range(2 * H, 3 * H):
+                    gb[j] = wb[j]
+                    gb[H + j] = rb[j]
+        _gemm_acc(x[t], w, 0, 3 * H, scratch, 0)
+        _gemm_acc(h, r, 0, 2 * H, scratch, 0)
         if linear_before_reset:
-            _gemm_acc(h, r, 2 * H, 3 * H, aux, 0)
+            _gemm_acc(h, r, 2 * H, 3 * H, scratch, 3 * H)
         for b in range(B):
-            _clip_span(g, b, 0, 2 * H, clip)
-            activate_span(g, b, 0, 2 * H, act_f, alpha_f, beta_f)
+            zr, gr, gh, ab, hb = scratch[b, 0:2 * H], scratch[b, H:2 * H], scratch[b, 2 * H:3 * H], \
+                scratch[b, 3 * H:4 * H], h[b]
+            _clip(zr, clip)
+            apply_rnn_activation(zr, act_f, alpha_f, beta_f)
             if linear_before_reset:
                 for j in range(H):
-                    g[b, 2 * H + j] += g[b, H + j] * aux[b, j]
+                    gh[j] += gr[j] * ab[j]
             else:
                 for j in range(H):
-                    aux[b, j] = g[b, H + j] * h[b, j]
+                    ab[j] = gr[j] * hb[j]
         if not linear_before_reset:
-            _gemm_acc(aux, r, 2 * H, 3 * H, g, 2 * H)
+            _gemm_acc(scratch[:, 3 * H:4 * H], r, 2 * H, 3 * H, scratch, 2 * H)
         for b in range(B):
+            yb = y[t, b]
             if t >= lens[b]:
-                for j in range(H):
-                    y[t, b, j] = 0
+                yb[:] = 0
                 continue
-            _clip_span(g, b, 2 * H, 3 * H, clip)
-            activate_span(g, b, 2 * H, 3 * H, act_g, alpha_g, beta_g)
+            gz, gh, hb = scratch[b, 0:H], scratch[b, 2 * H:3 * H], h[b]
+            _clip(gh, clip)
+            apply_rnn_activation(gh, act_g, alpha_g, beta_g)
             for j in range(H):
-                z = g[b, j]
-                hn = (1 - z) * g[b, 2 * H + j] + z * h[b, j]
-                h[b, j] = hn
-                y[t, b, j] = hn
+                hb[j] = (1 - gz[j]) * gh[j] + gz[j] * hb[j]
+            yb[:] = hb
 
 
 @jit
@@ -185,22 +196,19 @@ def rnn_steps(x, w, r, wb, rb, h, y, act, alpha, beta, clip, reverse, lens, scra
     scratch (B, H). See module contract.
     """
     T = x.shape[0]
-    B, H = h.shape
-    g = scratch
+    B = h.shape[0]
     for s in range(T):
         t = T - 1 - s if reverse else s
+        _init_rows(scratch, wb, rb)
+        _gemm_acc(x[t], w, 0, wb.shape[0], scratch, 0)
+        _gemm_acc(h, r, 0, wb.shape[0], scratch, 0)
         for b in range(B):
-            for j in range(H):
-                g[b, j] = wb[j] + rb[j]
-        _gemm_acc(x[t], w, 0, H, g, 0)
-        _gemm_acc(h, r, 0, H, g, 0)
-        for b in range(B):
+            yb = y[t, b]
             if t >= lens[b]:
-                for j in range(H):
-                    y[t, b, j] = 0
+                yb[:] = 0
                 continue
-            _clip_span(g, b, 0, H, clip)
-            activate_span(g, b, 0, H, act, alpha, beta)
-            for j in range(H):
-                h[b, j] = g[b, j]
-                y[t, b, j] = g[b, j]
+            gb = scratch[b]
+            _clip(gb, clip)
+            apply_rnn_activation(gb, act, alpha, beta)
+            h[b] = gb
+            yb[:] = gb

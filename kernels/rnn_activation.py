@@ -120,22 +120,24 @@ def _tanh_fast(x):
 
 
 @jit
-def activate_span(buf, row, lo, hi, code, alpha, beta):
-    """In place: buf[row, lo:hi] = activation(buf[row, lo:hi]) for a 2-D float array `buf`.
+def apply_rnn_activation(v, code, alpha, beta):
+    """In place: v[:] = activation(v) for a 1-D float array `v` (e.g. the view g[b, lo:hi]).
 
-    Caller guarantees 0 <= lo <= hi <= buf.shape[1] and a valid `code`. float32 SIGMOID/TANH
-    use the vectorisable approximation (|error| < 4e-7); everything else is exact.
+    Caller guarantees a valid `code`. float32 SIGMOID/TANH use the vectorisable approximation
+    (|error| < 4e-7); everything else is exact. A 1-D view matters: LLVM vectorises 1-D loops
+    but not the same loop written as buf[row, j].
     """
-    fast = buf.itemsize == 4
+    fast = v.itemsize == 4
+    n = v.shape[0]
     if code == SIGMOID and fast:
-        for j in range(lo, hi):
-            buf[row, j] = _HALF + _HALF * _tanh_fast(_HALF * buf[row, j])
+        for j in range(n):
+            v[j] = _HALF + _HALF * _tanh_fast(_HALF * v[j])
     elif code == TANH and fast:
-        for j in range(lo, hi):
-            buf[row, j] = _tanh_fast(buf[row, j])
+        for j in range(n):
+            v[j] = _tanh_fast(v[j])
     elif code == TANH:
-        for j in range(lo, hi):
-            buf[row, j] = np.tanh(buf[row, j])
+        for j in range(n):
+            v[j] = np.tanh(v[j])
     else:
-        for j in range(lo, hi):
-            buf[row, j] = rnn_activation(buf[row, j], code, alpha, beta)
+        for j in range(n):
+            v[j] = rnn_activation(v[j], code, alpha, beta)

@@ -113,6 +113,19 @@ def _value_summary(value) -> str:
     return "const"
 
 
+def _top_level_split(text: str) -> list:
+    """Split on commas outside parentheses, so `1,min(S,4),32` is three dims."""
+    parts, depth, current = [], 0, ""
+    for c in text:
+        depth += (c == "(") - (c == ")")
+        if c == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += c
+    return parts + [current]
+
+
 def parse_fact(text: str, default_dtype=None) -> Fact:
     """Parse `1,S,32,1`, `f32[1,S,32,1]` or `f32,1,S,32,1` (the override syntax of the CLI/API)."""
     text = text.strip()
@@ -123,12 +136,12 @@ def parse_fact(text: str, default_dtype=None) -> Fact:
             raise OptionError(f"malformed fact {text!r}: expected dtype[dims]")
         dtype, text = dtypes.parse(head), rest[:-1]
     else:
-        first = text.split(",")[0].strip()
+        first = _top_level_split(text)[0].strip()
         if first in dtypes.SHORT_NAMES:
             dtype, text = dtypes.parse(first), text[len(first):].lstrip(",")
     if dtype is None:
         raise OptionError(f"fact {text!r} has no dtype and the input has none declared")
-    parts = [p.strip() for p in text.split(",") if p.strip()] if text.strip() else []
+    parts = [p.strip() for p in _top_level_split(text) if p.strip()] if text.strip() else []
     try:
         shape = tuple(dims.parse(p) for p in parts)
     except dims.DimError as e:

@@ -297,7 +297,7 @@ def _extend(children):
 
 TREES = st.recursive(LEAVES, _extend, max_leaves=7)
 VALUES = st.fixed_dictionaries({n: st.integers(0, 50) for n in NAMES})
-PROPERTY = settings(max_examples=100, deadline=None,
+PROPERTY = settings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -106,6 +106,17 @@ def test_maxpool2d_empty_window_is_neg_inf():
     assert out[0, 0, 0, 0] == -np.inf and idx[0, 0, 0, 0] == -1
 
 
+def test_maxpool2d_ignores_nan():
+    x = np.array([np.nan, 1, 2, np.nan, np.nan, 5], np.float32).reshape(1, 1, 1, 6)
+    out = np.empty((1, 1, 1, 5), np.float32)
+    idx = np.empty((1, 1, 1, 5), np.int64)
+    P.maxpool2d(x, out, 1, 2, 1, 1, 1, 1, 0, 0)
+    np.testing.assert_array_equal(out.ravel(), [1, 2, 2, -np.inf, 5])
+    P.maxpool2d_indices(x, out, idx, 1, 2, 1, 1, 1, 1, 0, 0, 0)
+    np.testing.assert_array_equal(out.ravel(), [1, 2, 2, -np.inf, 5])
+    np.testing.assert_array_equal(idx.ravel(), [1, 2, 2, -1, 5])
+
+
 # --- onnxruntime as the independent oracle -------------------------------------------------
 
 ort = pytest.importorskip("onnxruntime")

@@ -238,7 +238,7 @@ def test_rnn_activation_codes(dtype):
         scalar = np.array([ra.rnn_activation(x, code, a, b) for x in v])
         np.testing.assert_allclose(scalar, ref, rtol=1e-6, atol=1e-6, err_msg=str(code))
         buf = np.stack([v, v])
-        ra.activate_span(buf, 1, 3, 90, code, a, b)
+        ra.apply_rnn_activation(buf[1, 3:90], code, a, b)
         np.testing.assert_allclose(buf[1, 3:90], ref[3:90], rtol=tol, atol=tol, err_msg=str(code))
         np.testing.assert_array_equal(buf[0], v)
         np.testing.assert_array_equal(buf[1, :3], v[:3])

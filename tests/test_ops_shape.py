@@ -205,3 +205,21 @@ def test_range_zero_delta():
                 [tensor("x", [1])], [untyped("y")],
                 [init("a", np.array(0)), init("b", np.array(5)), init("c", np.array(0))])
     _load_error(mdl, "delta input is 0")
+
+
+# --- opsets before attributes became inputs (no conformance case covers them) -----------
+
+def test_squeeze_unsqueeze_attribute_opset():
+    nodes = [helper.make_node("Unsqueeze", ["x"], ["u"], axes=[0, 4]),
+             helper.make_node("Squeeze", ["u"], ["y"], axes=[0, 1])]
+    mdl = model(nodes, [tensor("x", [1, "S", 32])], [untyped("u"), untyped("y")], opset=11)
+    m = assert_matches_ort(mdl, X)
+    assert [o.shape for o in m.outputs] == [(1, 1, S, 32, 1), (S, 32, 1)]
+
+
+def test_reshape_attribute_opset():
+    """Opset 1-4 Reshape (onnxruntime no longer loads it): checked against numpy."""
+    m = pulsar.load(one_node("Reshape", ["x"], {"shape": [0, -1, 8]}, opset=4))
+    assert m.outputs[0].shape == (1, 4 * S, 8)
+    x = np.arange(5 * 32, dtype=np.float32).reshape(1, 5, 32)
+    np.testing.assert_array_equal(m.run([x])[0], x.reshape(1, 20, 8))

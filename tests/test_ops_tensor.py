@@ -202,9 +202,28 @@ def test_gather_out_of_range_at_run_time():
 def test_scatter_and_pad_errors():
     _load_error(one_node("Pad", ["x", "p"], inits=[init("p", np.array([1, 2]))]),
                 "2 values per axis")
-    _load_error(one_node("Pad", ["x", "p"], {"mode": "mirror"}, inits=[init("p", np.zeros(6, np.int64))]),
-                "unknown mode 'mirror'")
+    _load_error(one_node("Pad", ["x", "p"], {"mode": "mirror"},
+                         inits=[init("p", np.zeros(6, np.int64))]), "unknown mode 'mirror'")
     mdl = model([helper.make_node("ScatterND", ["x", "i", "u"], ["y"])],
                 [tensor("x", [4, 3]), tensor("u", [2, 2])], [untyped("y")],
                 [init("i", np.array([[0], [1]]))])
     _load_error(mdl, "updates", "must have shape [2,3]")
+
+
+# --- opsets before attributes became inputs (no conformance case covers them) -----------
+
+@pytest.mark.parametrize("op,attrs,opset,expected", [
+    ("Slice", {"starts": [1, -4], "ends": [INT64_MAX, -1], "axes": [1, 2]}, 9, (1, S - 1, 3)),
+    ("Slice", {"starts": [0], "ends": [2]}, 9, (1, S, 32)),
+    ("Pad", {"pads": [0, 1, 0, 0, 2, 3], "mode": "edge"}, 10, (1, S + 3, 35)),
+    ("Pad", {"pads": [0, 0, 1, 0, 0, 1], "value": 2.5}, 10, (1, S, 34)),
+])
+def test_attribute_opsets(op, attrs, opset, expected):
+    m = assert_matches_ort(one_node(op, ["x"], attrs, opset=opset), X)
+    assert m.outputs[0].shape == expected
+
+
+def test_split_attribute_opset():
+    m = assert_matches_ort(one_node("Split", ["x"], {"axis": 2, "split": [30, 2]}, n_out=2,
+                                    opset=11), X)
+    assert [o.shape for o in m.outputs] == [(1, S, 30), (1, S, 2)]

@@ -302,9 +302,25 @@ def step_pad(b, data):
     b.advance(b.node("Pad", [b.cur, b.const(pads)]), out)
 
 
+def step_tile(b, data):
+    reps = [data.draw(st.integers(1, 2)) for _ in b.shape]
+    out = [d * r for d, r in zip(b.shape, reps)]
+    if _big(out):
+        return False
+    b.advance(b.node("Tile", [b.cur, b.const(reps)]), out)
+
+
+def step_shape_roundtrip(b, data):
+    """Reshape to its own shape, the target passed through Unsqueeze and Reshape as data."""
+    vector = b.node("Unsqueeze", [b.shape_of(b.cur), b.const([0])])
+    target = b.node("Reshape", [vector, b.const([-1])])
+    b.advance(b.node("Reshape", [b.cur, target]), b.shape)
+
+
 STEPS = [step_transpose, step_unsqueeze, step_squeeze, step_flatten, step_merge,
          step_reshape_hole, step_unmerge, step_slice, step_concat, step_gather, step_expand,
-         step_fill, step_range, step_size, step_split, step_pad]
+         step_fill, step_range, step_size, step_split, step_pad, step_tile,
+         step_shape_roundtrip]
 
 
 def _product(shape):

@@ -146,10 +146,15 @@ class Conv(SlidingWindow):
     def eval(self, x, w, b=None):
         plan = self._plan(x.shape, w.shape, x.dtype)
         dtype = compute_dtype(x.dtype)
-        wk, bk = self._weights(w, b, dtype)
+        wk, bk, copies = self._weights(w, b, dtype)
         xk = np.ascontiguousarray(x, dtype=dtype)
-        out = np.empty(plan.out_shape, dtype=dtype)
-        self._run(xk, wk, bk, out, plan)
+        if copies is None:
+            out = np.empty(plan.out_shape, dtype=dtype)
+            self._run(xk, wk, bk, out, plan)
+        else:
+            distinct = np.empty((plan.out_shape[0], wk.shape[0], *plan.out_shape[2:]), dtype)
+            self._run(xk, wk, bk, distinct, plan)
+            out = np.take(distinct, copies, axis=1)
         return (out if out.dtype == x.dtype else out.astype(x.dtype),)
 
     def _plan(self, x_shape, w_shape, dtype) -> _ConvPlan:
@@ -184,7 +189,7 @@ class Conv(SlidingWindow):
         """Contiguous weights/bias in the compute dtype, prepared once per constant array."""
         cached = self._cache.get("weights")
         if cached is not None and cached[0] is w and cached[1] is b and cached[2] == dtype:
-            return cached[3], cached[4]
+            return cached[3]
         wk = np.ascontiguousarray(w, dtype=dtype)
         if b is None:
             bk = np.zeros(w.shape[0], dtype=dtype)
@@ -192,8 +197,11 @@ class Conv(SlidingWindow):
             if b.shape != (w.shape[0],):
                 fail(f"bias B must have shape [{w.shape[0]}], got {list(b.shape)}")
             bk = np.ascontiguousarray(b, dtype=dtype)
-        self._cache["weights"] = (w, b, dtype, wk, bk)
-        return wk, bk
+        copies = None
+        if self.group == 1 and w.shape[0] > 1:
+            wk, bk, copies = _distinct_filters(wk, bk)
+        self._cache["weights"] = (w, b, dtype, (wk, bk, copies))
+        return wk, bk, copies
 
     def _run(self, x, w, b, out, plan):
         act = ACTIVATIONS[self.activation]
@@ -211,6 +219,25 @@ class Conv(SlidingWindow):
                 kconv.conv2d_direct(x, w, b, o, *geometry, *args)
         else:
             kconv.conv3d_direct(x, w, b, o, *plan.strides, *plan.dilations, *plan.begins, *args)
+
+
+def _distinct_filters(w, b):
+    """(w, b, None), or the distinct (filter, bias) pairs and where each output channel's copy
+    is. Identical filters then give bit-identical channels, as onnxruntime's do; BLAS rounds
+    rows differently by their position in a register block, which a following Softmax over
+    huge logits turns into a different answer (onnx's constant-weight light models)."""
+    rows = np.concatenate([w.reshape(w.shape[0], -1), b[:, None]], axis=1)
+    probe = np.cos(np.arange(rows.shape[1])).astype(rows.dtype)   # distinct rows, distinct sums
+    _, first, inverse = np.unique(rows @ probe, return_index=True, return_inverse=True)
+    if len(first) == w.shape[0]:
+        return w, b, None
+    if not np.array_equal(rows[first[inverse]], rows, equal_nan=True):
+        _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    keep = first[order]
+    return np.ascontiguousarray(w[keep]), np.ascontiguousarray(b[keep]), rank[inverse.reshape(-1)]
 
 
 _SCRATCH = threading.local()

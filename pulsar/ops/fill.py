@@ -18,7 +18,7 @@ from .sizes import as_int_list, fresh_dims, read_ints, vector_length
 
 
 @register("ConstantOfShape", since=9)
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # an ndarray field: equality by identity, still hashable
 class ConstantOfShape(Op):
     value: Optional[np.ndarray] = None   # one-element tensor; ONNX default is float32 0
 
@@ -34,7 +34,7 @@ class ConstantOfShape(Op):
         fill = self._fill()
         target = read_ints(shape, "shape input")
         if target is None:
-            return [Fact(fill.dtype, fresh_dims(ctx, vector_length(shape, "shape input", ctx),
+            return [Fact(fill.dtype, fresh_dims(ctx, vector_length(shape, "shape input"),
                                                 "constant"))]
         if any(isinstance(d, int) and d < 0 for d in target):
             fail(f"shape input {target} has a negative dim")

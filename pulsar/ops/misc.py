@@ -228,7 +228,12 @@ class TfIdfVectorizer(Op):
                         out[column] += 1
 
     def weighted(self, counts):
-        weights = np.asarray(self.weights, dtype=np.float32) if self.weights else None
+        """weights[k] belongs to the k-th pool n-gram, so it moves to that n-gram's column (the
+        spec and onnxruntime; onnx's reference indexes weights by column instead)."""
+        weights = None
+        if self.weights:
+            weights = np.zeros(counts.shape[-1], dtype=np.float32)
+            weights[list(self.ngram_indexes)] = self.weights
         if self.mode == "TF":
             return counts
         if self.mode == "IDF":

@@ -228,3 +228,76 @@ class MaxUnpool(SlidingWindow):
         common = tuple(slice(0, min(a, b)) for a, b in zip(shape, padded.shape))
         padded[common] = out[common]
         return (padded,)
+
+
+@register("RoiAlign", since=10)
+@dataclass(frozen=True)
+class RoiAlign(Op):
+    """Bilinear samples on a grid in each output bin, averaged or maxed, as onnxruntime (whose
+    "max" takes the largest weighted corner, not the largest interpolated value)."""
+    coordinate_transformation_mode: str = "output_half_pixel"    # opset 10 behaviour
+    mode: str = "avg"
+    output_height: int = 1
+    output_width: int = 1
+    sampling_ratio: int = 0
+    spatial_scale: float = 1.0
+
+    def infer(self, inputs, ctx):
+        x, rois, batch = inputs
+        need_rank(x, "input X", rank=4)
+        if x.dtype not in FLOATS or rois.dtype != x.dtype:
+            fail(f"X and rois must share one float dtype, got X {x}, rois {rois}")
+        if rois.rank != 2 or rois.shape[1] != 4 or batch.rank != 1 or batch.dtype != INDICES:
+            fail(f"rois must be [num_rois, 4] and batch_indices int64 [num_rois], got {rois}, {batch}")
+        if self.mode not in ("avg", "max"):
+            fail(f"mode must be avg or max, got {self.mode!r}")
+        return [Fact(x.dtype, (rois.shape[0], x.shape[1], self.output_height, self.output_width))]
+
+    def eval(self, x, rois, batch_indices):
+        if batch_indices.size and (batch_indices.min() < 0 or batch_indices.max() >= x.shape[0]):
+            fail(f"batch_indices must lie in [0, {x.shape[0]}), got {batch_indices.tolist()}")
+        out = np.empty((len(rois), x.shape[1], self.output_height, self.output_width), x.dtype)
+        for i, (roi, b) in enumerate(zip(rois.astype(np.float64), batch_indices)):
+            out[i] = self._one_roi(x[b].astype(np.float64), roi)
+        return (out,)
+
+    def _one_roi(self, image, roi):
+        offset = 0.5 if self.coordinate_transformation_mode == "half_pixel" else 0.0
+        x0, y0, x1, y1 = roi * self.spatial_scale - offset
+        c, height, width = image.shape
+        ys, gh = self._axis(y0, y1, self.output_height, height)
+        xs, gw = self._axis(x0, x1, self.output_width, width)
+        if gh == 0 or gw == 0:    # an empty ROI samples nothing: 0, as onnxruntime
+            return np.zeros((c, self.output_height, self.output_width))
+        corners = [wy[:, None] * wx[None, :] * image[:, iy[:, None], ix[None, :]]
+                   for iy, wy in ys for ix, wx in xs]
+        shape = (c, self.output_height, gh, self.output_width, gw)
+        if self.mode == "avg":
+            return sum(corners).reshape(shape).sum(axis=(2, 4)) / (gh * gw)
+        return np.maximum.reduce(corners).reshape(shape).max(axis=(2, 4))
+
+    def _axis(self, start, end, bins, limit):
+        """Sample rows (or columns) of one ROI: ((low index, weight), (high index, weight)), and
+        the samples per bin. Samples beyond [-1, limit] get zero weight."""
+        size = end - start
+        if self.coordinate_transformation_mode != "half_pixel":
+            size = max(size, 1.0)    # malformed ROIs become 1x1
+        step = size / bins
+        grid = self.sampling_ratio if self.sampling_ratio > 0 else max(int(np.ceil(size / bins)), 0)
+        pos = start + (np.arange(bins)[:, None] * step +
+                       (np.arange(grid)[None, :] + 0.5) * step / grid).reshape(-1)
+        valid = (pos >= -1.0) & (pos <= limit)
+        pos = np.maximum(pos, 0.0)
+        low = pos.astype(np.int64)
+        edge = low >= limit - 1
+        low = np.where(edge, limit - 1, low)
+        high = np.where(edge, limit - 1, low + 1)
+        frac = np.where(edge, 0.0, pos - low) * valid
+        low, high = np.where(valid, low, 0), np.where(valid, high, 0)
+        return ((low, (1.0 - frac) * valid), (high, frac)), grid
+
+
+@register("RoiAlign", since=16)
+@dataclass(frozen=True)
+class RoiAlign16(RoiAlign):
+    coordinate_transformation_mode: str = "half_pixel"

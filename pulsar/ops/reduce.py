@@ -3,7 +3,7 @@
 Each reduction is a row: ONNX name -> function of (x, axes, keepdims) and the opset where `axes`
 moved from an attribute to an input (13 for ReduceSum, 18 for the rest). Empty-set reductions
 follow the spec: Max -> -inf (or the dtype's minimum), Min -> +inf, LogSum(Exp) -> -inf,
-Prod -> 1, the sums -> 0. Outputs keep the input dtype, integers included.
+Prod -> 1, the sums -> 0 (Mean, left undefined, gives NaN). Outputs keep the input dtype, integers included.
 """
 from dataclasses import dataclass
 from typing import ClassVar
@@ -34,8 +34,9 @@ def _sum(x, axes, keep):
 
 
 def _mean(x, axes, keep):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.mean(x, axis=axes, keepdims=keep)
+    if x.size == 0:     # the spec leaves it undefined; NaN (0/0) like NumPy and onnx's reference
+        return np.full(reduced_shape(x.shape, axes, keep), np.nan)
+    return np.mean(x, axis=axes, keepdims=keep)
 
 
 def _extremum(ufunc, largest_identity):

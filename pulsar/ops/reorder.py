@@ -49,10 +49,10 @@ class DepthToSpace(Op):
     def eval(self, x):
         n, c, h, w = x.shape
         b = self.blocksize
-        _divide(c, b * b, "channels", list(x.shape))
-        split = (n, b, b, c // (b * b), h, w) if self.mode == "DCR" else (n, c // (b * b), b, b, h, w)
+        depth = _divide(c, b * b, "channels", list(x.shape))
+        split = (n, b, b, depth, h, w) if self.mode == "DCR" else (n, depth, b, b, h, w)
         moved = np.transpose(x.reshape(split), DEPTH_TO_SPACE[self.mode])
-        return (moved.reshape(n, c // (b * b), h * b, w * b),)
+        return (moved.reshape(n, depth, h * b, w * b),)
 
 
 @register("SpaceToDepth", since=1)

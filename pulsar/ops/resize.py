@@ -319,7 +319,9 @@ class GridSample(Op):
         if mode == "nearest":
             x = np.rint(x)
         outside = (x < low) | (x > high)
-        if self.padding_mode == "border":
+        # cubic + border clamps each tap, not the point: onnxruntime and PyTorch do (onnx's
+        # reference clamps the point first; no conformance case covers the difference)
+        if self.padding_mode == "border" and mode != "cubic":
             x = np.where(outside, np.clip(x, 0, size - 1), x)
         elif self.padding_mode == "reflection":
             x = np.where(outside, reflect(x, low, high), x)

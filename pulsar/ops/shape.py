@@ -99,7 +99,7 @@ class Reshape(Op):
         x, shape = inputs
         target = read_ints(shape, "shape input")
         if target is None:
-            n = vector_length(shape, "shape input", ctx)
+            n = vector_length(shape, "shape input")
             return [Fact(x.dtype, fresh_dims(ctx, n, "reshape"))]
         return [Fact(x.dtype, reshape_target(x.shape, target, self.allowzero, ctx))]
 
@@ -148,7 +148,7 @@ class Squeeze(Op):
         x = inputs[0]
         axes = self._axes(inputs)
         if axes is None:
-            n = vector_length(inputs[1], "axes input", ctx)
+            n = vector_length(inputs[1], "axes input")
             return [Fact(x.dtype, fresh_dims(ctx, x.rank - n, "squeeze"))]
         if not axes:   # no axes: drop every 1; a symbolic dim is taken as not 1
             return [Fact(x.dtype, tuple(d for d in x.shape if not (isinstance(d, int) and d == 1)))]
@@ -194,7 +194,7 @@ class Unsqueeze(Op):
         x = inputs[0]
         axes = self._axes(inputs)
         if axes is None:
-            n = vector_length(inputs[1], "axes input", ctx)
+            n = vector_length(inputs[1], "axes input")
             return [Fact(x.dtype, fresh_dims(ctx, x.rank + n, "unsqueeze"))]
         axes = normalize_axes(axes, x.rank + len(axes))
         rest = iter(x.shape)
@@ -249,7 +249,7 @@ class Expand(Op):
         x, shape = inputs
         target = read_ints(shape, "shape input")
         if target is None:
-            n = vector_length(shape, "shape input", ctx)
+            n = vector_length(shape, "shape input")
             rank = max(n, x.rank)
             padded = (1,) * (rank - x.rank) + x.shape
             return [Fact(x.dtype, tuple(d if isinstance(d, int) and d != 1 else

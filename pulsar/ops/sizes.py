@@ -90,7 +90,7 @@ def merge_dim(a, b):
     return a if isinstance(a, int) else b
 
 
-def vector_length(fact, what: str, ctx):
+def vector_length(fact, what: str):
     """Static length of a 1-D shape-like input (its value may still be unknown)."""
     if fact.rank != 1:
         fail(f"{what} must be 1-D, got {fact}")

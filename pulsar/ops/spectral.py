@@ -179,8 +179,11 @@ class Window(Op):
         n = int(np.asarray(size).reshape(-1)[0])
         if n < 0:
             fail(f"window size must be >= 0, got {n}")
-        phase = 2 * np.pi * np.arange(n) / (n if self.periodic else max(n - 1, 1))
-        return (self.shape_of(phase).astype(dtypes.from_onnx(self.output_datatype)),)
+        dtype = dtypes.from_onnx(self.output_datatype)
+        if n == 1 and not self.periodic:   # divides 0 by 0; PyTorch and SciPy return [1]
+            return (np.ones(1, dtype),)
+        phase = 2 * np.pi * np.arange(n) / (n if self.periodic else n - 1)
+        return (self.shape_of(phase).astype(dtype),)
 
 
 @register("HannWindow", since=17)

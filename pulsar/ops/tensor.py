@@ -69,6 +69,8 @@ def split_sizes(n, split, count: int, num_outputs):
     if split is not None:
         if len(split) != count:
             fail(f"split {shape_str(split)} has {len(split)} entries for {count} outputs")
+        if any(isinstance(d, int) and d < 0 for d in split):
+            fail(f"split {shape_str(split)} holds a negative size")
         total = sum(split)
         if isinstance(total - n, int) and total != n:
             fail(f"split {shape_str(split)} sums to {total}, the axis has {n}")
@@ -185,14 +187,17 @@ class Slice(Op):
 
     def _args(self, inputs):
         """starts, ends, axes, steps as lists (None when unknown)."""
-        starts, ends = (read_ints(f, name) for f, name in zip(inputs[1:3], ("starts", "ends")))
-        n = len(starts) if starts is not None else len(ends) if ends is not None else None
-        axes_fact = inputs[3] if len(inputs) > 3 else None
-        axes = read_ints(axes_fact, "axes") if axes_fact is not None else \
-            (list(range(n)) if n is not None else None)
-        steps_fact = inputs[4] if len(inputs) > 4 else None
-        steps = read_ints(steps_fact, "steps") if steps_fact is not None else \
-            ([1] * len(axes) if axes is not None else None)
+        starts, ends = read_ints(inputs[1], "starts"), read_ints(inputs[2], "ends")
+        axes_fact, steps_fact = (inputs[i] if len(inputs) > i else None for i in (3, 4))
+        if axes_fact is not None:
+            axes = read_ints(axes_fact, "axes")
+        else:   # the first len(starts) axes, known from the static length even without values
+            count = inputs[1].shape[0] if inputs[1].rank == 1 else None
+            axes = list(range(count)) if isinstance(count, int) else None
+        if steps_fact is not None:
+            steps = read_ints(steps_fact, "steps")
+        else:
+            steps = None if axes is None else [1] * len(axes)
         return starts, ends, axes, steps
 
     def eval(self, x, starts, ends, axes=None, steps=None):

@@ -1,0 +1,186 @@
+"""The central streaming property: a pulsed model, fed any chunking of a signal, emits the
+whole-signal outputs delayed by its computed delay. The tail pulse is padded with NaN, so any
+leak of invalid frames into valid ones fails the comparison."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from onnx import TensorProto, helper, numpy_helper
+
+import pulsar
+from pulsar import streaming
+
+SETTINGS = settings(max_examples=40, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+class Builder:
+    """Builds a random causal 1-D conv graph on input x [1, C, S], tracking the stride."""
+
+    def __init__(self, draw, channels):
+        self.draw, self.nodes, self.inits, self.n = draw, [], [], 0
+        self.channels, self.stride = channels, 1
+        self.rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+
+    def name(self, base):
+        self.n += 1
+        return f"{base}{self.n}"
+
+    def weight(self, *shape):
+        w = self.name("w")
+        self.inits.append(numpy_helper.from_array(self.rng.standard_normal(shape).astype(np.float32), w))
+        return w
+
+    def conv(self, x, k=None, s=None, d=None, pads=None, out=None):
+        draw = self.draw
+        k = k or draw(st.integers(1, 5))
+        s = s or draw(st.integers(1, 3))
+        d = d or draw(st.integers(1, 2))
+        pads = pads or [draw(st.integers(0, 3)), draw(st.integers(0, 3))]
+        out_c = out or draw(st.integers(1, 4))
+        y = self.name("conv")
+        self.nodes.append(helper.make_node(
+            "Conv", [x, self.weight(out_c, self.channels, k), self.weight(out_c)], [y],
+            kernel_shape=[k], strides=[s], dilations=[d], pads=pads))
+        self.channels, self.stride = out_c, self.stride * s
+        return y
+
+    def pool(self, x):
+        draw = self.draw
+        kind = draw(st.sampled_from(["MaxPool", "AveragePool"]))
+        k, s = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        pads = [draw(st.integers(0, k - 1)), draw(st.integers(0, k - 1))]
+        extra = {"count_include_pad": 1} if kind == "AveragePool" else {}
+        y = self.name("pool")
+        self.nodes.append(helper.make_node(kind, [x], [y], kernel_shape=[k], strides=[s],
+                                           pads=pads, **extra))
+        self.stride *= s
+        return y
+
+    def unary(self, x, op):
+        y = self.name(op.lower())
+        self.nodes.append(helper.make_node(op, [x], [y]))
+        return y
+
+    def pad(self, x):
+        pads = [0, 0, self.draw(st.integers(0, 3)), 0, 0, self.draw(st.integers(0, 3))]
+        p = self.name("pads")
+        self.inits.append(numpy_helper.from_array(np.array(pads, np.int64), p))
+        y = self.name("pad")
+        self.nodes.append(helper.make_node("Pad", [x, p], [y], mode="constant"))
+        return y
+
+    def slice_start(self, x):
+        start = self.draw(st.integers(1, 3))
+        names = [self.name(n) for n in ("starts", "ends", "axes")]
+        for n, v in zip(names, ([start], [2 ** 62], [2])):
+            self.inits.append(numpy_helper.from_array(np.array(v, np.int64), n))
+        y = self.name("slice")
+        self.nodes.append(helper.make_node("Slice", [x] + names, [y]))
+        return y
+
+    def branches(self, x):
+        """Two length-preserving causal convs with different delays, joined."""
+        c = self.channels
+        k1, k2 = self.draw(st.integers(1, 4)), self.draw(st.integers(1, 4))
+        r1, r2 = self.draw(st.integers(0, k1 - 1)), self.draw(st.integers(0, k2 - 1))
+        a = self.conv(x, k=k1, s=1, d=1, pads=[k1 - 1 - r1, r1], out=c)
+        self.channels = c
+        b = self.conv(x, k=k2, s=1, d=1, pads=[k2 - 1 - r2, r2], out=c)
+        join = self.draw(st.sampled_from(["Add", "Mul", "Concat"]))
+        y = self.name("join")
+        if join == "Concat":
+            self.nodes.append(helper.make_node("Concat", [a, b], [y], axis=1))
+            self.channels = 2 * c
+        else:
+            self.nodes.append(helper.make_node(join, [a, b], [y]))
+        return y
+
+    def prefix(self, x):
+        n = self.draw(st.integers(1, 3))
+        c = self.name("prefix")
+        self.inits.append(numpy_helper.from_array(
+            self.rng.standard_normal((1, self.channels, n)).astype(np.float32), c))
+        y = self.name("cat")
+        self.nodes.append(helper.make_node("Concat", [c, x], [y], axis=2))
+        return y
+
+
+@st.composite
+def causal_models(draw):
+    channels = draw(st.integers(1, 3))
+    b = Builder(draw, channels)
+    x = "x"
+    for _ in range(draw(st.integers(1, 4))):
+        layer = draw(st.sampled_from(["conv", "conv", "pool", "relu", "pad", "slice",
+                                      "branches", "prefix"]))
+        if layer == "conv":
+            x = b.conv(x)
+        elif layer == "pool":
+            x = b.pool(x)
+        elif layer == "relu":
+            x = b.unary(x, draw(st.sampled_from(["Relu", "Tanh", "Sigmoid"])))
+        elif layer == "pad":
+            x = b.pad(x)
+        elif layer == "slice":
+            x = b.slice_start(x)
+        elif layer == "branches":
+            x = b.branches(x)
+        else:
+            x = b.prefix(x)
+    graph = helper.make_graph(b.nodes, "random", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, channels, "S"])], [helper.make_tensor_value_info(
+            x, TensorProto.FLOAT, None)], b.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return model, channels, b.stride
+
+
+def all_sizes_positive(model, n):
+    """Every wire of the batch model is non-empty at signal length n."""
+    return all(pulsar.dims.evaluate(d, {"S": n}) >= 1
+               for f in model.graph.facts.values() for d in f.shape)
+
+
+def stream_through(pm, x, chunk_sizes, axis):
+    s = pm.session(pad_value=np.nan)
+    outs, i = [], 0
+    for n in chunk_sizes:
+        if i >= x.shape[axis]:
+            break
+        outs.append(s.push(np.take(x, range(i, min(i + n, x.shape[axis])), axis=axis))[0])
+        i += n
+    if i < x.shape[axis]:
+        outs.append(s.push(np.take(x, range(i, x.shape[axis]), axis=axis))[0])
+    outs.append(s.flush()[0])
+    return np.concatenate(outs, axis=pm.output_streams[0].axis)
+
+
+@SETTINGS
+@given(case=causal_models(), data=st.data())
+def test_random_causal_graphs_stream_like_the_batch(case, data):
+    proto, channels, stride = case
+    model = pulsar.load(proto)
+    pulse = stride * data.draw(st.integers(1, 3), label="pulse multiple")
+    pm = streaming.pulse(model, symbol="S", pulse=pulse)
+    lengths = [n for n in range(1, 80) if all_sizes_positive(model, n)]
+    if not lengths:
+        return
+    n = data.draw(st.sampled_from(lengths), label="signal length")
+    x = np.random.default_rng(n).standard_normal((1, channels, n)).astype(np.float32)
+    (expected,) = model.run([x])
+    chunks = data.draw(st.lists(st.integers(1, 2 * pulse + 1), min_size=1, max_size=40))
+    got = stream_through(pm, x, chunks, axis=2)
+    axis = pm.output_streams[0].axis
+    assert pm.output_length(n)[0] == expected.shape[axis]
+    got = np.take(got, range(pm.delay[0], got.shape[axis]), axis=axis)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_pulse_not_multiple_of_stride_names_node_and_numbers():
+    b = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3], strides=[4], name="framing")
+    w = numpy_helper.from_array(np.ones((1, 1, 3), np.float32), "w")
+    graph = helper.make_graph([b], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "S"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    model = pulsar.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    with pytest.raises(pulsar.PulseError, match=r"framing.*6.*stride 4"):
+        streaming.pulse(model, symbol="S", pulse=6)
