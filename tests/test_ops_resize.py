@@ -102,7 +102,7 @@ def test_resize_rounds_and_saturates_integers():
 @pytest.mark.parametrize("op,opset", [("Resize", 10), ("Upsample", 9), ("Upsample", 7)])
 @pytest.mark.parametrize("mode", ["nearest", "linear"])
 def test_legacy_resize_and_upsample_match_onnxruntime(op, opset, mode):
-    scales = [1, 1, 2, 3] if op == "Upsample" else [1, 1, 0.5, 2.5]
+    scales = [1.0, 1.0, 2.0, 3.0] if op == "Upsample" else [1.0, 1.0, 0.5, 2.5]
     if opset == 7:
         model = one_node(op, [("x", F32, list(IMAGE.shape))], opset=7, mode=mode, scales=scales)
     else:
@@ -170,8 +170,8 @@ def test_volumetric_gridsample_matches_the_onnx_reference(mode, padding):
     np.testing.assert_allclose(pulsar.load(model).run([x, grid])[0], want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("coordinates,mode,ratio", itertools.product(
-    ["half_pixel", "output_half_pixel"], ["avg", "max"], [0, 2]))
+@pytest.mark.parametrize("coordinates,mode,ratio", list(itertools.product(
+    ["half_pixel", "output_half_pixel"], ["avg", "max"], [0, 2])))
 def test_roialign_matches_onnxruntime(coordinates, mode, ratio):
     x = RNG.standard_normal((2, 3, 10, 12)).astype(np.float32)
     rois = f32([[0, 0, 9, 9], [1.5, 2.2, 7.7, 5.1], [-2, -1, 4, 13], [3, 3, 3.2, 3.1]])

@@ -2,6 +2,7 @@
 from .. import pipeline
 from ..dump import dump_graph
 from .options import add_model_options, parse_bindings, parse_facts
+from .stream import add_pulse_option, pulse_from_option
 
 NAME = "dump"
 HELP = "print the analysed graph: one line per node with its output facts"
@@ -11,9 +12,17 @@ def add_arguments(parser):
     add_model_options(parser)
     parser.add_argument("--stage", choices=pipeline.STAGES, default="optimise",
                         help="stop after this stage (default: optimise)")
+    add_pulse_option(parser)
 
 
 def main(args) -> int:
+    if args.pulse:
+        from .. import streaming
+        from ..api import load
+        model = load(args.model, inputs=parse_facts(args.input_fact), symbols=parse_bindings(args.set))
+        pm = streaming.pulse(model, **pulse_from_option(model, args.pulse))
+        print(pm.dump(sample_rate=args.sample_rate))
+        return 0
     graph, _ = pipeline.build(args.model, parse_facts(args.input_fact),
                               parse_bindings(args.set), stage=args.stage)
     print(dump_graph(graph))
