@@ -149,6 +149,7 @@ def _import_node(proto, index, ctx, visible):
     if cls is None:
         ctx.missing.append((name, proto.domain, proto.op_type, opset))
         return None
+    ctx.n_outputs = len(proto.output)   # some ops (Split without sizes) need their arity
     try:
         op = cls.from_onnx(attrs, ctx)
     except InferenceError as e:

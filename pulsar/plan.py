@@ -7,7 +7,7 @@ the actual input shapes on every run and checked against every input that mentio
 import numpy as np
 
 from . import dims
-from .errors import InputError, SymbolConflictError
+from .errors import InputError, PulsarError, SymbolConflictError
 
 
 class Step:
@@ -65,17 +65,25 @@ class Plan:
         if outer:
             for w, s in self.outer_slots:
                 slots[s] = outer[w]
-        for step in self.steps:
-            args = [slots[i] if i >= 0 else None for i in step.ins]
-            if step.scope:
-                results = step.run(args, {w: slots[s] for w, s in step.scope})
-            else:
-                results = step.run(*args)
-            for s, r in zip(step.outs, results):
-                if s >= 0:
-                    slots[s] = r
-            for s in step.frees:
-                slots[s] = None
+        step = None
+        try:
+            for step in self.steps:
+                args = [slots[i] if i >= 0 else None for i in step.ins]
+                if step.scope:
+                    results = step.run(args, {w: slots[s] for w, s in step.scope})
+                else:
+                    results = step.run(*args)
+                for s, r in zip(step.outs, results):
+                    if s >= 0:
+                        slots[s] = r
+                for s in step.frees:
+                    slots[s] = None
+        except PulsarError as e:
+            if step is None or getattr(e, "node_named", False):
+                raise
+            error = type(e)(f"node {step.node.name!r} ({step.node.op.onnx_name}) at run time: {e}")
+            error.node_named = True
+            raise error from e
         return [slots[s] for s in self.output_slots]
 
     def checked(self, inputs: list) -> list:

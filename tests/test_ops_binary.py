@@ -170,3 +170,28 @@ def test_mixed_dtypes_are_an_error_naming_both():
 def test_shapes_that_do_not_broadcast_are_an_error():
     with pytest.raises(InferenceError, match=r"shapes \[2,3\] and \[4\] do not broadcast"):
         pulsar.load(two_inputs("Add", (2, 3), (4,)))
+
+
+def test_where_equal_minus_one_on_shape_values_folds():
+    """The exporter pattern `Where(Equal(shape, -1), 1, shape)`: S is never -1."""
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Mul", ["shape", "two"], ["sizes"]),
+             helper.make_node("Equal", ["sizes", "minus_one"], ["unknown"]),
+             helper.make_node("Where", ["unknown", "one", "sizes"], ["fixed"])]
+    inits = [init("two", np.int64(2)), init("minus_one", np.int64(-1)), init("one", np.int64(1))]
+    onnx_model = model(nodes, [tensor("x", [1, "S"])], [tensor("fixed", None, TensorProto.INT64)],
+                       inits)
+    m = pulsar.load(onnx_model)
+    assert m.graph.facts["unknown"].value.tolist() == [False, False]
+    assert list(m.graph.facts["fixed"].value) == [2, 2 * S]
+    x = np.zeros((1, 5), np.float32)
+    np.testing.assert_array_equal(m.run([x])[0], ort_run(onnx_model, {"x": x})[0])
+
+
+def test_equal_of_a_symbol_and_a_positive_int_stays_unknown():
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Equal", ["shape", "three"], ["eq"])]
+    m = pulsar.load(model(nodes, [tensor("x", [1, "S"])], [tensor("eq", None, TensorProto.BOOL)],
+                          [init("three", np.int64(3))]))
+    assert m.graph.facts["eq"].value is None and m.graph.facts["eq"].shape == (2,)
+    assert m.run([np.zeros((1, 3), np.float32)])[0].tolist() == [False, True]

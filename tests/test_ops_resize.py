@@ -93,7 +93,7 @@ def test_fractional_scales_follow_the_onnx_reference(mode, coordinates, scales):
 def test_resize_rounds_and_saturates_integers():
     x = RNG.integers(0, 256, (1, 1, 4, 5)).astype(np.uint8)
     model = one_node("Resize", [("x", TensorProto.UINT8, [1, 1, 4, 5])], {"scales": f32([1, 1, 1.7, 2.3])},
-                     order=["x", "", "scales"], mode="cubic")
+                     order=["x", "", "scales"], mode="linear")
     got, want = pulsar.load(model).run([x])[0], ort_run(model, {"x": x})
     assert got.dtype == np.uint8
     assert np.abs(got.astype(int) - want).max() <= 1

@@ -37,11 +37,14 @@ def _div(a, b):
 
 
 def _decidable_equal(a, b):
-    """Dim equality is only known when both sides are the same expression or both concrete."""
+    """Dims are equal when they are the same expression, different when one provably exceeds
+    the other (S != -1: exporters test shape entries against -1 and 0); else undecidable."""
     def eq(x, y):
         if isinstance(x, dims.Dim) or isinstance(y, dims.Dim):
             if x == y:
                 return True
+            if dims.prove_ge(x, y + 1) or dims.prove_ge(y, x + 1):
+                return False
             raise TypeError("symbolic comparison is not decidable")
         return x == y
     return np.frompyfunc(eq, 2, 1)(a, b).astype(bool)

@@ -254,7 +254,3 @@ class Tile(Op):
         reps = as_int_list(repeats, "repeats input")
         self._check(reps, x.ndim)
         return (np.tile(x, reps),)
-
-
-# Modules of the same family, imported here until ops/__init__.py lists them.
-from . import fill, gather, scatter, pad, reorder, select  # noqa: E402,F401
