@@ -81,7 +81,10 @@ class Plan:
         except PulsarError as e:
             if step is None or getattr(e, "node_named", False):
                 raise
-            error = type(e)(f"node {step.node.name!r} ({step.node.op.onnx_name}) at run time: {e}")
+            try:
+                error = type(e)(f"node {step.node.name!r} ({step.node.op.onnx_name}) at run time: {e}")
+            except TypeError:
+                raise e from None
             error.node_named = True
             raise error from e
         return [slots[s] for s in self.output_slots]
