@@ -12,8 +12,9 @@ Shared contract (the caller validates; kernels never check):
 - Activations are `(code, alpha, beta)` from `rnn_activation.resolve_activations`.
 - clip > 0 clamps every gate pre-activation to [-clip, clip] (as onnxruntime: the cell state
   is not clipped before h()); clip <= 0 disables it.
-- scratch is caller-owned work space, shape `*_scratch_shapes(batch, hidden)`; nothing is
-  allocated per call.
+- scratch is caller-owned work space (C order, contents irrelevant), shape
+  `*_scratch_shapes(batch, hidden)`; nothing is allocated per call.
+- The written arrays (y, h, c, scratch) must not overlap each other or any input.
 """
 from .jit import jit
 from .rnn_activation import apply_rnn_activation
@@ -104,7 +105,8 @@ def lstm_steps(x, w, r, wb, rb, p, h, c, y, act_f, act_g, act_h, alpha_f, beta_f
         for b in range(B):
             yb = y[t, b]
             if t >= lens[b]:
-                yb[:] = 0
+                for j in range(yb.shape[0]):
+                    yb[j] = 0
                 continue
             hb, cb = h[b], c[b]
             gi, go = scratch[b, 0:H], scratch[b, H:2 * H]
@@ -112,27 +114,34 @@ def lstm_steps(x, w, r, wb, rb, p, h, c, y, act_f, act_g, act_h, alpha_f, beta_f
             for j in range(H):
                 gi[j] += pi[j] * cb[j]
                 gf[j] += pf[j] * cb[j]
-            _clip(gi, clip)
-            _clip(gf, clip)
-            _clip(gc, clip)
-            apply_rnn_activation(gi, act_f, alpha_f, beta_f)
+            # Few call sites on purpose: each one is a full inlined copy for LLVM to vectorise,
+            # which is where this kernel's compile time goes.
+            for k in range(3):  # i = f(.), f = f(.), c~ = g(.)
+                if k == 1 and input_forget:
+                    continue
+                lo = (0, 2 * H, 3 * H)[k]
+                v = scratch[b, lo:lo + H]
+                _clip(v, clip)
+                if k < 2:
+                    apply_rnn_activation(v, act_f, alpha_f, beta_f)
+                else:
+                    apply_rnn_activation(v, act_g, alpha_g, beta_g)
             if input_forget:
                 for j in range(H):
                     gf[j] = 1 - gi[j]
-            else:
-                apply_rnn_activation(gf, act_f, alpha_f, beta_f)
-            apply_rnn_activation(gc, act_g, alpha_g, beta_g)
             for j in range(H):
                 cn = gf[j] * cb[j] + gi[j] * gc[j]
                 cb[j] = cn
                 gc[j] = cn
                 go[j] += po[j] * cn
             _clip(go, clip)  # after the peephole term, as onnxruntime
-            apply_rnn_activation(go, act_f, alpha_f, beta_f)
-            apply_rnn_activation(gc, act_h, alpha_h, beta_h)
+            for k in range(2):  # o = f(.), then h(C) computed in the c~ slot
+                code, al, be = (act_f, alpha_f, beta_f) if k == 0 else (act_h, alpha_h, beta_h)
+                apply_rnn_activation(scratch[b, (2 * k + 1) * H:(2 * k + 2) * H], code, al, be)
             for j in range(H):
-                hb[j] = go[j] * gc[j]
-            yb[:] = hb
+                hn = go[j] * gc[j]
+                hb[j] = hn
+                yb[j] = hn
 
 
 @jit
@@ -178,14 +187,16 @@ def gru_steps(x, w, r, wb, rb, h, y, act_f, act_g, alpha_f, beta_f, alpha_g, bet
         for b in range(B):
             yb = y[t, b]
             if t >= lens[b]:
-                yb[:] = 0
+                for j in range(yb.shape[0]):
+                    yb[j] = 0
                 continue
             gz, gh, hb = scratch[b, 0:H], scratch[b, 2 * H:3 * H], h[b]
             _clip(gh, clip)
             apply_rnn_activation(gh, act_g, alpha_g, beta_g)
             for j in range(H):
-                hb[j] = (1 - gz[j]) * gh[j] + gz[j] * hb[j]
-            yb[:] = hb
+                hn = (1 - gz[j]) * gh[j] + gz[j] * hb[j]
+                hb[j] = hn
+                yb[j] = hn
 
 
 @jit
@@ -205,10 +216,13 @@ def rnn_steps(x, w, r, wb, rb, h, y, act, alpha, beta, clip, reverse, lens, scra
         for b in range(B):
             yb = y[t, b]
             if t >= lens[b]:
-                yb[:] = 0
+                for j in range(yb.shape[0]):
+                    yb[j] = 0
                 continue
             gb = scratch[b]
             _clip(gb, clip)
             apply_rnn_activation(gb, act, alpha, beta)
-            h[b] = gb
-            yb[:] = gb
+            hb = h[b]
+            for j in range(gb.shape[0]):
+                hb[j] = gb[j]
+                yb[j] = gb[j]

@@ -5,7 +5,7 @@ optional alpha/beta taken in order from `activation_alpha` / `activation_beta`. 
 strings into codes once with `resolve_activations` (plain Python, mirrors onnxruntime's rules,
 defaults included) and pass `(code, alpha, beta)` triples to the kernels in `recurrent.py`.
 
-float32 sigmoid/tanh over a span use a rational approximation (|error| < 4e-7, the same family
+float32 sigmoid/tanh over an array use a rational approximation (|error| < 4e-7, the same family
 onnxruntime/MLAS uses) so the loop vectorises; float64 and every other activation are exact.
 """
 import math
@@ -74,13 +74,13 @@ def rnn_activation(v, code, alpha, beta):
     if code == TANH:
         return math.tanh(v)
     if code == RELU:
-        return v if v > 0 else 0.0 * v
+        return v if v > 0 else 0.0
     if code == AFFINE:
         return alpha * v + beta
     if code == LEAKY_RELU:
         return v if v >= 0 else alpha * v
     if code == THRESHOLDED_RELU:
-        return v if v > alpha else 0.0 * v
+        return v if v > alpha else 0.0
     if code == SCALED_TANH:
         return alpha * math.tanh(beta * v)
     if code == HARD_SIGMOID:
@@ -93,7 +93,8 @@ def rnn_activation(v, code, alpha, beta):
     return max(v, 0.0) + math.log1p(math.exp(-abs(v)))
 
 
-# Rational minimax approximation of tanh on [-9, 9] (odd numerator / even denominator in x^2).
+# Rational approximation of tanh on [-9, 9] (odd numerator / even denominator in x^2); the
+# coefficients are Eigen's float tanh ones, which onnxruntime's CPU GRU also uses.
 _T_CLAMP = np.float32(9.0)
 _A1 = np.float32(4.89352455891786e-03)
 _A3 = np.float32(6.37261928875436e-04)

@@ -53,11 +53,14 @@ class StatefulSession:
 
     def push(self, inputs) -> list:
         """Run once on `inputs` (dict, or the single data input); returns the outputs that are
-        not state, in graph order. State is updated only after a successful run."""
+        not state, in graph order. State is updated only after a successful run; an empty
+        input runs nothing."""
         if not isinstance(inputs, dict):
             if len(self.m.data_inputs) != 1:
                 raise InputError(f"pass a dict with {', '.join(self.m.data_inputs)}")
             inputs = {self.m.data_inputs[0]: inputs}
+        if any(np.size(v) == 0 for v in inputs.values()):
+            return self._empty()    # e.g. an upstream pipeline stage released no frames yet
         feeds = dict(inputs)
         for name in self.states:
             if name in feeds:
@@ -70,6 +73,9 @@ class StatefulSession:
         return [v for w, v in zip(self.m.model.graph.outputs, outs) if w not in state_outputs]
 
     def flush(self) -> list:
+        return self._empty()
+
+    def _empty(self) -> list:
         g = self.m.model.graph
         outs = [w for w in g.outputs if w not in set(self.m.state.values())]
         return [np.zeros((0,) + tuple(d if isinstance(d, int) else 1 for d in g.facts[w].shape[1:]),

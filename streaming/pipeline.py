@@ -3,7 +3,10 @@
 Each stage is anything with `.session()` whose sessions `push`/`flush` lists of arrays (pulsed,
 window or explicit-state models). Between stages an adapter maps a stage's outputs to the next
 stage's chunk (default: its first output), e.g. openWakeWord's mel scaling and reshapes.
+A `parallel` stage feeds one stream to several stages (e.g. one classifier per wake word on
+shared features) and returns all their outputs.
 """
+import numpy as np
 
 
 class Pipeline:
@@ -30,7 +33,6 @@ class PipelineSession:
 
     def flush(self) -> list:
         """End of stream: flush each stage in turn, forwarding what the previous one released."""
-        import numpy as np
         carried = None
         for i, s in enumerate(self.sessions):
             pushed = self._forward(i, carried) if carried is not None else None
@@ -64,6 +66,41 @@ class PipelineSession:
         for s, v in zip(self.sessions, snap):
             s.restore(v)
 
+    def output_axes(self) -> list:
+        return self.sessions[-1].output_axes()
+
+
+class Parallel:
+    """Stages that all take the same chunk; outputs are the branches' outputs, in order."""
+
+    def __init__(self, stages):
+        self.stages = list(stages)
+        if not self.stages:
+            raise ValueError("a parallel stage needs at least one branch")
+
+    def session(self) -> "ParallelSession":
+        return ParallelSession(self)
+
+
+class ParallelSession(PipelineSession):
+    """Shares reset / snapshot / restore with PipelineSession; push and flush fan out."""
+
+    def __init__(self, parallel: Parallel):
+        self.sessions = [s.session() for s in parallel.stages]
+
+    def push(self, chunk) -> list:
+        return [out for s in self.sessions for out in s.push(chunk)]
+
+    def flush(self) -> list:
+        return [out for s in self.sessions for out in s.flush()]
+
+    def output_axes(self) -> list:
+        return [axis for s in self.sessions for axis in s.output_axes()]
+
 
 def pipeline(*stages, adapters=None) -> Pipeline:
     return Pipeline(stages, adapters)
+
+
+def parallel(*stages) -> Parallel:
+    return Parallel(stages)

@@ -4,6 +4,7 @@ A session owns the state of every stateful node (delay lines, pads' frame counte
 state) as preallocated arrays, so reset / snapshot / restore are loops over arrays. Input that
 does not fill a whole pulse waits in the session until more arrives or the stream is flushed.
 """
+import copy
 import functools
 
 import numpy as np
@@ -61,6 +62,7 @@ class PulsedModel:
         self.output_streams = [facts[w].stream for w in self.graph.outputs]
         self.output_pulses = [facts[w].shape[s.axis] for w, s in
                               zip(self.graph.outputs, self.output_streams)]
+        self.session_options = {}
 
     @property
     def delay(self) -> list:
@@ -76,8 +78,23 @@ class PulsedModel:
         """Per output, the whole-signal length for `total` input frames."""
         return [dims.evaluate(s.dim, {self.symbol: total}) for s in self.output_streams]
 
-    def session(self, pad_value=0.0) -> "Session":
-        return Session(self, pad_value)
+    def session(self, pad_value=None, skip_warmup=None, preroll=None) -> "Session":
+        """A new stream; options not given come from `configured(...)` (see Session)."""
+        given = dict(pad_value=pad_value, skip_warmup=skip_warmup, preroll=preroll)
+        options = dict(self.session_options)
+        options.update({k: v for k, v in given.items() if v is not None})
+        return Session(self, **options)
+
+    def configured(self, **options) -> "PulsedModel":
+        """A copy whose sessions default to `options` (pad_value, skip_warmup, preroll): how a
+        pipeline stage gets its session options, since a pipeline calls `session()` bare."""
+        bad = set(options) - {"pad_value", "skip_warmup", "preroll"}
+        if bad:
+            raise PulseError(f"unknown session option(s) {', '.join(sorted(bad))}; "
+                             "use pad_value, skip_warmup or preroll")
+        out = copy.copy(self)
+        out.session_options = {**self.session_options, **options}
+        return out
 
     def dump(self, sample_rate=None) -> str:
         lines = [dump_graph(self.graph)]
@@ -92,9 +109,24 @@ class PulsedModel:
 
 
 class Session:
-    def __init__(self, model: PulsedModel, pad_value=0.0):
+    """One stream through a PulsedModel.
+
+    pad_value:   fills the last pulse at `flush()`.
+    skip_warmup: drop each output's first `delay` frames, which stand for time before the stream
+                 started; the outputs then start with the whole-signal frame 0, which is what a
+                 downstream pipeline stage must see.
+    preroll:     frames of silence (zeros) fed before the first chunk (after every reset); they
+                 are part of the stream, e.g. to align a downstream window grid with another
+                 implementation's.
+    """
+
+    def __init__(self, model: PulsedModel, pad_value=0.0, skip_warmup=False, preroll=0):
+        if int(preroll) < 0:
+            raise PulseError(f"preroll must be a number of frames >= 0, got {preroll}")
         self.model = model
         self.pad_value = pad_value
+        self.skip_warmup = bool(skip_warmup)
+        self.preroll = int(preroll)
         self.plan = StreamPlan(model.graph)
         self.inputs = list(model.graph.inputs)
         self.facts = [model.graph.facts[w] for w in self.inputs]
@@ -108,8 +140,11 @@ class Session:
         self.pending = [[] for _ in self.inputs]
         self.pending_frames = 0
         self.pushed = 0
-        self.emitted = [0] * len(self.model.graph.outputs)
+        self.emitted = [0] * len(self.model.graph.outputs)   # frames computed, warm-up included
         self.ended = False
+        if self.preroll:
+            self._pad(self.preroll, 0)
+            self.pushed = self.preroll
 
     def snapshot(self):
         return ([[a.copy() for a in s] for s in self.plan.states],
@@ -133,7 +168,7 @@ class Session:
         chunks = self._validated(chunk)
         n = chunks[0].shape[self._axis(0)]
         for i, c in enumerate(chunks):
-            self.pending[i].append(c)
+            self.pending[i].append(np.array(c))   # a copy: callers often refill one buffer
         self.pending_frames += n
         self.pushed += n
         return self._run_pulses(self.pending_frames // self.model.pulse)
@@ -148,7 +183,7 @@ class Session:
         outs = [[] for _ in want]
         while any(e < w for e, w in zip(self.emitted, want)):
             missing = (-self.pending_frames) % self.model.pulse or self.model.pulse
-            self._pad(missing)
+            self._pad(missing, self.pad_value)
             for acc, new in zip(outs, self._run_pulses(self.pending_frames // self.model.pulse)):
                 acc.append(new)
         result = [self._join(o, i) for i, o in enumerate(outs)]
@@ -191,11 +226,11 @@ class Session:
             out.append(c)
         return out
 
-    def _pad(self, frames):
+    def _pad(self, frames, value):
         for i, f in enumerate(self.facts):
             shape = list(f.shape)
             shape[f.stream.axis] = frames
-            fill = self.pad_value if f.dtype.kind == "f" else 0
+            fill = value if f.dtype.kind == "f" else 0
             self.pending[i].append(np.full(shape, fill, dtype=f.dtype))
         self.pending_frames += frames
 
@@ -218,7 +253,12 @@ class Session:
             self.pending_frames -= used
         result = [self._join(acc, o) for o, acc in enumerate(produced)]
         for o, r in enumerate(result):
-            self.emitted[o] += r.shape[self.model.output_streams[o].axis]
+            axis = self.model.output_streams[o].axis
+            n = r.shape[axis]
+            skip = min(n, max(0, self.model.delay[o] - self.emitted[o])) if self.skip_warmup else 0
+            self.emitted[o] += n
+            if skip:
+                result[o] = np.take(r, range(skip, n), axis=axis)
         return result
 
     def _join(self, parts, o):

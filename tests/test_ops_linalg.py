@@ -125,14 +125,10 @@ def test_gemm_symbolic_rows_and_transposes(attrs):
                       [{"S": 1}, {"S": 9}])
 
 
-def test_gemm_constant_transposed_weight_is_prepared_once_and_reused():
+def test_gemm_constant_transposed_weight():
     w = np.random.default_rng(2).standard_normal((10, 6)).astype(np.float32)
     onnx_model = gemm_model(("S", 6), None, (10,), b_value=w, transB=1)
-    m = check_against_ort(onnx_model, [(S, 10)], [{"S": 3}, {"S": 4}])
-    gemm = next(n.op for n in m.graph.nodes if n.op.onnx_name == "Gemm")
-    (original, prepared), = gemm._prepared.values()
-    assert prepared.flags.c_contiguous and prepared.shape == (6, 10)
-    np.testing.assert_array_equal(prepared, w.T)
+    check_against_ort(onnx_model, [(S, 10)], [{"S": 1}, {"S": 4}])
 
 
 def test_gemm_without_c_opset_11():
@@ -163,7 +159,8 @@ def test_gemm_broadcast_attribute_is_rejected_from_opset_7():
 
 
 def test_gemm_c_that_does_not_broadcast_is_an_error():
-    with pytest.raises(InferenceError, match=r"C f32\[3\] does not broadcast to the output \[S,4\]"):
+    message = r"C f32\[3\] does not broadcast to the output \[S,4\]"
+    with pytest.raises(InferenceError, match=message):
         pulsar.load(gemm_model(("S", 3), (3, 4), (3,)))
 
 
@@ -221,7 +218,7 @@ def test_qlinear_matmul_matches_onnxruntime():
     got, = m.run([a])
     want, = ort_run(onnx_model, {"a": a})
     assert got.dtype == np.uint8
-    np.testing.assert_allclose(got.astype(int), want.astype(int), atol=1)  # rounding of ties
+    np.testing.assert_array_equal(got, want)
 
 
 def einsum_model(equation, *shapes):

@@ -107,7 +107,8 @@ def test_reduce_over_an_empty_set_matches_onnxruntime(op):
 
 @pytest.mark.parametrize("op", ["ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd",
                                 "ReduceSumSquare", "ReduceL1"])
-@pytest.mark.parametrize("elem,dtype", [(TensorProto.INT32, np.int32), (TensorProto.INT64, np.int64)])
+@pytest.mark.parametrize("elem,dtype", [(TensorProto.INT32, np.int32),
+                                        (TensorProto.INT64, np.int64)])
 def test_integer_reductions_keep_their_dtype(op, elem, dtype):
     onnx_model = reduce_model(op, ("S", 3), [0], 18, elem=elem, keepdims=0)
     check_against_ort(onnx_model, [(3,)], [{"S": 4}], exact=True,
@@ -170,7 +171,8 @@ def test_reduce_prod_of_a_shape_folds_symbolically():
 
 @pytest.mark.parametrize("exclusive", [0, 1])
 @pytest.mark.parametrize("reverse", [0, 1])
-@pytest.mark.parametrize("elem,dtype", [(TensorProto.FLOAT, np.float32), (TensorProto.INT32, np.int32)])
+@pytest.mark.parametrize("elem,dtype", [(TensorProto.FLOAT, np.float32),
+                                        (TensorProto.INT32, np.int32)])
 def test_cumsum_matches_onnxruntime(exclusive, reverse, elem, dtype):
     node = helper.make_node("CumSum", ["x", "axis"], ["y"], exclusive=exclusive, reverse=reverse)
     onnx_model = model([node], [tensor("x", [2, "S", 3], elem)], [tensor("y", None, elem)],
@@ -250,7 +252,8 @@ def test_topk_with_ties_matches_onnxruntime(opset, attrs, k):
 def test_topk_unsigned_largest():
     node = helper.make_node("TopK", ["x", "k"], ["v", "i"])
     onnx_model = model([node], [tensor("x", [5], TensorProto.UINT64)],
-                       [tensor("v", None, TensorProto.UINT64), tensor("i", None, TensorProto.INT64)],
+                       [tensor("v", None, TensorProto.UINT64),
+                        tensor("i", None, TensorProto.INT64)],
                        [init("k", np.array([3], np.int64))], opset=11)
     x = np.array([2, 2**63 + 5, 0, 7, 2**63 + 5], np.uint64)
     values, indices = pulsar.load(onnx_model).run([x])

@@ -1,1 +1,140 @@
-"""(family module: to be filled)"""
+"""Control flow: If here, Loop and Scan in `loop.py`; the subgraph helpers they share.
+
+A subgraph (branch or body) is a `Graph` whose `outer_refs` name the enclosing wires it reads.
+At analysis those are visible through `ctx`; at run time the node's `scope_inputs` arrive in
+`eval_scoped` as a dict, passed on whole to the subgraph's plan (a nested subgraph reads from
+it too, through its own node's scope). Subgraph plans are built once per op and cached.
+"""
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from ..fact import Fact
+from ..graph import Graph
+from ..plan import Plan
+from .base import Op, fail
+from .registry import register
+
+BOOL = np.dtype(bool)
+
+
+class ScopedOp(Op):
+    """Base of the control ops: `eval_scoped(inputs, scope)` runs with the outer wires."""
+    uses_scope: ClassVar[bool] = True
+
+    def eval_scoped(self, *args):
+        # pulsar.plan passes (inputs, scope) only when the node reads outer wires, and the
+        # bare inputs otherwise; the streaming layer passes (inputs, None) without scope.
+        if len(args) == 2 and isinstance(args[0], list) and isinstance(args[1], (dict, type(None))):
+            return self.run(args[0], args[1] or {})
+        return self.run(list(args), {})
+
+    def run(self, inputs: list, scope: dict) -> list:
+        raise NotImplementedError(type(self).__name__ + ".run")
+
+
+def subgraph_plan(op, name: str, graph: Graph) -> Plan:
+    """The op's cached plan for one of its subgraphs (inputs are not re-checked per run)."""
+    plan = op._cache.get(name)
+    if plan is None:
+        graph = graph.copy()   # untyped body inputs have no fact: not constants either
+        graph.facts = {w: f for w, f in graph.facts.items() if f is not None}
+        plan = op._cache[name] = Plan(graph, check_inputs=False)
+    return plan
+
+
+def varying(fact: Fact) -> Fact:
+    """The fact without its value: a loop-carried value changes between iterations."""
+    return Fact(fact.dtype, fact.shape) if fact.value is not None else fact
+
+
+def merge_facts(a: Fact, b: Fact, ctx, what: str) -> Fact:
+    """A fact covering both: equal dims stay, differing dims become fresh symbols."""
+    if a.dtype != b.dtype:
+        fail(f"{what}: dtypes differ, {a} vs {b}")
+    if a.rank != b.rank:
+        fail(f"{what}: ranks differ, {a} vs {b} (pulsar needs one rank per wire)")
+    shape = tuple(x if x == y else ctx.fresh_symbol(what) for x, y in zip(a.shape, b.shape))
+    value = a.value if _same_value(a.value, b.value) else None
+    return Fact(a.dtype, shape, value)
+
+
+def _same_value(a, b) -> bool:
+    if a is None or b is None or a.dtype == object or b.dtype == object:
+        return False
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def settle_carried(body: Graph, carried: list, ctx, what: str, before=(), after=(), skip=0):
+    """Analyse a loop body until the carried facts stop changing.
+
+    `carried` are the initial carried facts, `before`/`after` the facts of the body inputs
+    around them, `skip` the number of body outputs before the carried ones. Returns (carried
+    facts valid for every iteration, body output facts). A dim that differs between an
+    iteration's input and output becomes a fresh symbol; three rounds settle every body whose
+    carried ranks are stable (the usual case takes one).
+    """
+    facts = [varying(f) for f in carried]
+    n = len(facts)
+    for _ in range(3):
+        outs = ctx.analyse_subgraph(body, list(before) + facts + list(after))
+        if len(outs) < skip + n:
+            fail(f"{what} body returns {len(outs)} values; it needs {skip + n} "
+                 f"({n} carried)")
+        merged = [varying(merge_facts(f, o, ctx, f"{what}_carried{i}"))
+                  for i, (f, o) in enumerate(zip(facts, outs[skip:]))]
+        if all(m.shape == f.shape for m, f in zip(merged, facts)):
+            return facts, outs
+        facts = merged
+    return facts, outs
+
+
+def need_inputs(graph: Graph, count: int, what: str):
+    if len(graph.inputs) != count:
+        fail(f"{what} takes {len(graph.inputs)} inputs ({', '.join(graph.inputs)}), "
+             f"the node gives it {count}")
+
+
+def truth(x) -> bool:
+    """A condition tensor's truth: ONNX conditions hold one element."""
+    x = np.asarray(x)
+    if x.size != 1:
+        fail(f"a condition must hold one element, got shape {list(x.shape)}")
+    return bool(x.reshape(-1)[0])
+
+
+@register("If", since=1)
+@dataclass(frozen=True, eq=False)
+class If(ScopedOp):
+    """Runs one branch. A known condition makes the output facts (and values) that branch's."""
+    then_branch: Graph = None
+    else_branch: Graph = None
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def subgraphs(self):
+        return [self.then_branch, self.else_branch]
+
+    def infer(self, inputs, ctx):
+        cond = inputs[0] if inputs else None
+        if cond is None or cond.dtype != BOOL:
+            fail(f"cond must be a bool tensor, got {cond}")
+        for name, g in (("then_branch", self.then_branch), ("else_branch", self.else_branch)):
+            need_inputs(g, 0, name)
+        if cond.value is not None and cond.value.dtype != object:
+            return ctx.analyse_subgraph(self._branch(truth(cond.value)), [])
+        then = ctx.analyse_subgraph(self.then_branch, [])
+        other = ctx.analyse_subgraph(self.else_branch, [])
+        if len(then) != len(other):
+            fail(f"then_branch returns {len(then)} values, else_branch {len(other)}")
+        return [merge_facts(a, b, ctx, f"output{i}") for i, (a, b) in enumerate(zip(then, other))]
+
+    def _branch(self, cond: bool) -> Graph:
+        return self.then_branch if cond else self.else_branch
+
+    def run(self, inputs, scope):
+        key = "then" if truth(inputs[0]) else "else"
+        return subgraph_plan(self, key, self._branch(key == "then")).run([], outer=scope)
+
+
+from . import loop  # noqa: E402,F401  (registers Loop and Scan; it imports the helpers above)

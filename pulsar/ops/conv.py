@@ -104,8 +104,9 @@ class SlidingWindow(Op):
 
 
 class _ConvPlan:
-    """Concrete geometry of one Conv call (one input shape)."""
-    __slots__ = ("out_shape", "strides", "dilations", "begins", "algorithm", "cols_shape")
+    """How one Conv call runs for one input shape and dtype: kernel, its scalar arguments,
+    im2col scratch shape (None for direct kernels), and whether 1-D runs as 2-D."""
+    __slots__ = ("out_shape", "dtype", "as_2d", "kernel", "args", "cols_shape")
 
 
 @register("Conv", since=1)
@@ -116,6 +117,8 @@ class Conv(SlidingWindow):
     alpha: float = 0.0
     beta: float = 0.0
     hidden_fields: ClassVar[tuple] = ("activation", "alpha", "beta", "_cache")
+    dtypes: ClassVar[tuple] = FLOATS
+    dtype_text: ClassVar[str] = "float"
 
     @classmethod
     def from_onnx(cls, attrs, ctx):
@@ -137,34 +140,30 @@ class Conv(SlidingWindow):
         check_sizes(outs)
         return [Fact(self.out_dtype(x.dtype), (x.shape[0], w.shape[0], *outs))]
 
-    dtypes: ClassVar[tuple] = FLOATS
-    dtype_text: ClassVar[str] = "float"
-
     def out_dtype(self, dtype):
         return dtype
 
     def eval(self, x, w, b=None):
         plan = self._plan(x.shape, w.shape, x.dtype)
-        dtype = compute_dtype(x.dtype)
-        wk, bk, copies = self._weights(w, b, dtype)
-        xk = np.ascontiguousarray(x, dtype=dtype)
+        wk, bk, copies = self._weights(w, b, plan.dtype)
+        xk = np.ascontiguousarray(x, dtype=plan.dtype)
         if copies is None:
-            out = np.empty(plan.out_shape, dtype=dtype)
+            out = np.empty(plan.out_shape, dtype=plan.dtype)
             self._run(xk, wk, bk, out, plan)
         else:
-            distinct = np.empty((plan.out_shape[0], wk.shape[0], *plan.out_shape[2:]), dtype)
+            distinct = np.empty((plan.out_shape[0], wk.shape[0], *plan.out_shape[2:]), plan.dtype)
             self._run(xk, wk, bk, distinct, plan)
             out = np.take(distinct, copies, axis=1)
         return (out if out.dtype == x.dtype else out.astype(x.dtype),)
 
     def _plan(self, x_shape, w_shape, dtype) -> _ConvPlan:
-        key = (x_shape, w_shape)
+        key = (x_shape, w_shape, dtype)
         plan = self._cache.get(key)
         if plan is None:
-            plan = self._cache[key] = self._new_plan(x_shape, w_shape)
+            plan = self._cache[key] = self._new_plan(x_shape, w_shape, dtype)
         return plan
 
-    def _new_plan(self, x_shape, w_shape):
+    def _new_plan(self, x_shape, w_shape, dtype):
         if len(w_shape) != len(x_shape) or len(x_shape) < 3:
             fail(f"X {list(x_shape)} and W {list(w_shape)} must have one rank >= 3")
         if len(x_shape) > 5:
@@ -173,16 +172,19 @@ class Conv(SlidingWindow):
         _, strides, dilations, begins, _, outs = self.geometry(x_shape[2:], w_shape[2:])
         check_sizes(outs)
         plan = _ConvPlan()
-        plan.out_shape = (x_shape[0], w_shape[0], *outs)
-        if len(outs) == 1:    # 1-D runs as 2-D with H == KH == 1
+        plan.out_shape, plan.dtype = (x_shape[0], w_shape[0], *outs), compute_dtype(dtype)
+        plan.as_2d = len(outs) == 1    # 1-D runs as 2-D with H == KH == 1
+        if plan.as_2d:
             strides, dilations, begins, outs = (1, *strides), (1, *dilations), (0, *begins), (1, *outs)
-        plan.strides, plan.dilations, plan.begins = strides, dilations, begins
-        plan.algorithm, plan.cols_shape = "direct", None
+        fused = (self.group, ACTIVATIONS[self.activation], float(self.alpha), float(self.beta))
+        plan.args = (*strides, *dilations, *begins, *fused)
+        plan.kernel, plan.cols_shape = kconv.conv3d_direct, None
         if len(outs) == 2:
-            kh, kw = (1, *w_shape[2:]) if len(w_shape) == 3 else w_shape[2:]
-            plan.algorithm = kconv.choose_conv2d_algorithm(
-                x_shape[1], w_shape[0], self.group, kh, kw, *outs)
-            plan.cols_shape = kconv.im2col_scratch_shape(x_shape[1], self.group, kh, kw, *outs)
+            kh, kw = (1, *w_shape[2:]) if plan.as_2d else w_shape[2:]
+            algorithm = kconv.choose_conv2d_algorithm(x_shape[1], w_shape[0], self.group, kh, kw, *outs)
+            plan.kernel = kconv.conv2d_im2col if algorithm == "im2col" else kconv.conv2d_direct
+            if algorithm == "im2col":
+                plan.cols_shape = kconv.im2col_scratch_shape(x_shape[1], self.group, kh, kw, *outs)
         return plan
 
     def _weights(self, w, b, dtype):
@@ -204,21 +206,12 @@ class Conv(SlidingWindow):
         return wk, bk, copies
 
     def _run(self, x, w, b, out, plan):
-        act = ACTIVATIONS[self.activation]
-        args = (self.group, act, float(self.alpha), float(self.beta))
-        if x.ndim == 3:
-            x, w, o = x[:, :, None, :], w[:, :, None, :], out[:, :, None, :]
+        if plan.as_2d:
+            x, w, out = x[:, :, None], w[:, :, None], out[:, :, None]
+        if plan.cols_shape is None:
+            plan.kernel(x, w, b, out, *plan.args)
         else:
-            o = out
-        if o.ndim == 4:
-            geometry = (*plan.strides, *plan.dilations, *plan.begins)
-            if plan.algorithm == "im2col":
-                cols = scratch(plan.cols_shape, x.dtype)
-                kconv.conv2d_im2col(x, w, b, o, *geometry, *args, cols)
-            else:
-                kconv.conv2d_direct(x, w, b, o, *geometry, *args)
-        else:
-            kconv.conv3d_direct(x, w, b, o, *plan.strides, *plan.dilations, *plan.begins, *args)
+            plan.kernel(x, w, b, out, *plan.args, scratch(plan.cols_shape, x.dtype))
 
 
 def _distinct_filters(w, b):
@@ -314,10 +307,8 @@ class ConvTranspose(SlidingWindow):
         if not all(isinstance(k, int) for k in w.shape[2:]):
             fail(f"the kernel size must be known: weights W are {w}")
         m = w.shape[1] * self.group
-        _check_channels(w.shape[0], m, x.shape[1] // self.group if isinstance(x.shape[1], int)
-                        else x.shape[1], self.group, b)
-        if isinstance(x.shape[1], int) and isinstance(w.shape[0], int) and x.shape[1] != w.shape[0]:
-            fail(f"input channels C={x.shape[1]} must equal W's first axis ({w.shape[0]})")
+        _check_transpose_channels(x.shape[1], w.shape[0], self.group)
+        _check_channels(None, m, None, self.group, b)
         _, _, outs = self.transpose_geometry(x.shape[2:], w.shape[2:])
         check_sizes(outs)
         return [Fact(x.dtype, (x.shape[0], m, *outs))]
@@ -354,6 +345,8 @@ class ConvTranspose(SlidingWindow):
         if geometry is None:
             geometry = self._cache[key] = self._new_geometry(x.shape, w.shape)
         out_shape, strides, dilations, begins = geometry
+        if b is not None and b.shape != out_shape[1:2]:
+            fail(f"bias B must have shape [{out_shape[1]}], got {list(b.shape)}")
         dtype = compute_dtype(x.dtype)
         xk = np.ascontiguousarray(x, dtype=dtype)
         wk = np.ascontiguousarray(w, dtype=dtype)
@@ -371,13 +364,19 @@ class ConvTranspose(SlidingWindow):
     def _new_geometry(self, x_shape, w_shape):
         if len(w_shape) != len(x_shape) or len(x_shape) < 3:
             fail(f"X {list(x_shape)} and W {list(w_shape)} must have one rank >= 3")
-        if x_shape[1] != w_shape[0] or x_shape[1] % self.group:
-            fail(f"input channels C={x_shape[1]} must equal W's first axis ({w_shape[0]}) "
-                 f"and be a multiple of group={self.group}")
+        _check_transpose_channels(x_shape[1], w_shape[0], self.group)
         kernel, strides, dilations, _ = self.window(len(x_shape) - 2, w_shape[2:])
         begins, _, outs = self.transpose_geometry(x_shape[2:], w_shape[2:])
         check_sizes(outs)
         return (x_shape[0], w_shape[1] * self.group, *outs), strides, dilations, begins
+
+
+def _check_transpose_channels(c, wc, group):
+    if not isinstance(group, int) or group < 1:
+        fail(f"group must be a positive integer, got {group}")
+    if isinstance(c, int) and isinstance(wc, int) and (c != wc or c % group):
+        fail(f"input channels C={c} must equal W's first axis ({wc}) and be a multiple of "
+             f"group={group}")
 
 
 def conv_transpose_numpy(x, w, b, out, strides, dilations, begins, group):

@@ -18,7 +18,8 @@ def parse_equation(equation: str, n_inputs: int):
     terms = [t.replace("...", ELLIPSIS) for t in lhs.split(",")]
     out = rhs.replace("...", ELLIPSIS) if arrow else None
     if len(terms) != n_inputs:
-        fail(f"equation {equation!r} has {len(terms)} operand term(s), the node has {n_inputs} inputs")
+        fail(f"equation {equation!r} has {len(terms)} operand term(s), "
+             f"the node has {n_inputs} inputs")
     for term in terms + ([out] if out is not None else []):
         bad = [c for c in term if not (c.isalpha() or c == ELLIPSIS)]
         if bad or term.count(ELLIPSIS) > 1:
@@ -59,7 +60,8 @@ def merge_size(old, new, letter, equation):
     if new == 1 or old == new or not isinstance(new, int):
         return old
     if isinstance(old, int):
-        fail(f"equation {equation!r}: letter {letter!r} is {old} in one operand and {new} in another")
+        fail(f"equation {equation!r}: letter {letter!r} is {old} in one operand "
+             f"and {new} in another")
     return new
 
 

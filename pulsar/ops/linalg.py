@@ -1,9 +1,9 @@
 """Matrix products: MatMul, Gemm, MatMulInteger, QLinearMatMul, Det (Einsum: einsum.py).
 
-GEMM goes through BLAS (np.matmul); batched products against one 2-D matrix are flattened into a
-single GEMM call, which NumPy's batched matmul loop does not do by itself.
+GEMM goes through BLAS (np.dot for float32/64); batched products against one 2-D matrix are
+flattened into a single GEMM call, which NumPy's batched matmul loop does not do by itself.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from .broadcast import broadcast_shapes
 from .registry import register
 
 QUANT_TYPES = (np.dtype(np.uint8), np.dtype(np.int8))
+BLAS_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def same_dim(a, b) -> bool:
@@ -20,27 +21,26 @@ def same_dim(a, b) -> bool:
     return a == b or not (isinstance(a, int) and isinstance(b, int))
 
 
-def matmul_shape(a: Fact, b: Fact, what=("A", "B")) -> tuple:
+def matmul_shape(a: Fact, b: Fact) -> tuple:
     """Output shape of numpy-style matmul: 1-D operands are promoted, then the axis dropped."""
     if a.rank == 0 or b.rank == 0:
-        fail(f"{what[0] if a.rank == 0 else what[1]} must have rank >= 1, got {a} and {b}")
+        fail(f"{'A' if a.rank == 0 else 'B'} must have rank >= 1, got {a} and {b}")
     ash = (1,) + a.shape if a.rank == 1 else a.shape
     bsh = b.shape + (1,) if b.rank == 1 else b.shape
     if not same_dim(ash[-1], bsh[-2]):
-        fail(f"inner dimensions differ: {what[0]} {a} has {ash[-1]}, {what[1]} {b} has {bsh[-2]}")
+        fail(f"inner dimensions differ: A {a} has {ash[-1]}, B {b} has {bsh[-2]}")
     batch = broadcast_shapes(ash[:-2], bsh[:-2])
     return batch + ((ash[-2],) if a.rank > 1 else ()) + ((bsh[-1],) if b.rank > 1 else ())
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """np.matmul, with [..., M, K] x [K, N] done as one [(...*M), K] x [K, N] GEMM."""
-    if a.ndim > 2 and b.ndim == 2 and a.dtype != object:
-        k = a.shape[-1]
-        if k != b.shape[0]:
-            raise ValueError(f"matmul: inner dimensions {a.shape} x {b.shape} differ")
-        out = np.matmul(a.reshape(-1, k), b).reshape(a.shape[:-1] + b.shape[1:])
-    else:
-        out = np.matmul(a, b)
+    """np.matmul; float32/64 products with a matrix or vector on the right go to np.dot (less
+    call overhead than the matmul ufunc), [..., M, K] x [K, N] as one [(...*M), K] GEMM."""
+    if a.dtype in BLAS_TYPES and b.ndim <= 2:
+        if a.ndim <= 2:
+            return np.asarray(np.dot(a, b))
+        return np.dot(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + b.shape[1:])
+    out = np.matmul(a, b)
     return out if out.dtype == a.dtype else out.astype(a.dtype)   # bfloat16 comes back as f32
 
 
@@ -60,13 +60,17 @@ class MatMul(Op):
 @register("Gemm", since=1)
 @dataclass(frozen=True)
 class Gemm(Op):
-    """Y = alpha * A' B' + beta * C. Constant B is stored pre-transposed (and contiguous) once."""
+    """Y = alpha * A' B' + beta * C.
+
+    B' is the view B.T when transB: BLAS reads a transposed operand in place (a transpose flag),
+    and a pre-transposed contiguous copy of a constant B measured no faster (slower for M = 1,
+    where the view turns GEMV into contiguous dot products), so weights are not copied.
+    """
     alpha: float = 1.0
     beta: float = 1.0
     transA: int = 0
     transB: int = 0
     broadcast: int = 0      # opset < 7 only; C broadcasts unidirectionally either way
-    _prepared: dict = field(default_factory=dict, compare=False, repr=False)
 
     def infer(self, inputs, ctx):
         a, b = inputs[0], inputs[1]
@@ -74,7 +78,8 @@ class Gemm(Op):
         need_rank(a, "A", rank=2)
         need_rank(b, "B", rank=2)
         if a.dtype != b.dtype or (c is not None and c.dtype != a.dtype):
-            fail(f"A, B and C must share one dtype, got {a}, {b}" + (f", {c}" if c else ""))
+            given = ", ".join(str(f) for f in (a, b, c) if f is not None)
+            fail(f"A, B and C must share one dtype, got {given}")
         m, ka = a.shape[::-1] if self.transA else a.shape
         kb, n = b.shape[::-1] if self.transB else b.shape
         if not same_dim(ka, kb):
@@ -82,24 +87,12 @@ class Gemm(Op):
                  f"B {b} (transB={self.transB}) has {kb}")
         if c is not None:
             check_unidirectional(c, (m, n))
-        if b.value is not None and b.value.dtype != object:
-            self.prepare(b.value)
         return [Fact(a.dtype, (m, n))]
 
-    def prepare(self, b: np.ndarray):
-        """Keep B' contiguous for a constant B; keyed by identity (the plan passes that array)."""
-        if len(self._prepared) > 4:     # stale entries from earlier analyses of the same node
-            self._prepared.clear()
-        ready = np.ascontiguousarray(b.T if self.transB else b)
-        self._prepared[id(b)] = (b, ready)
-
     def eval(self, a, b, c=None):
-        entry = self._prepared.get(id(b))
-        bt = entry[1] if entry is not None and entry[0] is b else (b.T if self.transB else b)
         at = a.T if self.transA else a
-        if at.shape[1] != bt.shape[0]:
-            raise ValueError(f"Gemm: inner dimensions of {at.shape} x {bt.shape} differ")
-        y = np.matmul(at, bt)
+        bt = b.T if self.transB else b
+        y = np.dot(at, bt) if a.dtype in BLAS_TYPES else matmul(at, bt)
         if self.alpha != 1.0:
             np.multiply(y, self.alpha, out=y, casting="unsafe")
         if c is not None and self.beta != 0.0:

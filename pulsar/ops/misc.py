@@ -1,4 +1,5 @@
-"""Odds and ends: optionals, string ops, TfIdfVectorizer, Col2Im, NonMaxSuppression.
+"""Odds and ends: optionals, string ops, TfIdfVectorizer, Col2Im, NonMaxSuppression, BitCast,
+TensorScatter.
 
 Strings are NumPy object arrays of `str`, as onnx represents them. Optionals have no type of
 their own in pulsar: an optional holding a tensor is that tensor, an empty one is `None` at run
@@ -24,6 +25,11 @@ STRING = np.dtype(object)
 def _need_strings(fact, what="input"):
     if fact.dtype != STRING:
         fail(f"{what} must be a string tensor, got {fact}")
+
+
+def _first(value, default):
+    """The value of an optional scalar input (absent or empty: the default)."""
+    return default if value is None or not value.size else value.reshape(-1)[0]
 
 
 # --- optionals -----------------------------------------------------------------------------
@@ -192,6 +198,10 @@ class TfIdfVectorizer(Op):
             fail(f"X must be a [C] or [B, C] string/int32/int64 tensor, got {x}")
         if self.mode not in ("TF", "IDF", "TFIDF") or not self.ngram_indexes:
             fail(f"needs mode TF, IDF or TFIDF and ngram_indexes, got mode {self.mode!r}")
+        if self.weights and len(self.weights) != len(self.ngram_indexes):
+            fail(f"weights has {len(self.weights)} entries, ngram_indexes {len(self.ngram_indexes)}")
+        if min(self.ngram_indexes) < 0:
+            fail(f"ngram_indexes must be >= 0, got {min(self.ngram_indexes)}")
         self.table()
         return [Fact(np.float32, x.shape[:-1] + (max(self.ngram_indexes) + 1,))]
 
@@ -203,7 +213,8 @@ class TfIdfVectorizer(Op):
         for n, (start, end) in enumerate(zip(self.ngram_counts, ends), start=1):
             for first in range(start, end - n + 1, n):
                 if k >= len(self.ngram_indexes):
-                    fail(f"ngram_indexes has {len(self.ngram_indexes)} entries, the pool more n-grams")
+                    fail(f"ngram_indexes has {len(self.ngram_indexes)} entries, "
+                         "the pool holds more n-grams")
                 if self.min_gram_length <= n <= self.max_gram_length:
                     grams[tuple(pool[first:first + n])] = self.ngram_indexes[k]
                 k += 1
@@ -211,7 +222,7 @@ class TfIdfVectorizer(Op):
 
     def eval(self, x):
         grams, width = self.table(), max(self.ngram_indexes) + 1
-        rows = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+        rows = x.reshape(-1, x.shape[-1])
         counts = np.zeros((len(rows), width), dtype=np.float32)
         for row, out in zip(rows, counts):
             self.count_row(row.tolist(), grams, out)
@@ -308,25 +319,31 @@ class NonMaxSuppression(Op):
         boxes, scores = inputs[0], inputs[1]
         need_rank(boxes, "boxes", rank=3)
         need_rank(scores, "scores", rank=3)
-        if isinstance(boxes.shape[2], int) and boxes.shape[2] != 4:
-            fail(f"boxes must be [batch, boxes, 4], got {boxes}")
+        pairs = [(boxes.shape[2], 4), (scores.shape[0], boxes.shape[0]), (scores.shape[2], boxes.shape[1])]
+        if any(isinstance(a, int) and isinstance(b, int) and a != b for a, b in pairs):
+            fail(f"need boxes [batch, boxes, 4] and scores [batch, classes, boxes], "
+                 f"got {boxes} and {scores}")
         return [Fact(np.int64, (ctx.fresh_symbol("selected"), 3))]
 
     def eval(self, boxes, scores, max_per_class=None, iou_threshold=None, score_threshold=None):
-        limit = 0 if max_per_class is None or not max_per_class.size else int(max_per_class.reshape(-1)[0])
-        iou_limit = 0.0 if iou_threshold is None or not iou_threshold.size else float(iou_threshold.reshape(-1)[0])
+        limit = max(int(_first(max_per_class, 0)), 0)
+        iou_limit = float(_first(iou_threshold, 0.0))
+        score_limit = _first(score_threshold, None)
+        if boxes.shape[::2] != (scores.shape[0], 4) or boxes.shape[1] != scores.shape[2]:
+            fail(f"boxes {list(boxes.shape)} and scores {list(scores.shape)} do not match")
         selected = []
-        for b, c in product(range(scores.shape[0]), range(scores.shape[1])):
+        for b in range(scores.shape[0]):
             overlap = self.iou(boxes[b].astype(np.float64))
-            for box in self.select(scores[b, c], overlap, max(limit, 0), iou_limit, score_threshold):
-                selected.append((b, c, box))
+            for c in range(scores.shape[1]):
+                kept = self.select(scores[b, c], overlap, limit, iou_limit, score_limit)
+                selected.extend((b, c, box) for box in kept)
         return (np.array(selected, dtype=np.int64).reshape(-1, 3),)
 
     @staticmethod
-    def select(scores, overlap, limit, iou_limit, score_threshold):
+    def select(scores, overlap, limit, iou_limit, score_limit):
         order = np.argsort(-scores, kind="stable")
-        if score_threshold is not None and score_threshold.size:
-            order = order[scores[order] > float(score_threshold.reshape(-1)[0])]
+        if score_limit is not None:
+            order = order[scores[order] > score_limit]
         kept = []
         for i in order:
             if len(kept) >= limit:
@@ -350,3 +367,61 @@ class NonMaxSuppression(Op):
         valid = (inter > 0) & (area[:, None] > 0) & (area[None] > 0) & (union > 0)
         return np.where(valid, inter / np.where(valid, union, 1.0), 0.0)
 
+
+# --- BitCast, TensorScatter ----------------------------------------------------------------
+
+@register("BitCast", since=26)
+@dataclass(frozen=True)
+class BitCast(Op):
+    """Reinterprets the bytes of each element as another type of the same width."""
+    to: int = 0
+
+    def infer(self, inputs, ctx):
+        x, dtype = inputs[0], dtypes.from_onnx(self.to)
+        if dtype == STRING or x.dtype == STRING or dtype.itemsize != x.dtype.itemsize:
+            fail(f"cannot reinterpret {x.dtype} as {dtype}: both must be numeric of the same width")
+        return [Fact(dtype, x.shape)]
+
+    def eval(self, x):
+        return ((x if x.flags.c_contiguous else x.copy()).view(dtypes.from_onnx(self.to)),)
+
+
+@register("TensorScatter", since=24)
+@dataclass(frozen=True)
+class TensorScatter(Op):
+    """A KV-cache write: update[b] goes to past_cache[b] at write_indices[b] along `axis`
+    (wrapping around in circular mode). Axis 0 is the batch."""
+    axis: int = -2
+    mode: str = "linear"
+
+    def infer(self, inputs, ctx):
+        cache, update = inputs[0], inputs[1]
+        axis = self.cache_axis(cache.rank)
+        if update.rank != cache.rank or update.dtype != cache.dtype or any(
+                isinstance(a, int) and isinstance(b, int) and a != b
+                for i, (a, b) in enumerate(zip(cache.shape, update.shape)) if i != axis):
+            fail(f"update must match past_cache except along axis {axis}: {update} vs {cache}")
+        if self.mode not in ("linear", "circular"):
+            fail(f"mode must be linear or circular, got {self.mode!r}")
+        return [cache]
+
+    def cache_axis(self, rank):
+        axis = self.axis + rank if self.axis < 0 else self.axis
+        if not 1 <= axis < rank:
+            fail(f"axis {self.axis} must select a sequence axis after the batch axis (rank {rank})")
+        return axis
+
+    def eval(self, cache, update, write_indices=None):
+        axis = self.cache_axis(cache.ndim)
+        size, steps = cache.shape[axis], update.shape[axis]
+        starts = np.zeros(cache.shape[0], np.int64) if write_indices is None else \
+            write_indices.reshape(-1)
+        out = cache.copy()
+        for b, start in enumerate(starts):
+            where = int(start) + np.arange(steps)
+            if self.mode == "circular":
+                where %= size
+            elif start < 0 or start + steps > size:
+                fail(f"batch {b}: writing {steps} steps at {start} overruns a cache of {size}")
+            out[b][(slice(None),) * (axis - 1) + (where,)] = update[b]
+        return (out,)

@@ -32,6 +32,14 @@ def _check_param(fact, what, shape):
         fail(f"{what} must have shape [{','.join(str(d) for d in shape)}], got {fact}")
 
 
+def _check_lengths(c, **params):
+    """Run-time guard before a kernel indexes parameters by channel (symbolic C is unchecked
+    at analysis)."""
+    for name, p in params.items():
+        if p.shape != (c,):
+            fail(f"{name} must have shape [{c}] for input channels C={c}, got {list(p.shape)}")
+
+
 def _channel_view(param, ndim):
     """(C,) -> (1, C, 1, ...) for broadcasting against an (N, C, ...) array."""
     return param.reshape((1, -1) + (1,) * (ndim - 2))
@@ -87,6 +95,7 @@ class BatchNormalization(Op):
 
     def _normalize(self, x, scale, bias, mean, var):
         if self.spatial and x.ndim > 1 and x.size:
+            _check_lengths(x.shape[1], scale=scale, B=bias, input_mean=mean, input_var=var)
             xk = _as_rows(x, (x.shape[0], x.shape[1], -1))
             out = np.empty_like(xk)
             params = (p.astype(np.float64) for p in (scale, bias, mean, var))
@@ -126,6 +135,7 @@ class InstanceNormalization(Op):
     def eval(self, x, scale, bias):
         if not x.size:
             return (x.copy(),)
+        _check_lengths(x.shape[1], scale=scale, B=bias)
         xk = _as_rows(x, (x.shape[0], x.shape[1], -1))
         out = np.empty_like(xk)
         knorm.instance_norm(xk, scale.astype(np.float64), bias.astype(np.float64), out,

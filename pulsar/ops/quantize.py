@@ -42,9 +42,10 @@ def check_param(param: Fact, x: Fact, axis: int, block_size: int, name: str):
                                        for a, b in zip(param.shape, want)):
             fail(f"{name} must have shape [{','.join(map(str, want))}] for block_size "
                  f"{block_size} along axis {axis} of x {x}, got {param}")
-    elif param.rank > 1 or (param.rank == 1 and param.shape[0] != 1 and isinstance(param.shape[0], int)
+    elif param.rank > 1 or (param.rank == 1 and isinstance(param.shape[0], int)
                             and isinstance(x.shape[axis], int) and param.shape[0] != x.shape[axis]):
-        fail(f"{name} must be a scalar or 1-D of length x.shape[{axis}] = {x.shape[axis]}, got {param}")
+        fail(f"{name} must be a scalar or 1-D of length x.shape[{axis}] = {x.shape[axis]}, "
+             f"got {param}")
 
 
 def expand_param(value: np.ndarray, shape: tuple, axis: int, block_size: int) -> np.ndarray:
@@ -103,7 +104,8 @@ class QuantizeLinear(Quantization):
             fail(f"output_dtype {declared} differs from y_zero_point's dtype {zero_dtype}")
         dtype = zero_dtype if zero_dtype is not None else declared or np.dtype(np.uint8)
         if dtype not in QUANTIZED_TYPES:
-            fail(f"cannot quantize to {dtype}; supported: {', '.join(t.name for t in QUANTIZED_TYPES)}")
+            names = ", ".join(t.name for t in QUANTIZED_TYPES)
+            fail(f"cannot quantize to {dtype}; supported: {names}")
         return dtype
 
     def eval(self, x, scale, zero=None):
@@ -172,7 +174,8 @@ class DynamicQuantizeLinear(Op):
     def eval(self, x):
         high = np.float32(max(0.0, float(np.max(x)))) if x.size else np.float32(0)
         low = np.float32(min(0.0, float(np.min(x)))) if x.size else np.float32(0)
-        scale = np.float32(1.0 if high == low else high - low) / np.float32(255)
+        # an all-zero x gets scale 1 (onnxruntime; onnx's reference computes 1/255)
+        scale = np.float32(1.0) if high == low else np.float32(high - low) / np.float32(255)
         zero = np.rint(np.clip(np.float32(0) - low / scale, 0, 255))
         y = np.clip(np.rint(x / scale) + zero, 0, 255).astype(np.uint8)
         return y, np.array(scale, dtype=np.float32), np.array(zero, dtype=np.uint8)

@@ -27,11 +27,12 @@ def _float_dtype(onnx_type: int, fallback=None) -> np.dtype:
 @dataclass(frozen=True)
 class RandomOp(Op):
     foldable: ClassVar[bool] = False
+    seed: Optional[float] = None
 
     def state(self) -> np.random.RandomState:
-        seed = getattr(self, "seed", None)
-        return np.random.RandomState() if seed is None or np.isnan(seed) else \
-            np.random.RandomState(int(seed))
+        if self.seed is None or np.isnan(self.seed):
+            return np.random.RandomState()
+        return np.random.RandomState(int(self.seed) % 2**32)   # RandomState wants 0..2**32-1
 
 
 class NormalDraw:
@@ -79,7 +80,6 @@ class RandomNormal(NormalDraw, FixedShape):
     dtype: int = 1
     mean: float = 0.0
     scale: float = 1.0
-    seed: Optional[float] = None
     shape: tuple = ()
 
 
@@ -89,7 +89,6 @@ class RandomUniform(UniformDraw, FixedShape):
     dtype: int = 1
     high: float = 1.0
     low: float = 0.0
-    seed: Optional[float] = None
     shape: tuple = ()
 
 
@@ -99,7 +98,6 @@ class RandomNormalLike(NormalDraw, LikeInput):
     dtype: int = 0
     mean: float = 0.0
     scale: float = 1.0
-    seed: Optional[float] = None
 
 
 @register("RandomUniformLike", since=1)
@@ -108,7 +106,6 @@ class RandomUniformLike(UniformDraw, LikeInput):
     dtype: int = 0
     high: float = 1.0
     low: float = 0.0
-    seed: Optional[float] = None
 
 
 @register("Bernoulli", since=15)
@@ -116,7 +113,6 @@ class RandomUniformLike(UniformDraw, LikeInput):
 class Bernoulli(LikeInput):
     """1 with probability x, else 0; the output may be any numeric type or bool."""
     dtype: int = 0
-    seed: Optional[float] = None
 
     def out_dtype(self, dtype):
         return dtypes.from_onnx(self.dtype) if self.dtype else dtype
@@ -138,7 +134,6 @@ class Multinomial(RandomOp):
     """[batch, classes] unnormalised log-probabilities -> [batch, sample_size] class indices."""
     dtype: int = 6
     sample_size: int = 1
-    seed: Optional[float] = None
 
     def infer(self, inputs, ctx):
         x = inputs[0]

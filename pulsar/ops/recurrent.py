@@ -1,1 +1,257 @@
-"""(family module: to be filled)"""
+"""LSTM, GRU and RNN: ONNX's recurrent layers, one Numba kernel call per direction.
+
+Facts: X [S, B, I] (layout 0) gives Y [S, D, B, H] and Y_h / Y_c [D, B, H]; layout 1 swaps the
+batch and sequence axes (X [B, S, I], Y [B, S, D, H], states [B, D, H]). Every weight shape is
+checked in `infer` and again in `eval` (cheap, and eval may see other shapes than analysed): the
+kernels index without bounds checks. The streaming layer calls `eval` per pulse with
+initial_h / initial_c set to its carried state, so `eval` never writes into its inputs and always
+returns every output.
+"""
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import ClassVar, Optional
+
+import numpy as np
+
+from ..fact import Fact
+from ..kernels import recurrent as kernels
+from ..kernels.rnn_activation import resolve_activations
+from .base import Op, fail
+from .registry import register
+from .sizes import same_dim, shape_str
+
+FLOATS = {np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)}
+DIRECTIONS = ("forward", "reverse", "bidirectional")
+
+
+@dataclass(frozen=True)
+class Recurrent(Op):
+    """Shared by LSTM / GRU / RNN; subclasses set the gate count and run one direction."""
+    gates: ClassVar[int] = 1
+    default_activations: ClassVar[tuple] = ()
+    input_names: ClassVar[tuple] = ("X", "W", "R", "B", "sequence_lens", "initial_h")
+    ignored_attrs: ClassVar[tuple] = ("output_sequence",)   # opset 1: Y was optional anyway
+    activation_alpha: tuple = ()
+    activation_beta: tuple = ()
+    activations: tuple = ()
+    clip: Optional[float] = None
+    direction: str = "forward"
+    hidden_size: Optional[int] = None
+    layout: int = 0
+    _prepared: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.direction not in DIRECTIONS:
+            fail(f"direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
+        if self.layout not in (0, 1):
+            fail(f"layout must be 0 or 1, got {self.layout}")
+        if self.clip is not None and not self.clip > 0:
+            fail(f"clip must be positive, got {self.clip}")
+        if self.hidden_size is not None and self.hidden_size <= 0:
+            fail(f"hidden_size must be positive, got {self.hidden_size}")
+        self.acts   # noqa: B018  (unknown names and wrong counts fail at import)
+
+    @property
+    def n_dirs(self) -> int:
+        return 2 if self.direction == "bidirectional" else 1
+
+    @cached_property
+    def acts(self) -> list:
+        """(code, alpha, beta) per activation, `len(default_activations)` per direction."""
+        per_dir = len(self.default_activations)
+        names, alphas, betas = self.activations, self.activation_alpha, self.activation_beta
+        if not names:
+            names = self.default_activations * self.n_dirs
+        elif len(names) == per_dir and self.n_dirs == 2:   # one list for both directions
+            names, alphas, betas = names * 2, alphas * 2, betas * 2
+        if len(names) != per_dir * self.n_dirs:
+            fail(f"activations lists {len(names)} functions; {self.direction} "
+                 f"{self.onnx_name} needs {per_dir * self.n_dirs}: {list(names)}")
+        try:
+            return resolve_activations(names, alphas, betas)
+        except KeyError as e:
+            name = next((n for n in names if n.lower() == e.args[0]), e.args[0])
+            fail(f"unknown activation {name!r} in activations {list(names)}")
+
+    def check_shapes(self, shapes: list) -> tuple:
+        """(seq, batch, hidden) from the input shapes (None: absent); fails on a mismatch."""
+        x, r = shapes[0], shapes[2]
+        if len(x) != 3:
+            fail(f"X must have rank 3 ([seq, batch, input] for layout {self.layout}), "
+                 f"got {shape_str(x)}")
+        if r is None or len(r) != 3:
+            fail(f"R must have rank 3 [directions, {self.gates}*hidden, hidden], got {r}")
+        seq, batch = (x[0], x[1]) if self.layout == 0 else (x[1], x[0])
+        hidden = self.hidden_size if self.hidden_size is not None else r[2]
+        d, g = self.n_dirs, self.gates
+        state = (d, batch, hidden) if self.layout == 0 else (batch, d, hidden)
+        want = {"W": (d, g * hidden, x[2]), "R": (d, g * hidden, hidden), "B": (d, 2 * g * hidden),
+                "sequence_lens": (batch,), "initial_h": state, "initial_c": state,
+                "P": (d, 3 * hidden)}
+        for name, shape in zip(self.input_names[1:], shapes[1:]):
+            if shape is not None and not _fits(shape, want[name]):
+                fail(f"{name} must be {shape_str(want[name])} for a {self.direction} "
+                     f"{self.onnx_name} with hidden size {hidden} and X {shape_str(x)} "
+                     f"(layout {self.layout}), got {shape_str(shape)}")
+        return seq, batch, hidden
+
+    def infer(self, inputs, ctx):
+        inputs = list(inputs) + [None] * (len(self.input_names) - len(inputs))
+        if len(inputs) > len(self.input_names):
+            fail(f"takes at most {len(self.input_names)} inputs, got {len(inputs)}")
+        if inputs[1] is None or inputs[2] is None:
+            fail("W and R are required")
+        x = inputs[0]
+        if x.dtype not in FLOATS:
+            fail(f"X must be float16, float32 or float64, got {x}")
+        for name, f in zip(self.input_names, inputs):
+            if f is not None and name != "sequence_lens" and f.dtype != x.dtype:
+                fail(f"{name} must have X's dtype {x.dtype}, got {f}")
+        if inputs[4] is not None and inputs[4].dtype.kind not in "iu":
+            fail(f"sequence_lens must be int32, got {inputs[4]}")
+        seq, batch, hidden = self.check_shapes([None if f is None else f.shape for f in inputs])
+        d = self.n_dirs
+        y = (seq, d, batch, hidden) if self.layout == 0 else (batch, seq, d, hidden)
+        state = (d, batch, hidden) if self.layout == 0 else (batch, d, hidden)
+        return [Fact(x.dtype, y)] + [Fact(x.dtype, state)] * (self.n_states)
+
+    @property
+    def n_states(self) -> int:
+        return 1
+
+    def eval(self, *args):
+        args = list(args) + [None] * (len(self.input_names) - len(args))
+        seq, batch, hidden = self.check_shapes([None if a is None else a.shape for a in args])
+        x = args[0]
+        dtype = np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
+        xs = np.ascontiguousarray(x if self.layout == 0 else x.transpose(1, 0, 2), dtype=dtype)
+        lens = _lengths(args[4], seq, batch)
+        d = self.n_dirs
+        y = np.empty((seq, d, batch, hidden), dtype)
+        states = [self._state(a, batch, hidden, dtype) for a in args[5:5 + self.n_states]]
+        scratch = np.empty(self.scratch_shape(batch, hidden), dtype)
+        for k, weights in enumerate(self._weights(args, hidden, dtype)):
+            reverse = self.direction == "reverse" or k == 1
+            self.run_direction(xs, weights, [s[k] for s in states], y[:, k], k, reverse, lens,
+                               scratch)
+        for s in states:
+            s[:, lens == 0] = 0    # as onnxruntime: an empty sequence has a zero final state
+        return self._outputs(y, states, x.dtype)
+
+    def _state(self, initial, batch, hidden, dtype) -> np.ndarray:
+        """A fresh [D, B, H] state array (the kernels update it in place)."""
+        if initial is None:
+            return np.zeros((self.n_dirs, batch, hidden), dtype)
+        return np.array(initial if self.layout == 0 else initial.transpose(1, 0, 2), dtype=dtype)
+
+    def _outputs(self, y, states, dtype) -> list:
+        if self.layout == 1:
+            y = y.transpose(2, 0, 1, 3)
+            states = [s.transpose(1, 0, 2) for s in states]
+        return [np.ascontiguousarray(a, dtype=dtype) for a in [y] + states]
+
+    def _weights(self, args, hidden, dtype) -> list:
+        """Per direction (w, r, wb, rb[, p]): Fortran-ordered w/r are the kernels' fast path.
+
+        Cached by the identity of the weight arrays (constants: the plan passes the same
+        arrays every run), so the conversion happens once per model, not once per pulse.
+        """
+        arrays = [args[1], args[2], args[3]] + args[7:8]
+        key = tuple(id(a) for a in arrays) + (dtype,)
+        entry = self._prepared.get(key)
+        if entry is not None and all(a is b for a, b in zip(entry[0], arrays)):
+            return entry[1]
+        if len(self._prepared) > 4:     # stale entries (weights fed as inputs, re-analyses)
+            self._prepared.clear()
+        g = self.gates * hidden
+        w, r, bias = args[1], args[2], args[3]
+        if bias is None:
+            bias = np.zeros((self.n_dirs, 2 * g), dtype)
+        weights = []
+        for k in range(self.n_dirs):
+            weights.append([np.asfortranarray(w[k], dtype=dtype),
+                            np.asfortranarray(r[k], dtype=dtype),
+                            np.ascontiguousarray(bias[k, :g], dtype=dtype),
+                            np.ascontiguousarray(bias[k, g:], dtype=dtype)]
+                           + self.extra_weights(args, k, hidden, dtype))
+        self._prepared[key] = (arrays, weights)
+        return weights
+
+    def extra_weights(self, args, k, hidden, dtype) -> list:
+        return []
+
+
+def _fits(shape, want) -> bool:
+    return len(shape) == len(want) and all(same_dim(a, b) for a, b in zip(shape, want))
+
+
+def _lengths(lens, seq, batch) -> np.ndarray:
+    """sequence_lens as the kernels need it: int32 [B] within [0, seq] (they index with it)."""
+    if lens is None:
+        return np.full(batch, seq, np.int32)
+    lens = np.asarray(lens)
+    if lens.dtype.kind not in "iu" or (lens.size and (lens.min() < 0 or lens.max() > seq)):
+        fail(f"sequence_lens must hold integers in [0, {seq}], got {lens.tolist()}")
+    return np.ascontiguousarray(lens, dtype=np.int32)
+
+
+@register("LSTM", since=1)
+@dataclass(frozen=True)
+class LSTM(Recurrent):
+    """Gates i, o, f, c; optional peepholes P [D, 3H] (i, o, f)."""
+    gates: ClassVar[int] = 4
+    default_activations: ClassVar[tuple] = ("Sigmoid", "Tanh", "Tanh")
+    input_names: ClassVar[tuple] = Recurrent.input_names + ("initial_c", "P")
+    input_forget: int = 0
+
+    @property
+    def n_states(self) -> int:
+        return 2
+
+    def scratch_shape(self, batch, hidden):
+        return kernels.lstm_scratch_shapes(batch, hidden)
+
+    def extra_weights(self, args, k, hidden, dtype) -> list:
+        p = args[7]
+        return [np.zeros(3 * hidden, dtype) if p is None else np.ascontiguousarray(p[k], dtype=dtype)]
+
+    def run_direction(self, x, weights, states, y, k, reverse, lens, scratch):
+        (f, fa, fb), (g, ga, gb), (h, ha, hb) = self.acts[3 * k:3 * k + 3]
+        w, r, wb, rb, p = weights
+        kernels.lstm_steps(x, w, r, wb, rb, p, states[0], states[1], y, f, g, h, fa, fb, ga, gb,
+                           ha, hb, self.clip or 0.0, bool(self.input_forget), reverse, lens, scratch)
+
+
+@register("GRU", since=1)
+@dataclass(frozen=True)
+class GRU(Recurrent):
+    """Gates z, r, h; linear_before_reset applies r after the recurrent product."""
+    gates: ClassVar[int] = 3
+    default_activations: ClassVar[tuple] = ("Sigmoid", "Tanh")
+    linear_before_reset: int = 0
+
+    def scratch_shape(self, batch, hidden):
+        return kernels.gru_scratch_shapes(batch, hidden)
+
+    def run_direction(self, x, weights, states, y, k, reverse, lens, scratch):
+        (f, fa, fb), (g, ga, gb) = self.acts[2 * k:2 * k + 2]
+        w, r, wb, rb = weights
+        kernels.gru_steps(x, w, r, wb, rb, states[0], y, f, g, fa, fb, ga, gb, self.clip or 0.0,
+                          bool(self.linear_before_reset), reverse, lens, scratch)
+
+
+@register("RNN", since=1)
+@dataclass(frozen=True)
+class RNN(Recurrent):
+    """h = f(x W^T + h R^T + Wb + Rb)."""
+    gates: ClassVar[int] = 1
+    default_activations: ClassVar[tuple] = ("Tanh",)
+
+    def scratch_shape(self, batch, hidden):
+        return kernels.rnn_scratch_shapes(batch, hidden)
+
+    def run_direction(self, x, weights, states, y, k, reverse, lens, scratch):
+        f, fa, fb = self.acts[k]
+        w, r, wb, rb = weights
+        kernels.rnn_steps(x, w, r, wb, rb, states[0], y, f, fa, fb, self.clip or 0.0, reverse,
+                          lens, scratch)

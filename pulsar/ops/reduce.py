@@ -3,7 +3,8 @@
 Each reduction is a row: ONNX name -> function of (x, axes, keepdims) and the opset where `axes`
 moved from an attribute to an input (13 for ReduceSum, 18 for the rest). Empty-set reductions
 follow the spec: Max -> -inf (or the dtype's minimum), Min -> +inf, LogSum(Exp) -> -inf,
-Prod -> 1, the sums -> 0 (Mean, left undefined, gives NaN). Outputs keep the input dtype, integers included.
+Prod -> 1, the sums -> 0 (Mean, left undefined, gives NaN). Outputs keep the input dtype,
+integers included.
 """
 from dataclasses import dataclass
 from typing import ClassVar
@@ -216,5 +217,6 @@ class CumSum(Op):
             dst = dst[tuple(tail)]
         np.cumsum(src, axis=axis, dtype=_exact_dtype(x), out=dst)
         return (out,)
+
 
 from . import softmax, sort  # noqa: E402,F401  (until ops/__init__ lists them)

@@ -1,5 +1,5 @@
-"""Resampling: Resize and Upsample (separable, one resized axis at a time); GridSample,
-AffineGrid and RoiAlign (sampling at arbitrary points).
+"""Resampling: Resize and Upsample (separable, one resized axis at a time); GridSample and
+AffineGrid (sampling at arbitrary points).
 
 For each resized axis, every output position y maps to a source coordinate x (the
 coordinate_transformation_mode), then reads a few taps around x with weights from the
@@ -193,7 +193,9 @@ class Resize(Op):
         return (np.floor(x) if mode == "floor" else np.ceil(x)).astype(np.int64)
 
     def kernel(self, t):
-        return np.clip(1 - np.abs(t), 0, 1) if self.mode == "linear" else keys_cubic(t, self.cubic_coeff_a)
+        if self.mode == "linear":
+            return np.clip(1 - np.abs(t), 0, 1)
+        return keys_cubic(t, self.cubic_coeff_a)
 
 
 def keys_cubic(t, a):
@@ -206,10 +208,10 @@ def keys_cubic(t, a):
 
 def _scaled_dim(dim, scale: float):
     """floor(dim * scale), exact for symbolic dims: the float scale is a binary fraction."""
+    if not (scale > 0 and np.isfinite(scale)):
+        fail(f"scales must be positive and finite, got {scale}")
     if isinstance(dim, int):
         return int(np.floor(scale * dim))
-    if not scale > 0:
-        fail(f"scales must be positive, got {scale}")
     ratio = Fraction(scale)
     return dims.to_dim(dim * ratio.numerator) // ratio.denominator if ratio.denominator > 1 \
         else dim * ratio.numerator
@@ -251,13 +253,14 @@ class Upsample7(Resize10):
 
     def infer(self, inputs, ctx):
         scales = np.array(self.scales, dtype=np.float32)
-        return Resize.infer(self, [inputs[0], None, Fact(np.float32, scales.shape, scales), None], ctx)
+        scales = Fact(np.float32, scales.shape, scales)
+        return Resize.infer(self, [inputs[0], None, scales, None], ctx)
 
     def eval(self, x):
         return Resize.eval(self, x, None, np.array(self.scales, dtype=np.float32), None)
 
 
-# --- GridSample, AffineGrid, RoiAlign: sampling at arbitrary points -----------------------
+# --- GridSample, AffineGrid: sampling at arbitrary points ---------------------------------
 
 GRID_MODES = {"bilinear": "linear", "bicubic": "cubic", "linear": "linear", "cubic": "cubic",
               "nearest": "nearest"}   # opset 16 names -> opset 20 names
@@ -326,7 +329,8 @@ class GridSample(Op):
         elif self.padding_mode == "reflection":
             x = np.where(outside, reflect(x, low, high), x)
         if mode == "nearest":
-            return self.fetch(np.trunc(x).astype(np.int64)[:, None], np.ones((len(x), 1)), size, low, high)
+            index = np.trunc(x).astype(np.int64)[:, None]
+            return self.fetch(index, np.ones((len(x), 1)), size, low, high)
         base = np.floor(x)
         offsets = np.arange(2) if mode == "linear" else np.arange(-1, 3)
         index = base.astype(np.int64)[:, None] + offsets
@@ -368,80 +372,3 @@ class AffineGrid(Op):
         mesh = np.meshgrid(*axes, indexing="ij")
         base = np.stack(list(mesh[::-1]) + [np.ones(spatial)], axis=-1)   # (x, y[, z], 1)
         return (np.einsum("nij,...j->n...i", theta.astype(np.float64), base).astype(theta.dtype),)
-
-
-@register("RoiAlign", since=10)
-@dataclass(frozen=True)
-class RoiAlign(Op):
-    """Per region: average (or max) of bilinear samples on a regular grid in each output bin.
-    Sample weights are separable, so "avg" is one matrix product per axis."""
-    coordinate_transformation_mode: str = "output_half_pixel"   # opset 10 behaviour
-    mode: str = "avg"
-    output_height: int = 1
-    output_width: int = 1
-    sampling_ratio: int = 0
-    spatial_scale: float = 1.0
-
-    def infer(self, inputs, ctx):
-        x, rois, index = inputs
-        if x.rank != 4 or rois.rank != 2 or index.rank != 1:
-            fail(f"need X [N, C, H, W], rois [R, 4], batch_indices [R]; got {x}, {rois}, {index}")
-        if self.mode not in ("avg", "max"):
-            fail(f"mode must be avg or max, got {self.mode!r}")
-        return [Fact(x.dtype, (rois.shape[0], x.shape[1], self.output_height, self.output_width))]
-
-    def eval(self, x, rois, batch_indices):
-        out = np.zeros((len(rois), x.shape[1], self.output_height, self.output_width), x.dtype)
-        for r, (roi, b) in enumerate(zip(rois.astype(np.float64), batch_indices)):
-            if not 0 <= b < x.shape[0]:
-                fail(f"batch index {b} of region {r} is outside [0, {x.shape[0]})")
-            (ys, wy), (xs, wx), count = self.sample_weights(roi, x.shape[2], x.shape[3])
-            if count == 0:
-                continue
-            out[r] = self.pool(x[b].astype(np.float64), ys, wy, xs, wx, count)
-        return (out,)
-
-    def sample_weights(self, roi, height, width):
-        offset = 0.5 if self.coordinate_transformation_mode == "half_pixel" else 0.0
-        x0, y0, x1, y1 = roi * self.spatial_scale - offset
-        w, h = x1 - x0, y1 - y0
-        if not offset:
-            w, h = max(w, 1.0), max(h, 1.0)
-        rows = self.axis_samples(y0, h, self.output_height, height)
-        cols = self.axis_samples(x0, w, self.output_width, width)
-        return rows, cols, rows[0].shape[1] * cols[0].shape[1]
-
-    def axis_samples(self, start, length, bins, size):
-        """Indices and weights [bins, samples, 2] along one axis, as onnxruntime clamps them."""
-        step = length / bins
-        grid = self.sampling_ratio if self.sampling_ratio > 0 else int(np.ceil(length / bins))
-        pos = start + np.arange(bins)[:, None] * step + (np.arange(grid) + 0.5) * step / grid
-        valid = (pos >= -1.0) & (pos <= size)
-        pos = np.maximum(pos, 0)
-        low = np.trunc(pos).astype(np.int64)
-        edge = low >= size - 1
-        low = np.where(edge, size - 1, low)
-        frac = np.where(edge, 0.0, pos - low)
-        index = np.stack([low, np.where(edge, low, low + 1)], axis=-1)
-        weight = np.stack([1 - frac, frac], axis=-1) * valid[..., None]
-        return index, weight
-
-    def pool(self, image, ys, wy, xs, wx, count):
-        if self.mode == "avg":
-            rows = np.zeros((ys.shape[0], image.shape[1]))
-            cols = np.zeros((xs.shape[0], image.shape[2]))
-            np.add.at(rows, (np.arange(ys.shape[0])[:, None, None], ys), wy)
-            np.add.at(cols, (np.arange(xs.shape[0])[:, None, None], xs), wx)
-            return np.einsum("ph,chw,qw->cpq", rows, image, cols) / count
-        best = None
-        for a, b in product(range(2), range(2)):
-            picked = image[:, ys[..., a]][..., xs[..., b]]           # [C, oh, gh, ow, gw]
-            value = picked * (wy[..., a][:, :, None, None] * wx[..., b][None, None])
-            best = value if best is None else np.maximum(best, value)
-        return best.max(axis=(2, 4))
-
-
-@register("RoiAlign", since=16)
-@dataclass(frozen=True)
-class RoiAlign16(RoiAlign):
-    coordinate_transformation_mode: str = "half_pixel"

@@ -5,6 +5,7 @@ op runs over each whole row (default axis 1). Opset >= 13 works along one axis (
 a non-last axis is moved last for the kernel and moved back.
 """
 from dataclasses import dataclass
+from math import prod
 from typing import ClassVar
 
 import numpy as np
@@ -15,13 +16,6 @@ from .base import Op, fail, normalize_axis
 from .registry import register
 
 KERNEL_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _prod(values) -> int:
-    n = 1
-    for v in values:
-        n *= v
-    return n
 
 
 def run_rows(op, x2d: np.ndarray) -> np.ndarray:
@@ -36,8 +30,9 @@ def run_rows(op, x2d: np.ndarray) -> np.ndarray:
 
 
 def _softmax_narrow(x):
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore"):     # a row of -inf gives NaN, as in the kernel
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
 
 
 def _log_softmax_narrow(x):
@@ -69,9 +64,9 @@ class RowOp(Op):
     def eval(self, x):
         axis = normalize_axis(self.axis, x.ndim)
         if axis == x.ndim - 1:
-            return (run_rows(self, x.reshape(_prod(x.shape[:-1]), x.shape[-1])).reshape(x.shape),)
+            return (run_rows(self, x.reshape(prod(x.shape[:-1]), x.shape[-1])).reshape(x.shape),)
         moved = np.moveaxis(x, axis, -1)
-        out = run_rows(self, moved.reshape(_prod(moved.shape[:-1]), moved.shape[-1]))
+        out = run_rows(self, moved.reshape(prod(moved.shape[:-1]), moved.shape[-1]))
         return (np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, axis)),)
 
 
@@ -82,7 +77,7 @@ class CoercedRowOp(RowOp):
 
     def eval(self, x):
         axis = normalize_axis(self.axis, x.ndim)
-        rows, cols = _prod(x.shape[:axis]), _prod(x.shape[axis:])
+        rows, cols = prod(x.shape[:axis]), prod(x.shape[axis:])
         return (run_rows(self, x.reshape(rows, cols)).reshape(x.shape),)
 
 

@@ -54,7 +54,7 @@ class ArgMin(ArgReduce):
 
 
 def top_k(x: np.ndarray, k: int, axis: int, largest: bool):
-    """(values, int64 indices) of the k largest/smallest along `axis`, lowest index first on ties."""
+    """(values, int64 indices) of the k largest/smallest along `axis`; ties: lowest index first."""
     n = x.shape[axis]
     if not 0 <= k <= n:
         fail(f"k = {k} is out of range for axis {axis} of size {n}")

@@ -128,7 +128,8 @@ class STFT(Op):
             fail(f"frame_step must be >= 1, got {hop}")
         if isinstance(frame, int) and isinstance(x.shape[1], int) and frame > x.shape[1]:
             fail(f"frame length {frame} exceeds the signal length {x.shape[1]} ({x})")
-        frames = ctx.fresh_symbol("frames") if hop is None else (x.shape[1] - frame) // hop + 1
+        known_hop = isinstance(hop, int)      # a symbolic step cannot divide: fresh symbol
+        frames = (x.shape[1] - frame) // hop + 1 if known_hop else ctx.fresh_symbol("frames")
         bins = frame // 2 + 1 if self.onesided else frame
         return [Fact(x.dtype, (x.shape[0], frames, bins, 2))]
 
@@ -147,9 +148,10 @@ class STFT(Op):
         frame = int(length) if length is not None else \
             window.shape[0] if window is not None else x.shape[1]
         hop = int(step)
-        if hop < 1 or not 1 <= frame <= x.shape[1]:
-            fail(f"STFT needs frame_step >= 1 and 1 <= frame length <= signal length "
-                 f"{x.shape[1]}, got step {hop}, frame length {frame}")
+        if hop < 1 or not 1 <= frame <= x.shape[1] or (window is not None and window.size != frame):
+            fail(f"STFT needs frame_step >= 1 and 1 <= frame length (= window length) <= signal "
+                 f"length {x.shape[1]}, got step {hop}, frame length {frame}, window "
+                 f"{None if window is None else window.size}")
         z = to_complex(x)
         frames = np.lib.stride_tricks.sliding_window_view(z, frame, axis=1)[:, ::hop]
         if window is not None:
@@ -173,7 +175,8 @@ class Window(Op):
         if size.rank not in (0, 1) or size.dtype.kind not in "iu":
             fail(f"size must be an integer scalar, got {size}")
         n = known_scalar(size)
-        return [Fact(dtypes.from_onnx(self.output_datatype), (ctx.fresh_symbol("size") if n is None else n,))]
+        n = ctx.fresh_symbol("size") if n is None else n
+        return [Fact(dtypes.from_onnx(self.output_datatype), (n,))]
 
     def eval(self, size):
         n = int(np.asarray(size).reshape(-1)[0])
@@ -227,9 +230,13 @@ class MelWeightMatrix(Op):
     def eval(self, num_mel_bins, dft_length, sample_rate, lower_hz, upper_hz):
         mels, length, rate = int(num_mel_bins), int(dft_length), int(sample_rate)
         if mels < 1 or length < 1 or rate < 1:
-            fail(f"num_mel_bins, dft_length and sample_rate must be >= 1, got {mels}, {length}, {rate}")
+            fail(f"num_mel_bins, dft_length and sample_rate must be >= 1, "
+                 f"got {mels}, {length}, {rate}")
         edges = _mel_edges(mels, length, rate, lower_hz, upper_hz)
         out = np.zeros((length // 2 + 1, mels))
+        if edges.min() < 0 or edges.max() >= len(out):
+            fail(f"edges {float(lower_hz)}..{float(upper_hz)} Hz must lie within 0..{rate / 2} Hz "
+                 f"(the Nyquist frequency of sample_rate {rate})")
         for i in range(mels):
             low, centre, high = edges[i:i + 3]
             if centre == low:

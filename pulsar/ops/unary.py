@@ -287,4 +287,3 @@ class Dropout12(Dropout10):
 
 # Activations are their own family module; registering `unary` registers them too until
 # pulsar/ops/__init__.py imports `activation` itself.
-from . import activation  # noqa: E402,F401
