@@ -173,6 +173,14 @@ def test_optional_round_trip_of_a_tensor():
     assert has_value and value.tolist() == [0, 1, 2]
 
 
+def test_empty_optional_has_no_element():
+    empty = helper.make_node("Optional", [], ["o"], type=helper.make_tensor_type_proto(F32, [2]))
+    has = helper.make_node("OptionalHasElement", ["o"], ["h"])
+    graph = helper.make_graph([empty, has], "g", [], [helper.make_tensor_value_info("h", TensorProto.BOOL, [])])
+    loaded = pulsar.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    assert loaded.run([])[0] == np.array(False)
+
+
 # --- TfIdfVectorizer, Col2Im, NonMaxSuppression --------------------------------------------
 
 @pytest.mark.parametrize("mode", ["TF", "IDF", "TFIDF"])
