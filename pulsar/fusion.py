@@ -20,7 +20,6 @@ from .ops.conv import Conv
 def fold_batch_norms(graph: Graph) -> Graph:
     g = graph.copy()
     consts = g.constants()
-    dropped = set()
     for bn in list(g.nodes):
         params = _bn_affine(bn, g, consts)
         if params is None:
@@ -30,10 +29,9 @@ def fold_batch_norms(graph: Graph) -> Graph:
         if src is None or not _only_reader(g, readers, bn.inputs[0], bn):
             continue
         folder = FOLDERS.get(src.op.onnx_name)
-        if folder is not None and folder(g, src, params, consts, producers, readers, dropped):
+        if folder is not None and folder(g, src, params, consts, producers, readers):
             src.outputs = [bn.outputs[0]] + src.outputs[1:]
-            dropped.add(id(bn))
-            g.nodes = [n for n in g.nodes if id(n) not in dropped]
+            g.nodes = [n for n in g.nodes if n is not bn]
     return g
 
 
@@ -66,7 +64,7 @@ def _new_const(g, hint, value, dtype) -> str:
     return name
 
 
-def _fold_conv(g, conv, params, consts, producers, readers, dropped) -> bool:
+def _fold_conv(g, conv, params, consts, producers, readers) -> bool:
     scale, shift = params
     if type(conv.op) is not Conv or conv.op.activation or len(conv.inputs) < 2:
         return False
@@ -83,7 +81,7 @@ def _fold_conv(g, conv, params, consts, producers, readers, dropped) -> bool:
     return True
 
 
-def _fold_gemm(g, gemm, params, consts, producers, readers, dropped) -> bool:
+def _fold_gemm(g, gemm, params, consts, producers, readers) -> bool:
     """Y = alpha*A*B + beta*C, then *scale + shift: scale B's output columns, rebuild C."""
     scale, shift = params
     b_wire, c_wire = gemm.inputs[1], (gemm.inputs[2] if len(gemm.inputs) > 2 else "")
@@ -104,7 +102,7 @@ def _fold_gemm(g, gemm, params, consts, producers, readers, dropped) -> bool:
     return True
 
 
-def _fold_matmul_add(g, add, params, consts, producers, readers, dropped) -> bool:
+def _fold_matmul_add(g, add, params, consts, producers, readers) -> bool:
     """MatMul(A, B) + c feeding a BN over rank-2 data: scale B's columns and c."""
     scale, shift = params
     if len(add.inputs) != 2 or g.facts[add.outputs[0]].rank != 2:
@@ -134,7 +132,7 @@ def fuse_activations(graph: Graph) -> Graph:
     readers = g.consumers()
     dropped = set()
     for conv in g.nodes:
-        if type(conv.op) is not Conv or conv.op.activation or id(conv) in dropped:
+        if type(conv.op) is not Conv or conv.op.activation:
             continue
         out = conv.outputs[0]
         if out in g.outputs or len(readers.get(out, [])) != 1:

@@ -8,8 +8,8 @@ stage and the sizes come out of the models and the stages:
                         1280 (the chunk plus 480 samples of context) -> 8 frames per chunk
           -> x/10 + 2   openWakeWord's post-scaling (not part of the ONNX model)
           -> embedding  pulsed along mel frames, 8 per pulse; the model was exported for 76
-                        frames, and the pulse transform turns that into a Delay(overlap=68)
-                        and a conv stack emitting one embedding per 8 frames
+                        frames, and the pulse transform gives each of its convs a small delay
+                        line (68 frames of history in all): one embedding per 8 frames
           -> classifier window mode, 16 embeddings, hop 1; one per wake word, in parallel
 
 Alignment with openWakeWord: its embedding windows end at chunk boundaries, i.e. start at mel

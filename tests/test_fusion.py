@@ -171,3 +171,21 @@ def test_matmul_add_bn_folds():
              bn_node("bn", "a", "y")]
     loaded = check_against_onnxruntime(make_model(nodes, inits + bn_inits("bn", 6), [3, 5]), [3, 5])
     assert [n.op.onnx_name for n in loaded.graph.nodes] == ["MatMul", "Add"]
+
+
+def test_fusion_keeps_symbolic_lengths():
+    """A 1-D Conv -> BN -> Relu over a stream of symbolic length folds to one node whose
+    output length stays a formula in S."""
+    inits = [numpy_helper.from_array(randn(6, 3, 5), "w")] + bn_inits("bn", 6)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], strides=[2]), bn_node("bn", "c", "n"),
+             helper.make_node("Relu", ["n"], ["y"])]
+    model = make_model(nodes, inits, [1, 3, "S"])
+    loaded = pulsar.load(model)
+    assert [n.op.onnx_name for n in loaded.graph.nodes] == ["Conv"]
+    assert str(loaded.graph.facts["y"].shape[2]) == "(S-5)/2+1"
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for s in (5, 16, 101):
+        x = randn(1, 3, s)
+        got, expected = loaded.run([x])[0], session.run(None, {"x": x})[0]
+        assert got.shape == expected.shape == (1, 6, (s - 5) // 2 + 1)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

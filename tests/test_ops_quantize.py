@@ -13,18 +13,7 @@ from conformance import cases_for, run_case
 from pulsar import dims
 from pulsar.errors import InferenceError
 
-# These cases feed float8/float4/int4/int2 tensors, which the node tests store as TensorProto;
-# onnx's runner converts them with numpy_helper.to_array, tests/conformance.run_case does not
-# yet. They pass through onnx's BackendTest (tests/test_onnx_backend.py).
-_PROTO_DATA = "run_case passes TensorProto test data unconverted (see the report)"
-KNOWN_FAILING = {name: _PROTO_DATA for name in (
-    "test_dequantizelinear_e4m3fn", "test_dequantizelinear_e4m3fn_float16",
-    "test_dequantizelinear_e4m3fn_zero_point", "test_dequantizelinear_e5m2",
-    "test_dequantizelinear_float4e2m1", "test_dequantizelinear_int2", "test_dequantizelinear_int4",
-    "test_dequantizelinear_uint2", "test_dequantizelinear_uint4", "test_quantizelinear_blocked_symmetric",
-    "test_quantizelinear_e4m3fn", "test_quantizelinear_e5m2", "test_quantizelinear_float4e2m1",
-    "test_quantizelinear_int2", "test_quantizelinear_int4", "test_quantizelinear_uint2",
-    "test_quantizelinear_uint4")}
+KNOWN_FAILING = {}
 
 
 @pytest.mark.parametrize("name", cases_for("QuantizeLinear", "DequantizeLinear",

@@ -3,6 +3,7 @@ axes signatures, empty sets, symbolic shapes against onnxruntime, shape-value fo
 import numpy as np
 import onnxruntime as ort
 import pytest
+from hypothesis import given, settings, strategies as st
 from onnx import TensorProto, helper
 
 import pulsar
@@ -97,6 +98,27 @@ def reduce_model(op, shape, axes, opset, elem=TensorProto.FLOAT, **attrs):
 def test_reduce_symbolic_shapes_match_onnxruntime(op, opset, axes, keepdims, want):
     onnx_model = reduce_model(op, ("B", "S", 4), axes, opset, keepdims=keepdims)
     check_against_ort(onnx_model, [want], [{"B": 1, "S": 3}, {"B": 2, "S": 5}])
+
+
+@st.composite
+def reduce_cases(draw):
+    shape = draw(st.lists(st.integers(1, 4), min_size=1, max_size=4))
+    axes = draw(st.lists(st.integers(-len(shape), len(shape) - 1), max_size=len(shape),
+                         unique_by=lambda a: a % len(shape)))
+    return (draw(st.sampled_from(REDUCE_OPS)), shape, axes, draw(st.integers(0, 1)),
+            draw(st.sampled_from([11, 18])))
+
+
+@settings(max_examples=60, deadline=None)
+@given(reduce_cases())
+def test_random_reductions_match_onnxruntime(case):
+    op, shape, axes, keepdims, opset = case
+    onnx_model = reduce_model(op, shape, axes or None, opset, keepdims=keepdims)
+    x = positive(np.random.default_rng(len(shape)), shape, np.float32)
+    got, = pulsar.load(onnx_model).run([x])
+    want, = ort_run(onnx_model, {"x": x})
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
 @pytest.mark.parametrize("op", [op for op in REDUCE_OPS if op != "ReduceMean"])  # undefined

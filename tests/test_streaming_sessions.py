@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
+from onnx import helper
 
 import pulsar
 from models import init, model, tensor
@@ -22,6 +22,11 @@ RNG = np.random.default_rng(7)
 def ort_run(proto, feeds):
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(None, feeds)
+
+
+def needs_op(name):
+    if lookup("", name, 14) is None:
+        pytest.skip(f"the {name} op is not implemented yet")
 
 
 def causal_convs(channels=2):
@@ -165,11 +170,12 @@ def test_push_after_flush_raises(convs):
 
 
 # -- window mode ------------------------------------------------------------------------------
-def peak_normalised():
-    """x[1,S] -> x - max(x): depends on the whole window, so it runs in window mode."""
-    return model([helper.make_node("ReduceMax", ["x"], ["m"], name="peak", axes=[1], keepdims=1),
+def peak_normalised(shape=(1, "S")):
+    """x -> x - max(x) over the last axis: needs the whole window, so it runs in window mode."""
+    axis = len(shape) - 1
+    return model([helper.make_node("ReduceMax", ["x"], ["m"], name="peak", axes=[axis], keepdims=1),
                   helper.make_node("Sub", ["x", "m"], ["y"], name="sub")],
-                 [tensor("x", [1, "S"])], [tensor("y", None)], opset=17)
+                 [tensor("x", list(shape))], [tensor("y", None)], opset=17)
 
 
 def windows(x, size, hop, start):
@@ -318,41 +324,22 @@ def test_a_pipeline_equals_composing_the_stages_by_hand():
 
 
 def test_a_pipeline_with_an_adapter_and_parallel_branches():
-    """pulsed convs -> (x2 adapter) -> [window peak-normaliser over channel 0, pulsed smoother]."""
-    first = causal_convs()
+    """pulsed convs -> (x2 adapter) -> [window peak-normaliser, pulsed smoother]."""
+    first, second, third = causal_convs(), smoother(), peak_normalised((1, 2, "S"))
     x = signal(45)
     (mid,) = ort_run(first, {"x": x})
     mid = mid * 2
-    second = smoother()
     (smoothed,) = ort_run(second, {"x": mid})
-    peaks = np.concatenate([ort_run(peak_normalised(), {"x": w})[0]
-                            for w in windows(mid[:, 0], 6, 3, "full")], 1)
-    branch_a = streaming.window(pulsar.load(peak_normalised()), size=6, hop=3)
-    branch_b = streaming.pulse(pulsar.load(second), symbol="S", pulse=1).configured(skip_warmup=True)
+    ends = range(6, mid.shape[2] + 1, 3)
+    peaks = np.concatenate([ort_run(third, {"x": mid[:, :, e - 6:e]})[0] for e in ends], 2)
     stem = streaming.pulse(pulsar.load(first), symbol="S", pulse=4).configured(skip_warmup=True)
-    p = streaming.pipeline(stem, parallel(ChannelZero(branch_a), branch_b),
-                           adapters=[lambda outs: outs[0] * 2])
-    s = p.session()
+    branch_a = streaming.window(pulsar.load(third), size=6, hop=3)
+    branch_b = streaming.pulse(pulsar.load(second), symbol="S", pulse=1).configured(skip_warmup=True)
+    s = streaming.pipeline(stem, parallel(branch_a, branch_b), adapters=[lambda outs: outs[0] * 2]).session()
     outs = [s.push(x[:, :, i:i + 5]) for i in range(0, 45, 5)] + [s.flush()]
-    np.testing.assert_allclose(np.concatenate([o[0] for o in outs], 1), peaks, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate([o[0] for o in outs], 2), peaks, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(np.concatenate([o[1] for o in outs], 2), smoothed, rtol=1e-4, atol=1e-4)
-
-
-class ChannelZero:
-    """A stage wrapper taking channel 0 of a [1, C, n] stream: [1, n] for a window model."""
-
-    def __init__(self, stage):
-        self.stage = stage
-
-    def session(self):
-        inner = self.stage.session()
-
-        class Wrapped:
-            push = staticmethod(lambda chunk: inner.push(np.ascontiguousarray(chunk[:, 0])))
-            flush = staticmethod(inner.flush)
-            output_axes = staticmethod(inner.output_axes)
-            reset = staticmethod(inner.reset)
-        return Wrapped()
+    assert s.output_axes() == [2, 2]
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -383,11 +370,6 @@ def recurrent_model(op="LSTM", direction="forward", outputs=("y", "y_h", "y_c"),
                                    hidden_size=hidden, direction=direction)],
                  [tensor("x", ["S", 1, inputs])], [tensor("y", None)],
                  [init("W", w), init("R", r), init("B", b)], opset=14)
-
-
-def needs_op(name):
-    if lookup("", name, 14) is None:
-        pytest.skip(f"the {name} op is not implemented yet")
 
 
 @pytest.mark.parametrize("op", ["LSTM", "GRU"])

@@ -44,9 +44,9 @@ class Optional(Op):
     def infer(self, inputs, ctx):
         if inputs and inputs[0] is not None:
             return [inputs[0]]
-        tensor = getattr(self.type, "tensor_type", None)
-        if tensor is None or not self.type.HasField("tensor_type"):
+        if self.type is None or not self.type.HasField("tensor_type"):
             fail("an empty Optional needs a tensor `type` attribute (sequences are not supported)")
+        tensor = self.type.tensor_type
         shape = [d.dim_value if d.HasField("dim_value") else ctx.fresh_symbol("optional")
                  for d in tensor.shape.dim]
         return [Fact(dtypes.from_onnx(tensor.elem_type), shape)]

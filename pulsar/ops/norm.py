@@ -260,12 +260,13 @@ class LRN(_SameShape):
     def eval(self, x):
         if self.size < 1:
             fail(f"size must be positive, got {self.size}")
-        before, after = (self.size - 1) // 2, self.size // 2
-        sq = np.square(x.astype(np.float32 if x.dtype != np.float64 else np.float64))
-        padded = np.pad(sq, [(0, 0), (before, after)] + [(0, 0)] * (x.ndim - 2))
-        window = padded[:, :x.shape[1]].copy()
-        for i in range(1, self.size):
-            window += padded[:, i:i + x.shape[1]]
+        c = x.shape[1]
+        sq = np.square(x.astype(compute_dtype(x.dtype)))
+        window = np.zeros_like(sq)
+        for shift in range(-((self.size - 1) // 2), self.size // 2 + 1):
+            lo, hi = max(0, -shift), min(c, c - shift)    # channels whose neighbour exists
+            if lo < hi:
+                window[:, lo:hi] += sq[:, lo + shift:hi + shift]
         y = x / (self.bias + (self.alpha / self.size) * window) ** self.beta
         return (y.astype(x.dtype),)
 

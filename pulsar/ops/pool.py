@@ -1,4 +1,4 @@
-"""Pooling: MaxPool (with Indices), AveragePool, LpPool, their Global forms, and MaxUnpool.
+"""Pooling: MaxPool (with Indices), AveragePool, LpPool, their Global forms, MaxUnpool, RoiAlign.
 
 Window geometry (pads, auto_pad, ceil_mode, dilations) is `conv.SlidingWindow`'s, so pooled
 sizes are symbolic exactly as conv sizes are. 1-D runs as 2-D with H == 1; 1-D to 3-D windows
@@ -12,15 +12,11 @@ import numpy as np
 from ..fact import Fact
 from ..kernels import pool as kpool
 from .base import Op, fail, need_rank
-from .conv import FLOATS, SlidingWindow, check_sizes
+from .conv import FLOATS, SlidingWindow, check_sizes, compute_dtype
 from .registry import register
 
 INT8S = (np.dtype(np.int8), np.dtype(np.uint8))
 INDICES = np.dtype(np.int64)
-
-
-def _kernel_dtype(dtype):
-    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
 
 
 def _as_2d(kernel, strides, dilations, begins, ends):
@@ -53,7 +49,7 @@ class Pool(SlidingWindow):
     def pool(self, x, indices=None):
         """Run the kernel on x (as float32/64); fill `indices` too when given (MaxPool)."""
         out_shape, window = self.concrete_geometry(x.shape)
-        xk = np.ascontiguousarray(x, dtype=_kernel_dtype(x.dtype))
+        xk = np.ascontiguousarray(x, dtype=compute_dtype(x.dtype))
         out = np.empty(out_shape, dtype=xk.dtype)
         if len(out_shape) == 3:
             xk, view = xk[:, :, None], out[:, :, None]

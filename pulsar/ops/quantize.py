@@ -32,6 +32,8 @@ def per_tensor(shape) -> bool:
 
 def check_param(param: Fact, x: Fact, axis: int, block_size: int, name: str):
     """A scale or zero point must be per tensor, per axis, or blocked along `axis`."""
+    if block_size < 0:
+        fail(f"block_size must be >= 0, got {block_size}")
     if param is None or (per_tensor(param.shape) and not block_size):
         return
     axis = normalize_axis(axis, x.rank)
@@ -58,12 +60,12 @@ def expand_param(value: np.ndarray, shape: tuple, axis: int, block_size: int) ->
             fail(f"per-axis parameter of shape {list(value.shape)} does not fit axis {axis} of "
                  f"{list(shape)}")
         return value.reshape((1,) * axis + (-1,) + (1,) * (len(shape) - axis - 1))
-    expanded = np.repeat(value, block_size, axis=axis)
-    expanded = np.take(expanded, np.arange(shape[axis]), axis=axis)
-    if expanded.shape != tuple(shape):
+    want = tuple(shape[:axis]) + (-(-shape[axis] // block_size),) + tuple(shape[axis + 1:])
+    if block_size < 0 or value.shape != want:
         fail(f"blocked parameter of shape {list(value.shape)} does not fit {list(shape)} "
-             f"with block_size {block_size}")
-    return expanded
+             f"with block_size {block_size} along axis {axis}: expected {list(want)}")
+    expanded = np.repeat(value, block_size, axis=axis)
+    return np.take(expanded, np.arange(shape[axis]), axis=axis)
 
 
 def saturate(values: np.ndarray, dtype) -> np.ndarray:

@@ -1,0 +1,282 @@
+"""If / Loop / Scan: ONNX conformance, models with outer-scope reads and nested loops against
+onnxruntime, symbolic facts (known conditions, merged branches, trip counts, scan lengths),
+error messages, and the ML-KWS GRU models (tf2onnx Scans) against TensorFlow's outputs."""
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+import pulsar
+from conformance import cases_for, run_case
+from models import init, model, tensor
+from pulsar import dims
+from pulsar.errors import InferenceError
+from shared_data import model_path
+from test_symbolic_shapes import untyped
+
+S = dims.sym("S")
+F, I64, BOOL = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
+KNOWN_FAILING = {
+    "test_affine_grid_3d_align_corners_expanded":
+        "an If whose branches return rank 0 and rank 1; pulsar facts carry one rank per wire",
+}
+SEQUENCE_CASES = {"test_if_opt", "test_if_seq", "test_loop13_seq", "test_loop16_seq_none"}
+
+
+@pytest.mark.parametrize("name", cases_for("If", "Loop", "Scan"))
+def test_conformance(name):
+    if name in KNOWN_FAILING:
+        pytest.xfail(KNOWN_FAILING[name])
+    if name in SEQUENCE_CASES or name.startswith("test_sequence_map"):
+        pytest.xfail("sequence types are not supported")
+    run_case(name)
+
+
+def ort_run(m, feeds):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(m.SerializeToString(), so,
+                                providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+def assert_matches_ort(m, feeds_at, lengths=(1, 3, 8)):
+    """Run pulsar and onnxruntime at each S; facts evaluated at S must give ORT's shapes."""
+    loaded = pulsar.load(m)
+    for n in lengths:
+        feeds = feeds_at(n)
+        want = ort_run(m, feeds)
+        got = loaded.run(feeds)
+        for info, w, g in zip(loaded.outputs, want, got):
+            shape = tuple(dims.evaluate(d, {"S": n}) for d in info.shape)
+            assert len(shape) == w.ndim
+            for have, expect in zip(shape, w.shape):
+                assert have == expect or dims.is_symbolic(have), (info, w.shape)
+            assert g.shape == w.shape and g.dtype == w.dtype
+            np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)
+    return loaded
+
+
+def x_at(n, shape=(1, "S"), seed=0):
+    rng = np.random.default_rng(seed + n)
+    return {"x": rng.standard_normal([n if d == "S" else d for d in shape]).astype(np.float32)}
+
+
+def graph(nodes, name, inputs, outputs, inits=()):
+    return helper.make_graph(nodes, name, inputs, outputs, list(inits))
+
+
+# --- If ------------------------------------------------------------------------------------
+
+def if_model(then_nodes, then_out, else_nodes, else_out, cond_nodes=None, inits=()):
+    """y = If(cond) with cond = ReduceSum(x) > 0 unless `cond_nodes` define `cond`."""
+    cond_nodes = cond_nodes if cond_nodes is not None else [
+        helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+        helper.make_node("Greater", ["s", "zero"], ["cond"])]
+    then_g = graph(then_nodes, "then", [], [untyped(then_out)])
+    else_g = graph(else_nodes, "else", [], [untyped(else_out)])
+    node = helper.make_node("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g)
+    inits = [init("zero", np.float32(0)), init("c1", np.float32([[1.5]]))] + list(inits)
+    return model(cond_nodes + [node], [tensor("x", [1, "S"])], [untyped("y")], inits)
+
+
+def test_if_reads_outer_scope_and_keeps_equal_dims():
+    m = if_model([helper.make_node("Add", ["x", "c1"], ["t"])], "t",
+                 [helper.make_node("Mul", ["x", "x"], ["e"])], "e")
+    loaded = assert_matches_ort(m, x_at)
+    assert loaded.outputs[0].shape == (1, S)
+    for seed in range(4):        # both branches taken
+        feeds = x_at(5, seed=seed)
+        np.testing.assert_allclose(loaded.run(feeds)[0], ort_run(m, feeds)[0])
+
+
+def test_if_merges_differing_dims_into_a_fresh_symbol():
+    m = if_model([helper.make_node("Concat", ["x", "x"], ["t"], axis=1)], "t",
+                 [helper.make_node("Identity", ["x"], ["e"])], "e")
+    loaded = assert_matches_ort(m, x_at)
+    one, merged = loaded.outputs[0].shape
+    assert one == 1 and dims.is_symbolic(merged) and merged != S
+
+
+def test_if_with_known_condition_takes_that_branch_and_folds():
+    cond = [helper.make_node("Constant", [], ["cond"], value=helper.make_tensor("v", BOOL, [], [True]))]
+    m = if_model([helper.make_node("Concat", ["x", "x"], ["t"], axis=1)], "t",
+                 [helper.make_node("Identity", ["x"], ["e"])], "e", cond_nodes=cond)
+    loaded = assert_matches_ort(m, x_at)
+    assert loaded.outputs[0].shape == (1, 2 * S)
+    const = [helper.make_node("Constant", [], ["t"], value=helper.make_tensor("v", F, [2], [1, 2]))]
+    m = if_model(const, "t", [helper.make_node("Identity", ["x"], ["e"])], "e", cond_nodes=cond)
+    loaded = pulsar.load(m)
+    assert not [n for n in loaded.graph.nodes if n.op.onnx_name == "If"]
+    np.testing.assert_array_equal(loaded.run(x_at(2))[0], [1, 2])
+
+
+def test_if_branches_of_different_rank_fail_clearly():
+    m = if_model([helper.make_node("Identity", ["x"], ["t"])], "t",
+                 [helper.make_node("Squeeze", ["x", "axes"], ["e"])], "e",
+                 inits=[init("axes", np.array([0]))])
+    with pytest.raises(InferenceError, match=r"output0: ranks differ, f32\[1,S\] vs f32\[S\]"):
+        pulsar.load(m)
+
+
+def test_dump_prints_branches():
+    m = if_model([helper.make_node("Add", ["x", "c1"], ["t"])], "t",
+                 [helper.make_node("Mul", ["x", "x"], ["e"])], "e")
+    text = pulsar.load(m).dump()
+    assert "subgraph 0 (then)" in text and "subgraph 1 (else)" in text and "Mul" in text
+
+
+# --- Loop ----------------------------------------------------------------------------------
+
+def loop_model(body_nodes, body_outs, carried, m_wire="M", cond_wire="c0", pre=(), inits=(),
+               n_scan=1):
+    """Loop(M, cond, *carried) over a body (i, cond, carried...) -> (cond, carried..., scans)."""
+    body_in = [tensor("i", [], I64), tensor("cond_in", [], BOOL)] + [
+        tensor(f"{w}_in", None, F) for w in carried]
+    body = graph(body_nodes, "body", body_in, [untyped(w) for w in body_outs])
+    outs = [f"{w}_final" for w in carried] + [f"scan{k}" for k in range(n_scan)]
+    initial = [f"{w}_init" for w in carried]     # carried w: initializer w_init, body input w_in
+    node = helper.make_node("Loop", [m_wire, cond_wire] + initial, outs, body=body)
+    inits = [init("c0", np.array(True)), init("three", np.array(3, np.int64))] + list(inits)
+    return model(list(pre) + [node], [tensor("x", [1, "S"])], [untyped(w) for w in outs], inits,
+                 opset=13)
+
+
+def test_loop_with_symbolic_trip_count_has_symbolic_scan_output():
+    pre = [helper.make_node("Shape", ["x"], ["shape"]),
+           helper.make_node("Gather", ["shape", "one"], ["M"], axis=0)]
+    body = [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Cast", ["i"], ["fi"], to=F),
+            helper.make_node("Add", ["acc_in", "fi"], ["acc"]),
+            helper.make_node("Mul", ["acc", "x"], ["scan"])]     # x read from the outer scope
+    m = loop_model(body, ["cond_out", "acc", "scan"], ["acc"], pre=pre,
+                   inits=[init("one", np.array(1, np.int64)), init("acc_init", np.float32([0.5]))])
+    loaded = assert_matches_ort(m, x_at)
+    assert loaded.outputs[0].shape == (1,)
+    assert loaded.outputs[1].shape == (S, 1, S)
+
+
+def test_loop_that_stops_early_and_grows_its_state():
+    body = [helper.make_node("Less", ["i", "three"], ["cond_out"]),
+            helper.make_node("Concat", ["acc_in", "x"], ["acc"], axis=1),
+            helper.make_node("ReduceSum", ["acc"], ["scan"], keepdims=0)]
+    m = loop_model(body, ["cond_out", "acc", "scan"], ["acc"], m_wire="ten",
+                   inits=[init("ten", np.array(10, np.int64)), init("acc_init", np.ones((1, 2), np.float32))])
+    loaded = assert_matches_ort(m, x_at)
+    (one, grown), (count,) = loaded.outputs[0].shape, loaded.outputs[1].shape
+    assert one == 1 and dims.is_symbolic(grown) and dims.is_symbolic(count)
+
+
+def test_loop_with_zero_iterations():
+    """onnxruntime returns a [0] scan output; pulsar keeps the analysed rank: [0, 2]."""
+    body = [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Add", ["acc_in", "acc_in"], ["acc"]),
+            helper.make_node("Identity", ["acc"], ["scan"])]
+    m = loop_model(body, ["cond_out", "acc", "scan"], ["acc"], m_wire="zero",
+                   inits=[init("zero", np.array(0, np.int64)), init("acc_init", np.float32([2, 3]))])
+    loaded = pulsar.load(m)
+    assert loaded.outputs[1].shape == (0, 2)
+    final, scan = loaded.run(x_at(2))
+    np.testing.assert_array_equal(final, ort_run(m, x_at(2))[0])
+    assert scan.shape == (0, 2) and scan.dtype == np.float32
+
+
+def test_nested_loops_read_every_enclosing_scope():
+    """The inner body reads the outer body's wire `a` and the main graph's input `x`."""
+    inner = graph([helper.make_node("Identity", ["icond"], ["icond_out"]),
+                   helper.make_node("Add", ["z_in", "a"], ["z1"]),
+                   helper.make_node("ReduceSum", ["x"], ["sx"], keepdims=0),
+                   helper.make_node("Add", ["z1", "sx"], ["z"])],
+                  "inner", [tensor("j", [], I64), tensor("icond", [], BOOL), tensor("z_in", [1], F)],
+                  [untyped("icond_out"), untyped("z")])
+    body = [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Cast", ["i"], ["fi"], to=F),
+            helper.make_node("Add", ["fi", "half"], ["a"]),
+            helper.make_node("Add", ["i", "one"], ["trips"]),
+            helper.make_node("Loop", ["trips", "", "y_in"], ["y"], body=inner),
+            helper.make_node("Identity", ["y"], ["scan"])]
+    m = loop_model(body, ["cond_out", "y", "scan"], ["y"], m_wire="three",
+                   inits=[init("y_init", np.float32([1])), init("half", np.float32(0.5)),
+                          init("one", np.array(1, np.int64))])
+    loaded = assert_matches_ort(m, x_at)
+    assert loaded.outputs[1].shape == (3, 1)
+
+
+def test_loop_without_trip_count_or_cond_is_rejected():
+    body = [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Identity", ["acc_in"], ["acc"])]
+    m = loop_model(body, ["cond_out", "acc"], ["acc"], m_wire="", cond_wire="", n_scan=0,
+                   inits=[init("acc_init", np.float32([1]))])
+    with pytest.raises(InferenceError, match="never ends"):
+        pulsar.load(m)
+
+
+# --- Scan ----------------------------------------------------------------------------------
+
+def scan9_model(attrs):
+    """x [2, S, 3] scanned along axis 1 and its transpose [S, 2, 3] along axis 0:
+    state [2, 3] += slice * w (w read from the outer scope); scan outputs the state and -slice."""
+    body = graph([helper.make_node("Mul", ["at", "w"], ["aw"]),
+                  helper.make_node("Add", ["sum_in", "aw"], ["sum"]),
+                  helper.make_node("Identity", ["sum"], ["out0"]),
+                  helper.make_node("Neg", ["bt"], ["out1"])],
+                 "body", [tensor(w, [2, 3], F) for w in ("sum_in", "at", "bt")],
+                 [untyped("sum"), untyped("out0"), untyped("out1")])
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("Scan", ["init", "x", "xt"], ["final", "z0", "z1"], body=body,
+                              num_scan_inputs=2, **attrs)]
+    return model(nodes, [tensor("x", [2, "S", 3])], [untyped(w) for w in ("final", "z0", "z1")],
+                 [init("init", np.zeros((2, 3), np.float32)), init("w", np.float32([1, 2, 3]))],
+                 opset=16)
+
+
+@pytest.mark.parametrize("attrs,shapes", [
+    ({"scan_input_axes": [1, 0]}, [(2, 3), (S, 2, 3), (S, 2, 3)]),
+    ({"scan_input_axes": [-2, 0], "scan_input_directions": [1, 0],
+      "scan_output_axes": [-1, 1], "scan_output_directions": [0, 1]},
+     [(2, 3), (2, 3, S), (2, S, 3)]),
+])
+def test_scan9_axes_and_directions(attrs, shapes):
+    loaded = assert_matches_ort(scan9_model(attrs), lambda n: x_at(n, (2, "S", 3)))
+    assert [o.shape for o in loaded.outputs] == shapes
+
+
+def test_scan9_inputs_of_different_lengths_fail():
+    m = scan9_model({"scan_input_axes": [1, 1]})
+    with pytest.raises(InferenceError, match="differ in length along their scan axes"):
+        pulsar.load(m, inputs={"x": "f32[2,4,3]"})
+
+
+def test_scan8_batch_and_sequence_lens():
+    body = graph([helper.make_node("Add", ["sum_in", "xt"], ["sum"]),
+                  helper.make_node("Identity", ["sum"], ["out"])],
+                 "body", [tensor("sum_in", [2], F), tensor("xt", [2], F)],
+                 [untyped("sum"), untyped("out")])
+    node = helper.make_node("Scan", ["lens", "init", "x"], ["final", "z"], body=body,
+                            num_scan_inputs=1, directions=[1])
+    m = model([node], [tensor("lens", [3], I64), tensor("init", [3, 2], F),
+                       tensor("x", [3, "S", 2])], [untyped("final"), untyped("z")], opset=8)
+    loaded = pulsar.load(m)
+    assert [o.shape for o in loaded.outputs] == [(3, 2), (3, S, 2)]
+    rng = np.random.default_rng(0)
+    for n in (1, 4):
+        feeds = {"lens": rng.integers(0, n + 1, 3), "init": rng.standard_normal((3, 2)),
+                 "x": rng.standard_normal((3, n, 2))}
+        feeds = {k: v.astype(np.float32) if k != "lens" else v for k, v in feeds.items()}
+        want = ort_run(m, feeds)
+        got = loaded.run(feeds)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
+        for b, length in enumerate(feeds["lens"]):   # onnxruntime leaves padding undefined
+            np.testing.assert_allclose(got[1][b, :length], want[1][b, :length], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["GRU_S", "CRNN_S"])
+def test_mlkws_gru_scans_match_tensorflow(name):
+    ref = np.load(model_path("mlkws", "tf_reference.npz"))
+    loaded = pulsar.load(model_path("mlkws", f"{name}.onnx"))
+    assert any(n.op.onnx_name == "Scan" for n in loaded.graph.nodes)
+    for clip in ("silence", "noise"):
+        x = ref[f"{name}/{clip}/fingerprint"].astype(np.float32)
+        (got,) = loaded.run([x.reshape(loaded.inputs[0].shape)])
+        want = ref[f"{name}/{clip}/softmax"].reshape(got.shape)
+        np.testing.assert_allclose(got, want, atol=1e-4)
