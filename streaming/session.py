@@ -255,9 +255,9 @@ class Session:
         for o, r in enumerate(result):
             axis = self.model.output_streams[o].axis
             n = r.shape[axis]
-            skip = min(n, max(0, self.model.delay[o] - self.emitted[o])) if self.skip_warmup else 0
+            skip = min(n, max(0, self.model.delay[o] - self.emitted[o]))
             self.emitted[o] += n
-            if skip:
+            if skip and self.skip_warmup:
                 result[o] = np.take(r, range(skip, n), axis=axis)
         return result
 

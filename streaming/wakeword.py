@@ -61,23 +61,24 @@ class WakeWordPipeline:
         return WakeWordSession(self)
 
     # -- timing --------------------------------------------------------------------------
-    def samples_needed(self, m) -> int:
-        """Samples pushed before the first `m` scores are out."""
-        return self._through_stages(m, self._embedding_needed)
+    def samples_needed(self, m, classifier=0) -> int:
+        """Samples pushed before a classifier's first `m` scores are out."""
+        return self._through_stages(m, self._embedding_needed, classifier)
 
-    def samples_read(self, m) -> int:
-        """Samples the first `m` scores depend on (the last one ends at this sample)."""
-        return self._through_stages(m, self._embedding_read)
+    def samples_read(self, m, classifier=0) -> int:
+        """Samples a classifier's first `m` scores depend on (the last one ends there)."""
+        return self._through_stages(m, self._embedding_read, classifier)
 
     @property
     def latency(self) -> int:
-        """Samples between the last sample a score depends on and the push releasing it."""
-        period = self.mel_frames * self.classifiers[0].hop
-        return max(self.samples_needed(m) - self.samples_read(m) for m in range(1, 2 * period + 2))
+        """Samples between the last sample a score depends on and the push releasing it (window
+        stages release a window as soon as it is complete: the latency is the embedding's)."""
+        period = self.mel_frames * max(c.hop for c in self.classifiers)
+        return max(self.samples_needed(m, c) - self.samples_read(m, c)
+                   for c in range(len(self.classifiers)) for m in range(1, 2 * period + 2))
 
-    def _through_stages(self, m, embedding_frames):
-        clf = self.classifiers[0]
-        windows = _window_needed(clf, m, 1)
+    def _through_stages(self, m, embedding_frames, classifier):
+        windows = _window_needed(self.classifiers[classifier], m, 1)
         return _window_needed(self.mel, embedding_frames(windows), self.mel_frames)
 
     def _embedding_needed(self, m):
@@ -92,13 +93,16 @@ class WakeWordPipeline:
         return max(0, self.stride * (m - 1) + self.embedding_window - self.preroll) if m else 0
 
     def describe(self) -> str:
-        mel, pm, clf = self.mel, self.embedding, self.classifiers[0]
-        return "\n".join([
-            f"mel: window {mel.size} samples, hop {mel.hop} -> {self.mel_frames} frames per chunk",
-            f"embedding: pulse {pm.pulse} mel frames, window {self.embedding_window}, stride "
-            f"{self.stride}, delay {pm.delay[0]} embeddings (skipped), pre-roll {self.preroll} frames",
-            f"classifiers ({', '.join(self.names)}): window {clf.size} embeddings, hop {clf.hop}",
-            f"latency: {self.latency} samples = {self.latency // self.chunk} chunk(s)"])
+        mel, pm = self.mel, self.embedding
+        lines = [f"mel: window {mel.size} samples, hop {mel.hop} -> {self.mel_frames} frames "
+                 "per chunk",
+                 f"embedding: pulse {pm.pulse} mel frames, window {self.embedding_window}, "
+                 f"stride {self.stride}, delay {pm.delay[0]} embeddings (skipped), "
+                 f"pre-roll {self.preroll} frames"]
+        lines += [f"classifier {name}: window {c.size} embeddings, hop {c.hop}"
+                  for name, c in zip(self.names, self.classifiers)]
+        lines.append(f"latency: {self.latency} samples = {self.latency / self.chunk:g} chunk(s)")
+        return "\n".join(lines)
 
 
 def _batch_of_one(model):
@@ -150,7 +154,8 @@ class WakeWordSession:
     def push(self, samples) -> dict:
         x = np.asarray(samples)
         if x.ndim != 1 or x.dtype.kind not in "iuf":
-            raise InputError(f"push 1-D audio samples (int16 or float), got {x.dtype}{list(x.shape)}")
+            raise InputError(f"push 1-D audio samples (int16 or float), got "
+                             f"{x.dtype}{list(x.shape)}")
         return self._scores(self.inner.push(x.astype(np.float32)[None]))
 
     def flush(self) -> dict:
@@ -178,11 +183,11 @@ def score_chunks(ww: WakeWordPipeline, samples) -> dict:
     parts = [session.push(samples[c * ww.chunk:(c + 1) * ww.chunk]) for c in range(n)]
     parts.append(session.flush())
     out = {}
-    for name in ww.names:
+    for k, name in enumerate(ww.names):
         scores = np.concatenate([p[name] for p in parts])
         aligned = np.full(n, np.nan, dtype=np.float32)
         for i, value in enumerate(scores):
-            c = ww.samples_read(i + 1) // ww.chunk - 1
+            c = ww.samples_read(i + 1, k) // ww.chunk - 1
             if 0 <= c < n:
                 aligned[c] = value
         out[name] = aligned

@@ -19,7 +19,8 @@ CLASSIFIERS = {"hey_jarvis": "hey_jarvis_v0.1", "alexa": "alexa_v0.1"}
 
 
 def ort_session(path):
-    return ort.InferenceSession(onnx.load(path).SerializeToString(), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(onnx.load(path).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
 
 
 def read_wav(stem):
@@ -74,7 +75,8 @@ def test_the_mel_window_stage_runs_the_model_on_each_window():
     s = wm.session()
     got = np.concatenate([s.push(samples[None, i:i + 700])[0] for i in range(0, 12800, 700)], 2)
     ref = ort_session(path)
-    expected = [ref.run(None, {"input": samples[None, e - 1760:e]})[0] for e in range(2560, 12801, 1280)]
+    expected = [ref.run(None, {"input": samples[None, e - 1760:e]})[0]
+                for e in range(2560, 12801, 1280)]
     assert got.shape == (1, 1, 8 * len(expected), 32)
     np.testing.assert_allclose(got, np.concatenate(expected, 2), rtol=1e-4, atol=2e-3)
 
@@ -94,7 +96,8 @@ def test_the_pulsed_embedding_equals_window_recomputation():
     got = np.concatenate(pieces + [s.flush()[0]], 1)
     ref = ort_session(emb_path)
     windows = range(0, frames.shape[1] - 76 + 1, 8)
-    expected = np.concatenate([ref.run(None, {"input_1": frames[:, j:j + 76]})[0] for j in windows], 1)
+    expected = np.concatenate([ref.run(None, {"input_1": frames[:, j:j + 76]})[0]
+                               for j in windows], 1)
     assert got.shape == expected.shape == (1, len(windows), 1, 96)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 

@@ -77,7 +77,8 @@ def test_maxpool_3d_and_int8():
     x = np.random.default_rng(0).standard_normal((1, 2, 5, 6, 7)).astype(np.float32)
     np.testing.assert_array_equal(pulsar.load(model).run([x])[0], ort_run(model, x)[0])
     node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], pads=[1, 1, 1, 1])
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.INT8, [1, 1, 4, 4])],
+    graph = helper.make_graph([node], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.INT8, [1, 1, 4, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.INT8, None)])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
     xi = np.arange(-8, 8, dtype=np.int8).reshape(1, 1, 4, 4)

@@ -52,7 +52,8 @@ def push_all(session, x, sizes, axis=2):
     outs, start, k = [], 0, 0
     while start < x.shape[axis]:
         n = sizes[k % len(sizes)]
-        outs.append(session.push(np.take(x, range(start, min(start + n, x.shape[axis])), axis=axis))[0])
+        piece = np.take(x, range(start, min(start + n, x.shape[axis])), axis=axis)
+        outs.append(session.push(piece)[0])
         start, k = start + n, k + 1
     outs.append(session.flush()[0])
     return np.concatenate(outs, axis=session.output_axes()[0])
@@ -83,7 +84,8 @@ def test_skip_warmup_starts_with_the_first_batch_frame(convs):
     got = push_all(pm.session(skip_warmup=True), x, [5])
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     configured = pm.configured(skip_warmup=True)
-    np.testing.assert_allclose(push_all(configured.session(), x, [2]), expected, rtol=1e-5, atol=1e-5)
+    got = push_all(configured.session(), x, [2])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     assert pm.session().skip_warmup is False           # configured() returns a copy
 
 
@@ -205,7 +207,8 @@ def fixed_window_mean():
 def test_window_mode_on_a_fixed_size_input_and_its_output_axis():
     proto = fixed_window_mean()
     x = RNG.standard_normal((1, 30, 3)).astype(np.float32)
-    expected = [ort_run(proto, {"x": np.ascontiguousarray(x[:, e - 8:e])})[0] for e in range(8, 31, 2)]
+    expected = [ort_run(proto, {"x": np.ascontiguousarray(x[:, e - 8:e])})[0]
+                for e in range(8, 31, 2)]
     model_ = pulsar.load(proto)
     rows = push_all(streaming.window(model_, size=8, hop=2, axis=1).session(), x, [5], axis=1)
     np.testing.assert_allclose(rows, np.concatenate(expected, 0), rtol=1e-6)   # default: axis 0
@@ -334,11 +337,13 @@ def test_a_pipeline_with_an_adapter_and_parallel_branches():
     peaks = np.concatenate([ort_run(third, {"x": mid[:, :, e - 6:e]})[0] for e in ends], 2)
     stem = streaming.pulse(pulsar.load(first), symbol="S", pulse=4).configured(skip_warmup=True)
     branch_a = streaming.window(pulsar.load(third), size=6, hop=3)
-    branch_b = streaming.pulse(pulsar.load(second), symbol="S", pulse=1).configured(skip_warmup=True)
-    s = streaming.pipeline(stem, parallel(branch_a, branch_b), adapters=[lambda outs: outs[0] * 2]).session()
+    branch_b = streaming.pulse(pulsar.load(second), symbol="S", pulse=1)
+    branches = parallel(branch_a, branch_b.configured(skip_warmup=True))
+    s = streaming.pipeline(stem, branches, adapters=[lambda outs: outs[0] * 2]).session()
     outs = [s.push(x[:, :, i:i + 5]) for i in range(0, 45, 5)] + [s.flush()]
     np.testing.assert_allclose(np.concatenate([o[0] for o in outs], 2), peaks, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(np.concatenate([o[1] for o in outs], 2), smoothed, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.concatenate([o[1] for o in outs], 2), smoothed,
+                               rtol=1e-4, atol=1e-4)
     assert s.output_axes() == [2, 2]
 
 
@@ -358,7 +363,8 @@ def test_a_pulse_not_multiple_of_an_inner_stride_names_node_and_numbers():
         streaming.pulse(pulsar.load(proto), symbol="S", pulse=3)
 
 
-def recurrent_model(op="LSTM", direction="forward", outputs=("y", "y_h", "y_c"), hidden=3, inputs=2):
+def recurrent_model(op="LSTM", direction="forward", outputs=("y", "y_h", "y_c"), hidden=3,
+                    inputs=2):
     """x[S,1,2] -> LSTM/GRU -> y[S,dirs,1,3]; only y is a graph output."""
     gates = {"LSTM": 4, "GRU": 3}[op]
     n_dir = 2 if direction == "bidirectional" else 1
@@ -432,14 +438,16 @@ def test_mlkws_recurrent_models_stream_in_window_mode(name):
     ref = np.load(path.parent / "tf_reference.npz")
     _, frames = KWS[name]
     size = frames * 10
-    stream = np.concatenate([ref[f"{name}/silence/fingerprint"], ref[f"{name}/noise/fingerprint"]], 1)
+    stream = np.concatenate([ref[f"{name}/silence/fingerprint"],
+                             ref[f"{name}/noise/fingerprint"]], 1)
     wm = streaming.window(pulsar.load(path), size=size, hop=10, axis=1)
     got = push_all(wm.session(), stream.astype(np.float32), [37], axis=1)
     assert got.shape == (frames + 1, 12)
     np.testing.assert_allclose(got[0], ref[f"{name}/silence/softmax"][0], atol=1e-4)
     np.testing.assert_allclose(got[-1], ref[f"{name}/noise/softmax"][0], atol=1e-4)
     proto = onnx.load(path)
-    expected = [ort_run(proto, {"Reshape:0": stream[:, e - size:e]})[0] for e in range(size, 2 * size + 1, 10)]
+    expected = [ort_run(proto, {"Reshape:0": stream[:, e - size:e]})[0]
+                for e in range(size, 2 * size + 1, 10)]
     np.testing.assert_allclose(got, np.concatenate(expected), rtol=1e-4, atol=1e-5)
 
 
@@ -482,7 +490,8 @@ def test_cli_dump_pulse_shows_the_delay_line(wav_and_model, capsys):
     assert main(["dump", str(path), "--pulse", "S=320", "--sample-rate", "16000"]) == 0
     out = capsys.readouterr().out
     assert "Delay(axis=2,delay=80,overlap=240)" in out
-    assert "# latency of y: 2 frames of that output = 320 input frames = 20.0 ms at 16000.0 Hz" in out
+    assert ("# latency of y: 2 frames of that output = 320 input frames = 20.0 ms at "
+            "16000.0 Hz") in out
 
 
 def test_cli_pulse_errors_exit_1(wav_and_model, capsys):

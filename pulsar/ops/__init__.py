@@ -6,5 +6,5 @@ from . import (  # noqa: F401
     conv, pool, norm,                                               # windows and normalisation
     linalg, einsum, reduce, softmax, sort,                          # contractions and reductions
     recurrent, control,                                             # recurrences and control flow
-    spectral, quantize, resize, random, sequence,                   # the rest
+    spectral, quantize, resize, random, misc, sequence,                   # the rest
 )

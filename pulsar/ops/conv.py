@@ -39,9 +39,7 @@ def window_geometry(sizes, kernel, strides, dilations, pads, auto_pad, ceil_mode
         s, eff = strides[i], (kernel[i] - 1) * dilations[i] + 1
         if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
             out = (n + s - 1) // s
-            total = dims.dmax(0, (out - 1) * s + eff - n)
-            small = total // 2
-            b, e = (small, total - small) if auto_pad == "SAME_UPPER" else (total - small, small)
+            b, e = _split_pad(dims.dmax(0, (out - 1) * s + eff - n), auto_pad)
         else:
             b, e = (0, 0) if auto_pad == "VALID" else (pads[i], pads[i + r])
             out = _out_size(n + b + e - eff, s, eff - e, ceil_mode)
@@ -49,6 +47,12 @@ def window_geometry(sizes, kernel, strides, dilations, pads, auto_pad, ceil_mode
         ends.append(e)
         outs.append(out)
     return begins, ends, outs
+
+
+def _split_pad(total, auto_pad):
+    """(begin, end): SAME_UPPER puts the odd pad at the end, anything else at the begin."""
+    small = total // 2
+    return (small, total - small) if auto_pad == "SAME_UPPER" else (total - small, small)
 
 
 def _out_size(span, s, last_limit, ceil_mode):
@@ -329,8 +333,7 @@ class ConvTranspose(SlidingWindow):
             if wanted is not None or self.auto_pad in ("SAME_UPPER", "SAME_LOWER"):
                 out = wanted[i] if wanted is not None else n * strides[i]
                 total = dims.dmax(0, full - out)
-                small = total // 2
-                b, e = (small, total - small) if self.auto_pad == "SAME_UPPER" else (total - small, small)
+                b, e = _split_pad(total, self.auto_pad)
             else:
                 b, e = (0, 0) if self.auto_pad == "VALID" else (pads[i], pads[i + r])
                 out = full - b - e

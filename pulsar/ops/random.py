@@ -153,6 +153,3 @@ class Multinomial(RandomOp):
         picks = np.array([np.searchsorted(row, d, side="right") for row, d in zip(cumulative, draws)])
         picks = np.minimum(picks.reshape(x.shape[0], self.sample_size), x.shape[1] - 1)
         return (picks.astype(dtypes.from_onnx(self.dtype)),)
-
-
-from . import misc  # noqa: E402,F401  (until pulsar/ops/__init__.py lists it)
