@@ -111,6 +111,12 @@ def _has_type(vi) -> bool:
 
 def declared_fact(vi, ctx: ImportContext):
     """Fact of a declared input: dim_param -> symbol, missing/'?' dims -> fresh symbols."""
+    if vi.type.HasField("optional_type") and vi.type.optional_type.elem_type.HasField("tensor_type"):
+        inner = onnx.ValueInfoProto()
+        inner.name = vi.name
+        inner.type.CopyFrom(vi.type.optional_type.elem_type)
+        fact = declared_fact(inner, ctx)
+        return OptionalFact(fact.dtype, fact.shape)
     if not vi.type.HasField("tensor_type"):
         raise ModelLoadError(f"input {vi.name!r}: only tensor inputs are supported "
                              f"(got {vi.type.WhichOneof('value')})")
@@ -127,6 +133,10 @@ def declared_fact(vi, ctx: ImportContext):
         else:
             shape.append(ctx.fresh_symbol(f"{vi.name}_{axis}"))
     return Fact(dtype, tuple(shape))
+
+
+class OptionalFact(Fact):
+    """An optional tensor input: the caller may pass None (an empty optional)."""
 
 
 class UnrankedFact(Fact):

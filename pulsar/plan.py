@@ -102,6 +102,8 @@ class Plan:
 def as_input_array(name, x, fact):
     if fact is None:
         return np.asarray(x)
+    if x is None and type(fact).__name__ == "OptionalFact":
+        return None
     if not isinstance(x, np.ndarray):
         try:
             x = np.asarray(x, dtype=fact.dtype)
@@ -120,7 +122,7 @@ def bind_symbols(names, arrays, facts) -> dict:
     bindings, source = {}, {}
     pending = []
     for name, x, fact in zip(names, arrays, facts):
-        if fact is None:
+        if fact is None or x is None:
             continue
         for axis, (want, got) in enumerate(zip(fact.shape, x.shape)):
             if isinstance(want, int):

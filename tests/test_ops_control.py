@@ -16,10 +16,7 @@ from test_symbolic_shapes import untyped
 
 S = dims.sym("S")
 F, I64, BOOL = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
-KNOWN_FAILING = {
-    "test_affine_grid_3d_align_corners_expanded":
-        "an If whose branches return rank 0 and rank 1; pulsar facts carry one rank per wire",
-}
+KNOWN_FAILING = {}
 SEQUENCE_CASES = {"test_if_opt", "test_if_seq", "test_loop13_seq", "test_loop16_seq_none"}
 
 
@@ -117,6 +114,18 @@ def test_if_branches_of_different_rank_fail_clearly():
                  inits=[init("axes", np.array([0]))])
     with pytest.raises(InferenceError, match=r"output0: ranks differ, f32\[1,S\] vs f32\[S\]"):
         pulsar.load(m)
+
+
+def test_if_merges_a_scalar_and_a_one_element_tensor():
+    """ONNX function bodies (AffineGrid) return [] from one branch and [1] from the other."""
+    m = if_model([helper.make_node("ReduceSum", ["x"], ["t"], keepdims=0)], "t",
+                 [helper.make_node("ReduceMax", ["x"], ["e"], keepdims=0),
+                  helper.make_node("Reshape", ["e", "one"], ["e1"])], "e1",
+                 inits=[init("one", np.array([1]))])
+    m.graph.node.append(helper.make_node("Add", ["y", "c1"], ["z"]))
+    m.graph.output[0].name = "z"
+    loaded = assert_matches_ort(m, x_at)
+    assert loaded.outputs[0].shape == (1, 1)
 
 
 def test_dump_prints_branches():

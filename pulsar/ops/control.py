@@ -121,20 +121,35 @@ class If(ScopedOp):
             fail(f"cond must be a bool tensor, got {cond}")
         for name, g in (("then_branch", self.then_branch), ("else_branch", self.else_branch)):
             need_inputs(g, 0, name)
+        self._cache["reshape"] = ()
         if cond.value is not None and cond.value.dtype != object:
             return ctx.analyse_subgraph(self._branch(truth(cond.value)), [])
         then = ctx.analyse_subgraph(self.then_branch, [])
         other = ctx.analyse_subgraph(self.else_branch, [])
         if len(then) != len(other):
             fail(f"then_branch returns {len(then)} values, else_branch {len(other)}")
-        return [merge_facts(a, b, ctx, f"output{i}") for i, (a, b) in enumerate(zip(then, other))]
+        facts = [self._merge(a, b, ctx, f"output{i}") for i, (a, b) in enumerate(zip(then, other))]
+        self._cache["reshape"] = tuple((i, f.shape) for i, (f, a, b) in
+                                       enumerate(zip(facts, then, other)) if a.rank != b.rank)
+        return facts
+
+    @staticmethod
+    def _merge(a: Fact, b: Fact, ctx, what: str) -> Fact:
+        """As merge_facts, except that a scalar and a one-element tensor (ONNX function bodies
+        mix them) merge as the tensor: `run` reshapes the scalar."""
+        if a.rank != b.rank and a.dtype == b.dtype and all(d == 1 for d in a.shape + b.shape):
+            return Fact(a.dtype, a.shape if a.rank > b.rank else b.shape)
+        return merge_facts(a, b, ctx, what)
 
     def _branch(self, cond: bool) -> Graph:
         return self.then_branch if cond else self.else_branch
 
     def run(self, inputs, scope):
         key = "then" if truth(inputs[0]) else "else"
-        return subgraph_plan(self, key, self._branch(key == "then")).run([], outer=scope)
+        outs = subgraph_plan(self, key, self._branch(key == "then")).run([], outer=scope)
+        for i, shape in self._cache.get("reshape", ()):
+            outs[i] = np.reshape(outs[i], shape)
+        return outs
 
 
 from . import loop  # noqa: E402,F401  (registers Loop and Scan; it imports the helpers above)
