@@ -6,7 +6,7 @@ the actual input shapes on every run and checked against every input that mentio
 """
 import numpy as np
 
-from . import dims
+from . import blas, dims
 from .errors import InputError, PulsarError, SymbolConflictError
 
 
@@ -20,6 +20,7 @@ class Step:
 
 class Plan:
     def __init__(self, graph, check_inputs=True):
+        blas.limit_threads()
         self.graph = graph
         self.check_inputs = check_inputs
         slot_of = {}

@@ -29,14 +29,16 @@ def needs_op(name):
         pytest.skip(f"the {name} op is not implemented yet")
 
 
-def causal_convs(channels=2):
-    """x[1,C,S] -> causal conv k3 -> Relu -> conv k2 stride 2 -> y[1,2,(S-2)/2+1]."""
+def two_convs(channels=2):
+    """x[1,C,S] -> centred conv k3 -> Relu -> conv k3 stride 2 -> y[1,2,(S-3)/2+1].
+
+    The centred conv looks one frame ahead, so the pulsed model has a delay (1 frame of y)."""
     w1 = RNG.standard_normal((3, channels, 3)).astype(np.float32)
-    w2 = RNG.standard_normal((2, 3, 2)).astype(np.float32)
-    return model([helper.make_node("Conv", ["x", "w1"], ["h"], name="causal", kernel_shape=[3],
-                                   pads=[2, 0]),
+    w2 = RNG.standard_normal((2, 3, 3)).astype(np.float32)
+    return model([helper.make_node("Conv", ["x", "w1"], ["h"], name="centred", kernel_shape=[3],
+                                   pads=[1, 1]),
                   helper.make_node("Relu", ["h"], ["r"], name="relu"),
-                  helper.make_node("Conv", ["r", "w2"], ["y"], name="strided", kernel_shape=[2],
+                  helper.make_node("Conv", ["r", "w2"], ["y"], name="strided", kernel_shape=[3],
                                    strides=[2])],
                  [tensor("x", [1, channels, "S"])], [tensor("y", None)],
                  [init("w1", w1), init("w2", w2)])
@@ -61,8 +63,10 @@ def push_all(session, x, sizes, axis=2):
 
 @pytest.fixture(scope="module")
 def convs():
-    proto = causal_convs()
-    return proto, streaming.pulse(pulsar.load(proto), symbol="S", pulse=4)
+    proto = two_convs()
+    pm = streaming.pulse(pulsar.load(proto), symbol="S", pulse=4)
+    assert pm.delay == [1]
+    return proto, pm
 
 
 # -- pulsed sessions --------------------------------------------------------------------------
@@ -312,7 +316,7 @@ def smoother(channels=2):
 
 
 def test_a_pipeline_equals_composing_the_stages_by_hand():
-    first, second = causal_convs(), smoother()
+    first, second = two_convs(), smoother()
     x = signal(50)
     (mid,) = ort_run(first, {"x": x})
     (expected,) = ort_run(second, {"x": mid})
@@ -328,7 +332,7 @@ def test_a_pipeline_equals_composing_the_stages_by_hand():
 
 def test_a_pipeline_with_an_adapter_and_parallel_branches():
     """pulsed convs -> (x2 adapter) -> [window peak-normaliser, pulsed smoother]."""
-    first, second, third = causal_convs(), smoother(), peak_normalised((1, 2, "S"))
+    first, second, third = two_convs(), smoother(), peak_normalised((1, 2, "S"))
     x = signal(45)
     (mid,) = ort_run(first, {"x": x})
     mid = mid * 2
@@ -358,7 +362,7 @@ def test_a_reduction_over_time_names_the_node():
 
 
 def test_a_pulse_not_multiple_of_an_inner_stride_names_node_and_numbers():
-    proto = causal_convs()     # the strided conv (stride 2) is the second node
+    proto = two_convs()     # the strided conv (stride 2) is the second node
     with pytest.raises(pulsar.PulseError, match=r"'strided'.*pulse of 3 frames.*stride 2"):
         streaming.pulse(pulsar.load(proto), symbol="S", pulse=3)
 
