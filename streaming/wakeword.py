@@ -42,11 +42,11 @@ class WakeWordPipeline:
         if not classifiers:
             raise PulseError("give at least one classifier, e.g. {'alexa': 'alexa_v0.1.onnx'}")
         self.chunk = chunk
-        self.mel = window(pulsar.load(mel, symbols={"batch_size": 1}), size=chunk + mel_context,
-                          hop=chunk)
+        mel, _ = _batch_of_one(mel, "mel")
+        self.mel = window(mel, size=chunk + mel_context, hop=chunk)
         mel_out = self.mel.model.graph.facts[self.mel.model.graph.outputs[0]]
         self.mel_frames = mel_out.shape[self.mel.out_axes[0]]         # per chunk
-        emb, emb_input = _batch_of_one(pulsar.load(embedding))
+        emb, emb_input = _batch_of_one(embedding, "embedding")
         self.embedding_window = emb.graph.facts[emb_input].shape[1]    # frames it was exported for
         self.preroll = self.embedding_window % self.mel_frames
         self.embedding = pulse(emb, input=emb_input, axis=1, pulse=self.mel_frames).configured(
@@ -105,10 +105,12 @@ class WakeWordPipeline:
         return "\n".join(lines)
 
 
-def _batch_of_one(model):
-    """The embedding model with its batch axis bound to 1; (model, its input name)."""
-    if len(model.graph.inputs) != 1:
-        raise PulseError(f"the embedding model should have one input, got {model.graph.inputs}")
+def _batch_of_one(source, role):
+    """Load a one-input model with its batch axis (axis 0) bound to 1; (model, input name)."""
+    model = pulsar.load(source)
+    if model.graph is None or len(model.graph.inputs) != 1:
+        raise PulseError(f"the {role} model should have one input of known rank, got "
+                         f"{', '.join(str(i) for i in model.inputs)}")
     name = model.graph.inputs[0]
     batch = model.graph.facts[name].shape[0]
     return (model if isinstance(batch, int) else model.bind(**{str(batch): 1})), name
@@ -116,11 +118,7 @@ def _batch_of_one(model):
 
 def _classifier(source):
     """A classifier over the newest N embeddings (N: its input's axis 1), run every embedding."""
-    model = pulsar.load(source)
-    name = model.graph.inputs[0]
-    batch = model.graph.facts[name].shape[0]
-    if not isinstance(batch, int):
-        model = model.bind(**{str(batch): 1})
+    model, name = _batch_of_one(source, "classifier")
     return window(model, size=model.graph.facts[name].shape[1], hop=1, axis=1)
 
 

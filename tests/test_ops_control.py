@@ -20,6 +20,7 @@ KNOWN_FAILING = {}
 SEQUENCE_CASES = {"test_if_opt", "test_if_seq", "test_loop13_seq", "test_loop16_seq_none"}
 
 
+@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
 @pytest.mark.parametrize("name", cases_for("If", "Loop", "Scan"))
 def test_conformance(name):
     if name in KNOWN_FAILING:

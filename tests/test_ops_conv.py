@@ -11,6 +11,7 @@ from pulsar.errors import InferenceError
 KNOWN_FAILING = {}
 
 
+@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
 @pytest.mark.parametrize("name", cases_for("Conv", "ConvTranspose", "ConvInteger"))
 def test_conformance(name):
     if name in KNOWN_FAILING:

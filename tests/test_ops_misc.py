@@ -36,6 +36,7 @@ MISC_OPS = ("Optional", "OptionalHasElement", "OptionalGetElement", "StringConca
             "Multinomial", "BitCast", "TensorScatter")
 
 
+@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
 @pytest.mark.parametrize("name", cases_for(*MISC_OPS))
 def test_conformance(name):
     if name in KNOWN_FAILING:

@@ -15,6 +15,7 @@ OPS = ("BatchNormalization", "InstanceNormalization", "LayerNormalization", "Gro
        "LRN", "MeanVarianceNormalization", "LpNormalization")
 
 
+@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
 @pytest.mark.parametrize("name", cases_for(*OPS))
 def test_conformance(name):
     if name in KNOWN_FAILING:

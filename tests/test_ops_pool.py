@@ -14,6 +14,7 @@ OPS = ("MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
        "MaxUnpool", "RoiAlign")
 
 
+@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
 @pytest.mark.parametrize("name", cases_for(*OPS))
 def test_conformance(name):
     if name in KNOWN_FAILING:

@@ -16,6 +16,7 @@ from pulsar.errors import InferenceError
 KNOWN_FAILING = {}
 
 
+@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
 @pytest.mark.parametrize("name", cases_for("QuantizeLinear", "DequantizeLinear",
                                            "DynamicQuantizeLinear", "QLinearConv"))
 def test_conformance(name):

@@ -19,6 +19,7 @@ GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 KNOWN_FAILING = {}
 
 
+@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
 @pytest.mark.parametrize("name", cases_for("LSTM", "GRU", "RNN"))
 def test_conformance(name):
     if name in KNOWN_FAILING:

@@ -32,6 +32,7 @@ def family_cases():
     return sorted(names)
 
 
+@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
 @pytest.mark.parametrize("name", family_cases())
 def test_conformance(name):
     if name in KNOWN_FAILING:

@@ -21,6 +21,7 @@ OPS = ("Shape", "Size", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose
 KNOWN_FAILING = {}
 
 
+@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
 @pytest.mark.parametrize("name", cases_for(*OPS))
 def test_conformance(name):
     if name in KNOWN_FAILING:

@@ -18,6 +18,7 @@ KNOWN_FAILING = {}
 F32 = TensorProto.FLOAT
 
 
+@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
 @pytest.mark.parametrize("name", cases_for("DFT", "STFT", "HannWindow", "HammingWindow",
                                            "BlackmanWindow", "MelWeightMatrix"))
 def test_conformance(name):

@@ -21,6 +21,7 @@ OPS = ("Concat", "Split", "Slice", "Tile", "Gather", "GatherElements", "GatherND
 KNOWN_FAILING = {}
 
 
+@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
 @pytest.mark.parametrize("name", cases_for(*OPS))
 def test_conformance(name):
     if name in KNOWN_FAILING:
