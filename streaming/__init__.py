@@ -5,9 +5,9 @@
     s = stream.session(); outs = s.push(chunk); tail = s.flush()
 """
 from .explicit_state import StatefulModel, stateful
-from .pipeline import Pipeline, pipeline
+from .pipeline import Parallel, Pipeline, parallel, pipeline
 from .session import PulsedModel, Session, pulse
 from .window import WindowModel, window
 
 __all__ = ["pulse", "window", "stateful", "pipeline", "PulsedModel", "Session", "WindowModel",
-           "StatefulModel", "Pipeline"]
+           "StatefulModel", "Pipeline", "Parallel", "parallel"]

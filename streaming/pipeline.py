@@ -82,9 +82,7 @@ class Parallel:
         return ParallelSession(self)
 
 
-class ParallelSession(PipelineSession):
-    """Shares reset / snapshot / restore with PipelineSession; push and flush fan out."""
-
+class ParallelSession:
     def __init__(self, parallel: Parallel):
         self.sessions = [s.session() for s in parallel.stages]
 
@@ -96,6 +94,17 @@ class ParallelSession(PipelineSession):
 
     def output_axes(self) -> list:
         return [axis for s in self.sessions for axis in s.output_axes()]
+
+    def reset(self):
+        for s in self.sessions:
+            s.reset()
+
+    def snapshot(self):
+        return [s.snapshot() for s in self.sessions]
+
+    def restore(self, snap):
+        for s, v in zip(self.sessions, snap):
+            s.restore(v)
 
 
 def pipeline(*stages, adapters=None) -> Pipeline:

@@ -100,7 +100,10 @@ def rnn(node, p):
     pairs = [(5, 1)] + ([(6, 2)] if op.onnx_name == "LSTM" else [])
     inputs = list(node.inputs) + [""] * (8 - len(node.inputs))
     inputs = inputs[:7] if op.onnx_name == "LSTM" else inputs[:6]
-    _wrap(node, p, inputs, pairs, [(0, s.axis)], [(0, s.axis)], s)
+    # The final state is the carried state: give it a wire even when the model leaves it unnamed.
+    outputs = list(node.outputs) + [""] * (len(pairs) + 1 - len(node.outputs))
+    outputs = [w or p.fresh(f"{node.name}.state{i}") for i, w in enumerate(outputs)]
+    _wrap(node, p, inputs, pairs, [(0, s.axis)], [(0, s.axis)], s, outputs)
 
 
 @rule("Scan")
@@ -148,12 +151,13 @@ def _no_final_state_readers(node, p, wires):
                    "state until it ends (use an explicit-state session instead)")
 
 
-def _wrap(node, p, inputs, pairs, stream_inputs, stream_outputs, s):
+def _wrap(node, p, inputs, pairs, stream_inputs, stream_outputs, s, outputs=None):
     op = Recurrence(inner=node.op, state_pairs=tuple(pairs), stream_inputs=tuple(stream_inputs),
                     stream_outputs=tuple(stream_outputs), delay=s.delay)
-    streams = [None] * len(node.outputs)
+    outputs = outputs or node.outputs
+    streams = [None] * len(outputs)
     for o, axis in stream_outputs:
         if node.outputs[o]:
             streams[o] = StreamInfo(axis, p.batch.facts[node.outputs[o]].shape[axis], s.delay)
-    p.add(node.name, op, inputs, node.outputs, streams, node.scope_inputs)
+    p.add(node.name, op, inputs, outputs, streams, node.scope_inputs)
     p.notes.append((node.name, f"recurrence: {len(pairs)} state tensor(s) carried across pulses"))

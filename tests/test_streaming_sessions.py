@@ -401,10 +401,27 @@ def test_a_forward_recurrence_streams_like_the_batch_run(op):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="streaming/recurrence.py: "
-                   "Recurrence.init_state shapes the carried state from output_facts[1]/[2], "
-                   "which do not exist when the node leaves Y_h / Y_c unnamed and has no "
-                   "initial_h (reported to the lead)")
+@pytest.mark.parametrize("op", ["LSTM", "GRU"])
+def test_a_recurrence_behind_a_delayed_stream_skips_the_warmup(op):
+    """centred conv (delay 1) -> [S,1,C] -> LSTM/GRU: warm-up frames must not touch the state."""
+    needs_op(op)
+    rnn = recurrent_model(op).graph
+    wc = RNG.standard_normal((2, 2, 3)).astype(np.float32)
+    proto = model([helper.make_node("Conv", ["x", "wc"], ["c"], kernel_shape=[3], pads=[1, 1]),
+                   helper.make_node("Transpose", ["c"], ["t"], perm=[2, 0, 1]),
+                   helper.make_node(op, ["t"] + list(rnn.node[0].input[1:]),
+                                    list(rnn.node[0].output), hidden_size=3, name="rnn")],
+                  [tensor("x", [1, 2, "S"])], [tensor("y", None)],
+                  list(rnn.initializer) + [init("wc", wc)], opset=14)
+    x = signal(19)
+    (expected,) = ort_run(proto, {"x": x})
+    pm = streaming.pulse(pulsar.load(proto), symbol="S", pulse=4)
+    assert pm.delay == [1]
+    for sizes in ([1], [3], [7]):
+        got = push_all(pm.session(skip_warmup=True), x, sizes)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_a_recurrence_without_named_final_states_streams():
     needs_op("LSTM")
     proto = recurrent_model("LSTM", outputs=["y"])

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..fact import Fact
 from ..kernels import recurrent as kernels
-from ..kernels.rnn_activation import resolve_activations
+from ..kernels.rnn_activation import SIGMOID, TANH, resolve_activations
 from .base import Op, fail
 from .registry import register
 from .sizes import same_dim, shape_str
@@ -255,3 +255,127 @@ class RNN(Recurrent):
         w, r, wb, rb = weights
         kernels.rnn_steps(x, w, r, wb, rb, states[0], y, f, fa, fb, self.clip or 0.0, reverse,
                           lens, scratch)
+
+
+# --- TensorFlow GRU cells in loop bodies --------------------------------------------------
+# tf2onnx exports a TF GRUCell inside a Scan/Loop body as 12 nodes per step:
+#   g = Sigmoid(Gemm(Concat(x, h), Wg, bg)); r, u = Split(g)
+#   c = Tanh(Gemm(Concat(x, r * h), Wc, bc)); h' = u * h + (1 - u) * c
+# which is ONNX's GRU (z = u, linear_before_reset = 0). Replaced by one node per cell, a step
+# costs one kernel call instead of 12 NumPy dispatches.
+
+@dataclass(frozen=True)
+class TFGRUCell(Op):
+    """h' for inputs (x [B,I], h [B,H], Wg [I+H,2H], bg [2H], Wc [I+H,H], bc [H])."""
+    onnx_name: ClassVar[str] = "TFGRUCell"
+    _prepared: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def infer(self, inputs, ctx):
+        return [inputs[1]]
+
+    def eval(self, x, h, wg, bg, wc, bc):
+        (batch, size_in), hidden = x.shape, h.shape[-1]
+        if h.shape != (batch, hidden) or wg.shape != (size_in + hidden, 2 * hidden) or \
+                bg.size != 2 * hidden or wc.shape != (size_in + hidden, hidden) or bc.size != hidden:
+            fail(f"GRU cell shapes do not fit: x {list(x.shape)}, h {list(h.shape)}, gate "
+                 f"kernel {list(wg.shape)}, bias {list(bg.shape)}, candidate kernel "
+                 f"{list(wc.shape)}, bias {list(bc.shape)}")
+        dtype = np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
+        w, r, wb, rb = self._weights(wg, bg, wc, bc, size_in, hidden, dtype)
+        state = np.array(h, dtype=dtype)
+        y = np.empty((1, batch, hidden), dtype)
+        scratch = np.empty(kernels.gru_scratch_shapes(batch, hidden), dtype)
+        xs = np.ascontiguousarray(x, dtype=dtype).reshape(1, batch, size_in)
+        kernels.gru_steps(xs, w, r, wb, rb, state, y, SIGMOID, TANH, 0.0, 0.0, 0.0, 0.0, 0.0,
+                          False, False, np.ones(batch, np.int32), scratch)
+        return (state.astype(x.dtype, copy=False),)
+
+    def _weights(self, wg, bg, wc, bc, size_in, hidden, dtype):
+        """ONNX GRU weights (gates z = u, r, h) from TF's kernels, cached by array identity."""
+        arrays = (wg, bg, wc, bc)
+        entry = self._prepared.get("w")
+        if entry is not None and all(a is b for a, b in zip(entry[0], arrays)):
+            return entry[1]
+        r_cols, u_cols = slice(0, hidden), slice(hidden, 2 * hidden)
+        parts = [(wg[:, u_cols]), (wg[:, r_cols]), wc]
+        w = np.asfortranarray(np.concatenate([p[:size_in].T for p in parts]), dtype=dtype)
+        r = np.asfortranarray(np.concatenate([p[size_in:].T for p in parts]), dtype=dtype)
+        bg, bc = bg.reshape(-1), bc.reshape(-1)
+        wb = np.concatenate([bg[u_cols], bg[r_cols], bc]).astype(dtype)
+        weights = (w, r, wb, np.zeros(3 * hidden, dtype))
+        self._prepared["w"] = (arrays, weights)
+        return weights
+
+
+def fuse_tf_gru_cells(graph, value_of):
+    """`graph` with each TF GRU cell pattern replaced by a TFGRUCell node (or `graph` itself).
+
+    value_of(wire) gives a constant's value or None: the `1 - u` operand must be a known 1.
+    Every intermediate wire must be read only inside the pattern.
+    """
+    readers, kept, fused = graph.consumers(), list(graph.nodes), 0
+    for node in graph.nodes:
+        match = _match_cell(node, readers, value_of, set(graph.outputs))
+        if match is None:
+            continue
+        cell, inputs, output = match
+        at = max(kept.index(n) for n in cell)
+        kept[at] = type(node)(f"{node.name}.gru_cell", TFGRUCell(), inputs, [output])
+        kept = [n for n in kept if not any(n is c for c in cell)]
+        fused += 1
+    if not fused:
+        return graph
+    g = graph.copy()
+    g.nodes = kept
+    return g
+
+
+def _match_cell(concat, readers, value_of, outputs):
+    """(nodes, inputs, output) of the cell whose first node is `concat`, else None."""
+    def only(wire, op_type):
+        found = readers.get(wire, [])
+        ok = len(found) == 1 and found[0].op.onnx_name == op_type and wire not in outputs
+        return found[0] if ok else None
+
+    if not _is(concat, "Concat", axis=1) or len(concat.inputs) != 2:
+        return None
+    x, h = concat.inputs
+    gates = only(concat.outputs[0], "Gemm")
+    sig = gates and _plain_gemm(gates) and only(gates.outputs[0], "Sigmoid")
+    split = sig and only(sig.outputs[0], "Split")
+    if not split or not _is(split, "Split", axis=1) or len(split.outputs) != 2 or \
+            len(split.inputs) > 1 or getattr(split.op, "split", ()):
+        return None
+    r, u = split.outputs
+    rh = only(r, "Mul")
+    cat2 = rh and set(rh.inputs) == {r, h} and only(rh.outputs[0], "Concat")
+    cand = cat2 and _is(cat2, "Concat", axis=1) and cat2.inputs == [x, rh.outputs[0]] and \
+        only(cat2.outputs[0], "Gemm")
+    tanh = cand and _plain_gemm(cand) and only(cand.outputs[0], "Tanh")
+    u_readers = readers.get(u, [])
+    if not tanh or len(u_readers) != 2 or u in outputs:
+        return None
+    sub = next((n for n in u_readers if n.op.onnx_name == "Sub" and n.inputs[1] == u), None)
+    uh = next((n for n in u_readers if n.op.onnx_name == "Mul" and set(n.inputs) == {u, h}), None)
+    one = value_of(sub.inputs[0]) if sub else None
+    if uh is None or one is None or one.size != 1 or float(one.reshape(-1)[0]) != 1.0:
+        return None
+    mix = only(sub.outputs[0], "Mul")
+    add = mix and set(mix.inputs) == {sub.outputs[0], tanh.outputs[0]} and \
+        only(tanh.outputs[0], "Mul") is mix and only(mix.outputs[0], "Add")
+    if not add or set(add.inputs) != {uh.outputs[0], mix.outputs[0]} or \
+            only(uh.outputs[0], "Add") is not add:
+        return None
+    cell = [concat, gates, sig, split, rh, cat2, cand, tanh, sub, uh, mix, add]
+    return cell, [x, h, gates.inputs[1], gates.inputs[2], cand.inputs[1], cand.inputs[2]], \
+        add.outputs[0]
+
+
+def _is(node, op_type, axis):
+    return node.op.onnx_name == op_type and getattr(node.op, "axis", None) in (axis, -1)
+
+
+def _plain_gemm(node) -> bool:
+    op = node.op
+    return len(node.inputs) == 3 and all(node.inputs) and not op.transA and not op.transB \
+        and op.alpha == 1.0 and op.beta == 1.0
