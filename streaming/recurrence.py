@@ -9,10 +9,17 @@ from typing import ClassVar
 
 import numpy as np
 
+from pulsar import dims
 from pulsar.fact import StreamInfo
 
 from .ops import StatefulOp, _frames
 from .rules import rule
+
+
+def _pad_frames(x, axis, before, after):
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (before, after)
+    return np.pad(x, pad)
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,6 +31,7 @@ class Recurrence(StatefulOp):
     stream_inputs: tuple = ()      # (input index, axis)
     stream_outputs: tuple = ()     # (output index, axis)
     delay: int = 0
+    length: object = None          # whole-stream length of the scanned input (int | Dim)
 
     @property
     def uses_scope(self):
@@ -44,34 +52,41 @@ class Recurrence(StatefulOp):
         return states
 
     def eval_stateful(self, state, ctx, *inputs, scope=None):
+        """Run on the frames of this pulse that belong to the stream: not the upstream warm-up
+        before it, nor (once the stream length is known) the flush padding after it."""
         seen, ready, carried = state[0], state[1], state[2:]
         axis0 = self.stream_inputs[0][1]
         p = inputs[self.stream_inputs[0][0]].shape[axis0]
-        skip = min(p, max(0, self.delay - int(seen[0])))
+        start = int(seen[0]) - self.delay          # stream index of this pulse's first frame
         seen[0] += p
+        end = dims.evaluate(self.length, ctx.bindings) if self.length is not None else None
+        lo = min(p, max(0, -start))
+        hi = p if not isinstance(end, int) else max(lo, min(p, end - start))
         args = list(inputs)
-        if skip == p:    # only warm-up frames: shape the outputs, leave the state alone
-            outs = self._run(args, scope)
-            return [np.zeros_like(o) for o in outs]
+        if lo == hi:    # no stream frame in this pulse: shape the outputs, leave the state alone
+            return [np.zeros_like(o) for o in self._run(args, scope)]
         for (i, _), array in zip(self.state_pairs, carried):
-            if ready[0]:
-                args[i] = array
-            else:
+            if not ready[0]:
                 array[...] = np.broadcast_to(inputs[i], array.shape) if inputs[i] is not None else 0
-                args[i] = array
+            args[i] = array
         ready[0] = 1
-        for i, axis in self.stream_inputs:
-            if skip:
-                args[i] = args[i][_frames(axis, args[i].ndim, skip, p)]
+        if (lo, hi) != (0, p):
+            for i, axis in self.stream_inputs:
+                args[i] = args[i][_frames(axis, args[i].ndim, lo, hi)]
         outs = self._run(args, scope)
         for (_, o), array in zip(self.state_pairs, carried):
             array[...] = outs[o]
-        if skip:
+        if (lo, hi) != (0, p):
             for o, axis in self.stream_outputs:
-                pad = list(outs[o].shape)
-                pad[axis] = skip
-                outs[o] = np.concatenate([np.zeros(pad, outs[o].dtype), outs[o]], axis=axis)
+                outs[o] = _pad_frames(outs[o], axis, lo, p - hi)
+        for (_, o), array in zip(self.state_pairs, carried):
+            outs[o] = array.copy()
         return outs
+
+    def done(self, state, bindings) -> bool:
+        """Has every frame of the stream gone through (so the final state is final)?"""
+        end = dims.evaluate(self.length, bindings)
+        return isinstance(end, int) and int(state[0][0]) - self.delay >= end
 
     def _run(self, args, scope):
         return list(self.inner.eval_scoped(args, scope) if self.uses_scope else self.inner.eval(*args))
@@ -96,7 +111,6 @@ def rnn(node, p):
             p.fail(node, f"input {w!r} streams; only X may")
     if len(node.inputs) > 4 and node.inputs[4]:
         p.fail(node, "sequence_lens cannot be used while streaming")
-    _no_final_state_readers(node, p, node.outputs[1:])
     pairs = [(5, 1)] + ([(6, 2)] if op.onnx_name == "LSTM" else [])
     inputs = list(node.inputs) + [""] * (8 - len(node.inputs))
     inputs = inputs[:7] if op.onnx_name == "LSTM" else inputs[:6]
@@ -132,7 +146,6 @@ def scan(node, p):
     for w in node.inputs[:n_state]:
         if p.stream(w) is not None:
             p.fail(node, f"initial state {w!r} depends on the stream")
-    _no_final_state_readers(node, p, node.outputs[:n_state])
     wires, delay = p.aligned([node.inputs[i] for i, _ in streams], node.name)
     inputs = list(node.inputs)
     for (i, _), w in zip(streams, wires):
@@ -143,17 +156,9 @@ def scan(node, p):
     _wrap(node, p, inputs, [(i, i) for i in range(n_state)], streams, outs, s)
 
 
-def _no_final_state_readers(node, p, wires):
-    used = {w for n in p.batch.nodes for w in n.inputs} | set(p.batch.outputs)
-    for w in wires:
-        if w and w in used:
-            p.fail(node, f"its final state {w!r} is read downstream; a stream has no final "
-                   "state until it ends (use an explicit-state session instead)")
-
-
 def _wrap(node, p, inputs, pairs, stream_inputs, stream_outputs, s, outputs=None):
     op = Recurrence(inner=node.op, state_pairs=tuple(pairs), stream_inputs=tuple(stream_inputs),
-                    stream_outputs=tuple(stream_outputs), delay=s.delay)
+                    stream_outputs=tuple(stream_outputs), delay=s.delay, length=s.dim)
     outputs = outputs or node.outputs
     streams = [None] * len(outputs)
     for o, axis in stream_outputs:

@@ -173,12 +173,18 @@ def along_axis(node, p):
 
 @rule("Reshape")
 def reshape(node, p):
-    """A reshape that keeps the stream axis whole: rewrite its target for one pulse."""
+    """A reshape that keeps the stream axis whole, or splits it into (frames, values per frame)
+    (25 frames of 10 MFCCs flattened to 250 values): rewrite its target for one pulse."""
     x, out = node.inputs[0], node.outputs[0]
-    axis = tracked_axis(node, p, x, out)
     s = p.stream(x)
+    split = _split_axis(p, x, out)
+    axis, ratio = split if split else (tracked_axis(node, p, x, out), 1)
+    pulse = p.fact(x).shape[s.axis]
+    if pulse % ratio or s.delay % ratio:
+        p.fail(node, f"it groups the stream by {ratio} values but the pulse reaching it is {pulse} "
+               f"values with a delay of {s.delay}; use a pulse that is a multiple of {ratio}")
     shape = list(p.batch.facts[out].shape)
-    shape[axis] = p.fact(x).shape[s.axis]
+    shape[axis] = pulse // ratio
     for d in shape:
         if not isinstance(d, int):
             p.fail(node, f"its output shape {p.batch.facts[out].shape_str()} has a non-stream "
@@ -188,7 +194,23 @@ def reshape(node, p):
     p.facts[target] = const(np.array(shape, dtype=np.int64))
     inputs = [x, target] if len(node.inputs) > 1 else [x]
     op = node.op if len(node.inputs) > 1 else dataclasses.replace(node.op, shape=tuple(shape))
-    p.keep(node, [StreamInfo(axis, batch_dim(p, out, axis), s.delay)], inputs=inputs, op=op)
+    stream = StreamInfo(axis, batch_dim(p, out, axis), s.delay // ratio)
+    p.keep(node, [stream], inputs=inputs, op=op)
+
+
+def _split_axis(p, x, out):
+    """(output axis, values per frame) when the reshape splits the stream axis, else None."""
+    s = p.stream(x)
+    in_shape, out_shape = p.batch.facts[x].shape, p.batch.facts[out].shape
+    before, after_in = _product(in_shape[:s.axis]), _product(in_shape[s.axis + 1:])
+    for j, d in enumerate(out_shape):
+        if d == s.dim or p.symbol not in dims.symbols(d) or _product(out_shape[:j]) != before:
+            continue
+        after_out = _product(out_shape[j + 1:])
+        if isinstance(after_out, int) and isinstance(after_in, int) and after_out % after_in == 0 \
+                and d * (after_out // after_in) == s.dim:
+            return j, after_out // after_in
+    return None
 
 
 # -- windows along time ----------------------------------------------------------------------

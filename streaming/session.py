@@ -30,6 +30,7 @@ class StreamPlan(Plan):
         self.context = StreamContext()
         self.states = []
         self.initial = []
+        self.recurrences = []
         for step in self.steps:
             op = step.node.op
             if getattr(op, "stateful", False):
@@ -37,9 +38,16 @@ class StreamPlan(Plan):
                 state = op.init_state(facts, [graph.facts.get(w) for w in step.node.outputs])
                 self.states.append(state)
                 self.initial.append([a.copy() for a in state])
+                if hasattr(op, "done"):
+                    self.recurrences.append((op, state))
                 step.run = functools.partial(op.eval_stateful, state, self.context)
                 if step.scope:
                     step.run = _scoped(op, state, self.context)
+
+
+    def finished(self) -> bool:
+        """Has every recurrence consumed the whole stream (once its length is known)?"""
+        return all(op.done(state, self.context.bindings) for op, state in self.recurrences)
 
 
 def _scoped(op, state, context):
@@ -59,24 +67,42 @@ class PulsedModel:
         self.pulse = pulsed.pulse
         facts = self.graph.facts
         self.stream_inputs = dict(pulsed.inputs)
+        # A stream output has a stream fact; a final output (None) is a value that follows the
+        # whole stream, e.g. a classifier on a recurrence's final state: it is recomputed every
+        # pulse and equals the whole-signal output once the stream is flushed.
         self.output_streams = [facts[w].stream for w in self.graph.outputs]
-        self.output_pulses = [facts[w].shape[s.axis] for w, s in
+        self.output_pulses = [facts[w].shape[s.axis] if s else None for w, s in
                               zip(self.graph.outputs, self.output_streams)]
+        first = next(iter(self.stream_inputs))
+        self.input_dim = batch_graph.facts[first].shape[self.stream_inputs[first]]
         self.session_options = {}
 
     @property
     def delay(self) -> list:
         """Per output, how many leading frames of that output are warm-up."""
-        return [s.delay for s in self.output_streams]
+        return [s.delay if s else 0 for s in self.output_streams]
 
     @property
     def latency(self) -> list:
         """Per output, its delay in input frames (samples for an audio input)."""
-        return [s.delay * self.pulse // p for s, p in zip(self.output_streams, self.output_pulses)]
+        return [s.delay * self.pulse // p if s else None
+                for s, p in zip(self.output_streams, self.output_pulses)]
+
+    def bindings(self, total: int) -> dict:
+        """Symbol values for a stream of `total` input frames."""
+        from pulsar.plan import solve_single
+        if self.input_dim == dims.sym(self.symbol):
+            return {self.symbol: total}
+        solved = solve_single(self.input_dim, total)
+        if solved is None:
+            raise PulseError(f"a stream of {total} input frames does not fit the input length "
+                             f"{self.input_dim} (for integer {self.symbol})")
+        return solved
 
     def output_length(self, total: int) -> list:
-        """Per output, the whole-signal length for `total` input frames."""
-        return [dims.evaluate(s.dim, {self.symbol: total}) for s in self.output_streams]
+        """Per output, the whole-signal length for `total` input frames (None: final outputs)."""
+        bindings = self.bindings(total)
+        return [dims.evaluate(s.dim, bindings) if s else None for s in self.output_streams]
 
     def session(self, pad_value=None, skip_warmup=None, preroll=None) -> "Session":
         """A new stream; options not given come from `configured(...)` (see Session)."""
@@ -101,6 +127,9 @@ class PulsedModel:
         for (node, note) in self.pulsed.report:
             lines.append(f"# {node}: {note}")
         for w, s, lat in zip(self.graph.outputs, self.output_streams, self.latency):
+            if s is None:
+                lines.append(f"# {w}: final output, recomputed every pulse, exact after flush")
+                continue
             text = f"# latency of {w}: {s.delay} frames of that output = {lat} input frames"
             if sample_rate:
                 text += f" = {lat / sample_rate * 1e3:.1f} ms at {sample_rate} Hz"
@@ -141,6 +170,7 @@ class Session:
         self.pending_frames = 0
         self.pushed = 0
         self.emitted = [0] * len(self.model.graph.outputs)   # frames computed, warm-up included
+        self.latest = [None] * len(self.model.graph.outputs)  # newest value of final outputs
         self.ended = False
         if self.preroll:
             self._pad(self.preroll, 0)
@@ -149,10 +179,11 @@ class Session:
     def snapshot(self):
         return ([[a.copy() for a in s] for s in self.plan.states],
                 [list(p) for p in self.pending], self.pending_frames, self.pushed,
-                list(self.emitted), self.ended, dict(self.plan.context.bindings))
+                list(self.emitted), self.ended, dict(self.plan.context.bindings), list(self.latest))
 
     def restore(self, snap):
-        states, pending, self.pending_frames, self.pushed, emitted, self.ended, bindings = snap
+        states, pending, self.pending_frames, self.pushed, emitted, self.ended, bindings, latest = snap
+        self.latest = list(latest)
         for state, saved in zip(self.plan.states, states):
             for array, value in zip(state, saved):
                 array[...] = value
@@ -178,10 +209,11 @@ class Session:
         if self.ended:
             raise InputError("the stream was already flushed; call reset() to start a new one")
         self.ended = True
-        self.plan.context.bindings[self.model.symbol] = self.pushed
-        want = [d + n for d, n in zip(self.model.delay, self.model.output_length(self.pushed))]
+        self.plan.context.bindings.update(self.model.bindings(self.pushed))
+        want = [d + n if n is not None else 0
+                for d, n in zip(self.model.delay, self.model.output_length(self.pushed))]
         outs = [[] for _ in want]
-        while any(e < w for e, w in zip(self.emitted, want)):
+        while any(e < w for e, w in zip(self.emitted, want)) or not self.plan.finished():
             missing = (-self.pending_frames) % self.model.pulse or self.model.pulse
             self._pad(missing, self.pad_value)
             for acc, new in zip(outs, self._run_pulses(self.pending_frames // self.model.pulse)):
@@ -190,7 +222,7 @@ class Session:
         return self._trim(result, want)
 
     def output_axes(self) -> list:
-        return [s.axis for s in self.model.output_streams]
+        return [s.axis if s else None for s in self.model.output_streams]
 
     # -- internals -------------------------------------------------------------------------
     def _axis(self, i):
@@ -253,6 +285,10 @@ class Session:
             self.pending_frames -= used
         result = [self._join(acc, o) for o, acc in enumerate(produced)]
         for o, r in enumerate(result):
+            if self.model.output_streams[o] is None:
+                if r is not None:
+                    self.latest[o] = r
+                continue
             axis = self.model.output_streams[o].axis
             n = r.shape[axis]
             skip = min(n, max(0, self.model.delay[o] - self.emitted[o]))
@@ -262,6 +298,8 @@ class Session:
         return result
 
     def _join(self, parts, o):
+        if self.model.output_streams[o] is None:     # a final output: its newest value
+            return parts[-1] if parts else None
         axis = self.model.output_streams[o].axis
         if not parts:
             f = self.model.graph.facts[self.model.graph.outputs[o]]
@@ -273,6 +311,9 @@ class Session:
     def _trim(self, result, want):
         out = []
         for o, r in enumerate(result):
+            if self.model.output_streams[o] is None:
+                out.append(self.latest[o])
+                continue
             axis = self.model.output_streams[o].axis
             excess = self.emitted[o] - want[o]
             if excess > 0:
@@ -284,6 +325,7 @@ class Session:
 
 def pulse(model, symbol=None, pulse=None, input=None, axis=None) -> PulsedModel:
     """Pulse an analysed `pulsar.Model` along `symbol` (or a declared input axis)."""
+    from .declare import declare_stream_axis
     from .transform import pulsify
     from pulsar.optimise import fold_constants, remove_dead_nodes
     if pulse is None:
@@ -295,24 +337,3 @@ def pulse(model, symbol=None, pulse=None, input=None, axis=None) -> PulsedModel:
     pulsed = pulsify(graph, model.opsets, int(pulse), symbol, inputs)
     pulsed.graph = remove_dead_nodes(fold_constants(pulsed.graph))
     return PulsedModel(pulsed, graph)
-
-
-def declare_stream_axis(model, input, axis, symbol):
-    """The model's graph with `input`'s `axis` streaming; a concrete axis (a model exported for
-    a fixed window, e.g. 76 frames) is replaced by a symbol and the graph re-analysed."""
-    from pulsar.analyse import analyse
-    if input not in model.graph.inputs:
-        raise PulseError(f"no input named {input!r}; inputs are {', '.join(model.graph.inputs)}")
-    fact = model.graph.facts[input]
-    if axis is None or not -fact.rank <= axis < fact.rank:
-        raise PulseError(f"input {input!r} ({fact}) has no axis {axis}")
-    axis %= fact.rank
-    dim = fact.shape[axis]
-    if not isinstance(dim, int):
-        return model.graph, symbol or str(dim)
-    symbol = symbol or "T"
-    shape = list(fact.shape)
-    shape[axis] = dims.sym(symbol)
-    facts = {w: model.graph.facts[w] for w in model.graph.inputs}
-    facts[input] = fact.with_shape(shape)
-    return analyse(model.graph, facts, model.opsets), symbol

@@ -142,9 +142,8 @@ def pulsify(batch: Graph, opsets: dict, pulse: int, symbol: str = None, inputs: 
     for node in batch.nodes:
         translate(node, p)
     for w in batch.outputs:
-        if p.stream(w) is None:
-            raise PulseError(f"output {w!r} does not depend on the stream along {symbol!r}; "
-                             "a pulsed model can only return streams (use window mode)")
+        if p.stream(w) is None and p.facts[w].is_const:
+            raise PulseError(f"output {w!r} does not depend on the stream along {symbol!r}")
     graph = Graph(batch.name + ".pulsed", list(batch.inputs), list(batch.outputs), p.nodes,
                   p.facts, [])
     return PulsedGraph(graph, symbol, pulse, stream_inputs, p.notes)

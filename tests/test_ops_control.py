@@ -290,3 +290,43 @@ def test_mlkws_gru_scans_match_tensorflow(name):
         (got,) = loaded.run([x.reshape(loaded.inputs[0].shape)])
         want = ref[f"{name}/{clip}/softmax"].reshape(got.shape)
         np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def tf_gru_scan(extra_output=False, one=1.0, seed=0):
+    """A TF GRUCell as tf2onnx writes it in a Scan body: x [S, 2, 3] -> final h [2, 4]."""
+    rng = np.random.default_rng(seed)
+    inits = [init("Wg", rng.standard_normal((7, 8)).astype(np.float32) * 0.5),
+             init("bg", rng.standard_normal(8).astype(np.float32) * 0.2),
+             init("Wc", rng.standard_normal((7, 4)).astype(np.float32) * 0.5),
+             init("bc", rng.standard_normal(4).astype(np.float32) * 0.2),
+             init("one", np.float32(one)), init("h0", np.zeros((2, 4), np.float32))]
+    n = helper.make_node
+    body = [n("Concat", ["xt", "h"], ["cat"], axis=1), n("Gemm", ["cat", "Wg", "bg"], ["g"]),
+            n("Sigmoid", ["g"], ["s"]), n("Split", ["s"], ["r", "u"], axis=1),
+            n("Sub", ["one", "u"], ["omu"]), n("Mul", ["u", "h"], ["uh"]),
+            n("Mul", ["r", "h"], ["rh"]), n("Concat", ["xt", "rh"], ["cat2"], axis=1),
+            n("Gemm", ["cat2", "Wc", "bc"], ["gc"]), n("Tanh", ["gc"], ["c"]),
+            n("Mul", ["omu", "c"], ["mix"]), n("Add", ["uh", "mix"], ["h_new"]),
+            n("Identity", ["h_new"], ["y"])]
+    outs = ["h_new", "y"] + (["r"] if extra_output else [])
+    g = graph(body, "body", [tensor("h", [2, 4], F), tensor("xt", [2, 3], F)],
+              [untyped(w) for w in outs])
+    scan = n("Scan", ["h0", "x"], ["h_final", "ys"] + (["rs"] if extra_output else []),
+             body=g, num_scan_inputs=1)
+    return model([scan], [tensor("x", ["S", 2, 3])],
+                 [untyped(w) for w in ["h_final", "ys"] + (["rs"] if extra_output else [])],
+                 inits, opset=13)
+
+
+@pytest.mark.parametrize("extra_output,one,fused", [(False, 1.0, True), (True, 1.0, False),
+                                                    (False, 0.5, False)])
+def test_tf_gru_cells_in_scan_bodies_run_fused(extra_output, one, fused):
+    """The 12-node cell becomes one kernel call, unless an inner wire is read elsewhere or
+    the pattern is not exactly a GRU (1 - u with another constant)."""
+    m = tf_gru_scan(extra_output, one)
+    loaded = assert_matches_ort(m, lambda n: x_at(n, ("S", 2, 3)), lengths=(1, 6))
+    scan = next(n for n in loaded.graph.nodes if n.op.onnx_name == "Scan")
+    body_ops = [n.op.onnx_name for n in scan.op._cache["body_graph"].nodes]
+    assert ("TFGRUCell" in body_ops) == fused
+    if fused:
+        assert body_ops == ["TFGRUCell", "Identity"]

@@ -433,22 +433,41 @@ def test_a_recurrence_without_named_final_states_streams():
 
 
 # -- ML-KWS recurrent models (ONNX Scan loops) ----------------------------------------------
-# These models cannot be pulsed along time, for two reasons the first error names: the input
-# [1, frames*10] goes through a Reshape to a constant shape ([25,1,10] for GRU_S, [1,1,49,10]
-# for CRNN_S: tf2onnx baked the frame count in), which removes the stream axis; and behind it
-# the Scan's *final* state feeds the classifier (one label per utterance), which a stream only
-# has once it ends. So they stream in window mode: one utterance-sized window per MFCC frame.
+# The input [1, frames*10] is reshaped to a constant shape ([25,1,10] for GRU_S, [1,1,49,10] for
+# CRNN_S: tf2onnx baked the frame count in); declaring the input axis streaming traces that
+# split, so the stream counts MFCC frames of 10 values. The Scan's final state feeds the
+# classifier: the pulsed model carries the GRU state across pulses and its final output, after
+# flush, is the whole-utterance label distribution.
 KWS = {"GRU_S": ("transpose", 25), "CRNN_S": ("Conv2D__25", 49)}
 
 
 @pytest.mark.parametrize("name", sorted(KWS))
-def test_mlkws_recurrent_models_name_the_node_that_blocks_pulsing(name):
+@pytest.mark.parametrize("pulse,chunk", [(20, 10), (20, 37), (40, 7)])
+def test_mlkws_recurrent_models_stream_with_state_carried(name, pulse, chunk):
     needs_op("Scan")
     from shared_data import model_path
-    node, _ = KWS[name]
-    model_ = pulsar.load(model_path("mlkws", f"{name}.onnx"))
-    with pytest.raises(pulsar.PulseError, match=rf"'{node}' \(Reshape\).*window mode"):
-        streaming.pulse(model_, input="Reshape:0", axis=1, pulse=10)
+    path = model_path("mlkws", f"{name}.onnx")
+    ref = np.load(path.parent / "tf_reference.npz")
+    model_ = pulsar.load(path)
+    pm = streaming.pulse(model_, input="Reshape:0", axis=1, pulse=pulse)
+    assert pm.output_streams == [None]          # a final output: one label set per utterance
+    for clip in ("silence", "noise"):
+        x = ref[f"{name}/{clip}/fingerprint"].astype(np.float32)
+        (batch,) = model_.run([x])
+        s = pm.session()
+        for i in range(0, x.shape[1], chunk):
+            s.push(x[:, i:i + chunk])
+        (final,) = s.flush()
+        np.testing.assert_allclose(final, batch, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(final, ref[f"{name}/{clip}/softmax"], atol=1e-4)
+
+
+def test_mlkws_pulse_must_hold_whole_frames():
+    needs_op("Scan")
+    from shared_data import model_path
+    model_ = pulsar.load(model_path("mlkws", "GRU_S.onnx"))
+    with pytest.raises(pulsar.PulseError, match=r"'transpose'.*multiple of 10"):
+        streaming.pulse(model_, input="Reshape:0", axis=1, pulse=15)
 
 
 @pytest.mark.parametrize("name", sorted(KWS))

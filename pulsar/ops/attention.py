@@ -250,3 +250,76 @@ def additive_mask(mask, kv_len, dtype):
     if short > 0:
         add = np.pad(add, [(0, 0)] * (add.ndim - 1) + [(0, short)], constant_values=-np.inf)
     return add
+
+
+@register("RotaryEmbedding", since=23)
+@dataclass(frozen=True)
+class RotaryEmbedding(Op):
+    """Rotates the first `rotary_embedding_dim` features of each head by position angles:
+    pairs are (d, d + rot/2) or, interleaved, (2d, 2d + 1). 4-D X is (B, H, S, D); 3-D X is
+    (B, S, H*D). The caches are (max_position, rot/2) indexed by position_ids (B, S), or already
+    gathered (B, S, rot/2) without position_ids."""
+    interleaved: int = 0
+    num_heads: int = 0
+    rotary_embedding_dim: int = 0
+
+    def infer(self, inputs, ctx):
+        x, cos, sin, pos = (list(inputs) + [None])[:4]
+        if not is_float(x.dtype) or cos.dtype != x.dtype or sin.dtype != x.dtype:
+            fail(f"X, cos_cache and sin_cache must share one float dtype, got {x}, {cos}, {sin}")
+        if x.rank not in (3, 4) or (x.rank == 3 and self.num_heads < 1):
+            fail(f"X must be 4-D (B, H, S, D), or 3-D (B, S, H*D) with num_heads, got {x}")
+        batch, seq = (x.shape[0], x.shape[2]) if x.rank == 4 else x.shape[:2]
+        head = x.shape[3] if x.rank == 4 else x.shape[2] // self.num_heads
+        rot = self.rotary_embedding_dim or head
+        if isinstance(rot, int) and (rot % 2 or (isinstance(head, int) and rot > head)):
+            fail(f"rotary_embedding_dim {rot} must be even and at most the head size {head}")
+        if pos is not None and (pos.dtype != np.int64 or pos.rank != 2):
+            fail(f"position_ids must be int64 (B, S), got {pos}")
+        want = ("P", rot // 2) if pos is not None else (batch, seq, rot // 2)
+        for what, cache in (("cos_cache", cos), ("sin_cache", sin)):
+            if cache.rank != len(want) or known_differ(cache.shape[-1], rot // 2):
+                fail(f"{what} must be ({', '.join(map(str, want))}), got {cache}")
+        return [Fact(x.dtype, x.shape)]
+
+    def eval(self, x, cos, sin, pos=None):
+        seq_major = x.transpose(0, 2, 1, 3) if x.ndim == 4 else \
+            x.reshape(x.shape[0], x.shape[1], self.num_heads, -1)      # (B, S, H, D)
+        rot = self.rotary_embedding_dim or seq_major.shape[3]
+        if pos is not None:
+            if pos.size and (pos.min() < 0 or pos.max() >= cos.shape[0]):
+                fail(f"position_ids must lie in [0, {cos.shape[0]}), got {pos.min()}..{pos.max()}")
+            cos, sin = cos[pos], sin[pos]
+        cos, sin = cos[:, :, None, :], sin[:, :, None, :]
+        part = seq_major[..., :rot]
+        if self.interleaved:
+            first, second = part[..., 0::2], part[..., 1::2]
+        else:
+            first, second = part[..., :rot // 2], part[..., rot // 2:]
+        real, imag = cos * first - sin * second, sin * first + cos * second
+        turned = np.stack((real, imag), axis=-1).reshape(part.shape) if self.interleaved \
+            else np.concatenate((real, imag), axis=-1)
+        out = np.concatenate((turned, seq_major[..., rot:]), axis=-1).astype(x.dtype, copy=False)
+        return (np.ascontiguousarray(out.transpose(0, 2, 1, 3)) if x.ndim == 4
+                else out.reshape(x.shape),)
+
+
+@register("SwiGLU", since=28)
+@dataclass(frozen=True)
+class SwiGLU(Op):
+    """Y = A * sigmoid(alpha * A) * B, A and B of one shape (no broadcasting)."""
+    alpha: float = 1.0
+
+    def infer(self, inputs, ctx):
+        a, b = inputs
+        if not is_float(a.dtype) or b.dtype != a.dtype:
+            fail(f"A and B must share one float dtype, got {a} and {b}")
+        if a.rank != b.rank or any(known_differ(p, q) for p, q in zip(a.shape, b.shape)):
+            fail(f"A and B must have the same shape (SwiGLU does not broadcast), got {a} and {b}")
+        return [Fact(a.dtype, a.shape)]
+
+    def eval(self, a, b):
+        if a.shape != b.shape:
+            fail(f"A and B must have the same shape, got {list(a.shape)} and {list(b.shape)}")
+        gate = (1 / (1 + np.exp(-self.alpha * a))).astype(a.dtype, copy=False)
+        return ((a * gate * b).astype(a.dtype, copy=False),)

@@ -17,11 +17,27 @@ from ..fact import Fact
 from ..graph import Graph
 from .base import fail, normalize_axis
 from .control import BOOL, ScopedOp, need_inputs, settle_carried, subgraph_plan, truth
+from .recurrent import fuse_tf_gru_cells
 from .registry import register
 from .sizes import same_dim
 
 INT64 = np.dtype(np.int64)
 TRUE = Fact(BOOL, (), np.array(True))
+
+
+def fuse_body(op, ctx):
+    """Cache the body with recognised recurrent cells fused, for `run` (analysis keeps the
+    ONNX body). Constants are read from the body and from the enclosing scopes."""
+    def value_of(wire):
+        fact = op.body.facts.get(wire) or ctx.outer_facts.get(wire)
+        return None if fact is None or fact.value is None or fact.value.dtype == object \
+            else fact.value
+    op._cache["body_graph"] = fuse_tf_gru_cells(op.body, value_of)
+    op._cache.pop("body", None)
+
+
+def body_plan(op):
+    return subgraph_plan(op, "body", op._cache.get("body_graph", op.body))
 
 
 def _known(fact):
@@ -88,6 +104,7 @@ class Loop(ScopedOp):
         facts, outs = settle_carried(self.body, carried, ctx, "loop", before=before, skip=1)
         scans = outs[1 + len(carried):]
         self._cache["scan_facts"] = scans
+        fuse_body(self, ctx)
         count = self._iterations(trips, cond, starts and _known(outs[0]) is True, ctx)
         return facts + [Fact(o.dtype, (count,) + o.shape) for o in scans]
 
@@ -114,7 +131,7 @@ class Loop(ScopedOp):
             fail("neither M nor cond is given: the loop never ends")
         state = list(inputs[2:])
         n = len(state)
-        plan = subgraph_plan(self, "body", self.body)
+        plan = body_plan(self)
         scans, t = [], 0
         while going and (trips is None or t < trips):
             outs = plan.run([np.array(t, INT64), np.array(going)] + state, outer=scope)
@@ -163,6 +180,7 @@ class Scan(ScopedOp):
         facts, outs = settle_carried(self.body, states, ctx, "scan", after=slices)
         scans = outs[len(states):]
         self._cache["scan_facts"] = scans
+        fuse_body(self, ctx)
         out_axes = _per_input(self.scan_output_axes, len(scans), "scan_output_axes")
         _per_input(self.scan_output_directions, len(scans), "scan_output_directions")
         result = []
@@ -188,7 +206,7 @@ class Scan(ScopedOp):
 
 def run_scan(op, states: list, seqs: list, count: int, scope) -> tuple:
     """(final states, scan outputs stacked on axis 0) after `count` body runs."""
-    plan = subgraph_plan(op, "body", op.body)
+    plan = body_plan(op)
     n = len(states)
     stacker = Stacker(count, op._cache.get("scan_facts"))
     for t in range(count):
@@ -262,6 +280,7 @@ class Scan8(ScopedOp):
         facts, outs = settle_carried(self.body, rows, ctx, "scan", after=slices)
         scans = outs[len(states):]
         self._cache["scan_facts"] = scans
+        fuse_body(self, ctx)
         return ([Fact(f.dtype, (batch,) + f.shape) for f in facts]
                 + [Fact(o.dtype, (batch, count) + o.shape) for o in scans])
 

@@ -274,6 +274,8 @@ class TFGRUCell(Op):
         return [inputs[1]]
 
     def eval(self, x, h, wg, bg, wc, bc):
+        if x.ndim != 2 or h.ndim != 2:
+            fail(f"GRU cell x and h must be 2-D, got {list(x.shape)} and {list(h.shape)}")
         (batch, size_in), hidden = x.shape, h.shape[-1]
         if h.shape != (batch, hidden) or wg.shape != (size_in + hidden, 2 * hidden) or \
                 bg.size != 2 * hidden or wc.shape != (size_in + hidden, hidden) or bc.size != hidden:
@@ -313,20 +315,18 @@ def fuse_tf_gru_cells(graph, value_of):
     value_of(wire) gives a constant's value or None: the `1 - u` operand must be a known 1.
     Every intermediate wire must be read only inside the pattern.
     """
-    readers, kept, fused = graph.consumers(), list(graph.nodes), 0
+    readers, replaced = graph.consumers(), {}
     for node in graph.nodes:
         match = _match_cell(node, readers, value_of, set(graph.outputs))
-        if match is None:
-            continue
-        cell, inputs, output = match
-        at = max(kept.index(n) for n in cell)
-        kept[at] = type(node)(f"{node.name}.gru_cell", TFGRUCell(), inputs, [output])
-        kept = [n for n in kept if not any(n is c for c in cell)]
-        fused += 1
-    if not fused:
+        if match is not None:
+            cell, inputs, output = match
+            fused = type(node)(f"{node.name}.gru_cell", TFGRUCell(), inputs, [output])
+            replaced.update({id(n): None for n in cell[:-1]})
+            replaced[id(cell[-1])] = fused     # the last node: every input exists by then
+    if not replaced:
         return graph
     g = graph.copy()
-    g.nodes = kept
+    g.nodes = [replaced.get(id(n), n) for n in graph.nodes if replaced.get(id(n), n) is not None]
     return g
 
 
