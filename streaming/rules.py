@@ -39,7 +39,9 @@ def translate(node, p):
     own = getattr(node.op, "pulsify", None)
     fn = own if own is not None else RULES.get(node.op.onnx_name)
     if fn is None:
-        p.fail(node, f"has no streaming rule for {node.op.onnx_name}; if {WINDOW_MODE_HINT}")
+        p.fail(node, f"has no streaming rule for {node.op.onnx_name}; if the op needs the whole "
+               "signal at once, run this model in window mode (streaming.window(model, size=..., "
+               "hop=...))")
     fn(node, p)
 
 
@@ -123,7 +125,7 @@ def _product(shape):
 @rule("Transpose", "Squeeze", "Unsqueeze", "Flatten", "ReduceSum", "ReduceMean", "ReduceMax",
       "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
       "ReduceSumSquare", "ArgMax", "ArgMin", "LpNormalization", "Gemm", "MatMul", "Einsum",
-      "BatchNormalization", "DFT")
+      "BatchNormalization", "DFT", "Tile", "Expand")
 def track_first_input(node, p):
     """Ops whose stream lives on their first input only (the others are parameters)."""
     for w in node.inputs[1:]:

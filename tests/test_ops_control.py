@@ -330,3 +330,45 @@ def test_tf_gru_cells_in_scan_bodies_run_fused(extra_output, one, fused):
     assert ("TFGRUCell" in body_ops) == fused
     if fused:
         assert body_ops == ["TFGRUCell", "Identity"]
+
+
+# --- sequences (inside graphs: pulsar's inputs and outputs are tensors) -----------------------
+
+def test_sequence_ops_match_onnxruntime():
+    n = helper.make_node
+    nodes = [n("SplitToSequence", ["x", "two"], ["pieces"], axis=0),       # [2, 3] pieces
+             n("SequenceInsert", ["pieces", "row", "zero"], ["seq1"]),
+             n("SequenceErase", ["seq1"], ["seq2"]),
+             n("SequenceLength", ["seq2"], ["count"]),
+             n("SequenceAt", ["seq2", "zero"], ["first"]),
+             n("ConcatFromSequence", ["seq2"], ["joined"], axis=0),
+             n("SplitToSequence", ["x"], ["rows"], axis=0, keepdims=0),
+             n("ConcatFromSequence", ["rows"], ["stacked"], axis=1, new_axis=1),
+             n("SequenceConstruct", ["x", "x"], ["pair"]),
+             n("ConcatFromSequence", ["pair"], ["both"], axis=1)]
+    outs = ["count", "first", "joined", "stacked", "both"]
+    m = model(nodes, [tensor("x", ["S", 3])], [untyped(w) for w in outs],
+              [init("two", np.array(2)), init("zero", np.array(0)),
+               init("row", np.float32([[7, 8, 9], [1, 2, 3]]))], opset=13)
+    loaded = assert_matches_ort(m, lambda k: x_at(k, ("S", 3)), lengths=(4, 6))
+    assert [o.shape for o in loaded.outputs][3:] == [(3, S), (S, 6)]
+    assert loaded.outputs[2].shape[1] == 3     # pieces of 2 rows and a last one: joined length
+    assert dims.is_symbolic(loaded.outputs[2].shape[0])   # is not written in S
+
+
+def test_loop_carries_a_growing_sequence():
+    """loop13_seq's pattern, the sequence starting from SequenceEmpty inside the graph."""
+    body = [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Unsqueeze", ["i", "axes"], ["end"]),
+            helper.make_node("Slice", ["x", "start", "end", "axes1"], ["piece"]),
+            helper.make_node("SequenceInsert", ["seq_in", "piece"], ["seq"])]
+    pre = [helper.make_node("SequenceEmpty", [], ["seq_init"], dtype=F)]
+    m = loop_model(body, ["cond_out", "seq"], ["seq"], m_wire="three", pre=pre, n_scan=0,
+                   inits=[init("axes", np.array([0])), init("start", np.array([0])),
+                          init("axes1", np.array([1]))])
+    body_in = m.graph.node[-1].attribute[0].g.input
+    body_in[2].CopyFrom(helper.make_tensor_sequence_value_info("seq_in", F, None))
+    m.graph.node.append(helper.make_node("ConcatFromSequence", ["seq_final"], ["y"], axis=1))
+    m.graph.output[0].name = "y"
+    loaded = assert_matches_ort(m, lambda k: x_at(k, (1, "S")), lengths=(4, 6))
+    assert loaded.outputs[0].shape[0] == 1

@@ -95,6 +95,47 @@ class Builder:
             self.nodes.append(helper.make_node(join, [a, b], [y]))
         return y
 
+    def recurrent(self, x):
+        """[1, C, S] -> forward LSTM/GRU over time -> [1, H, S]: state carried across pulses."""
+        kind = self.draw(st.sampled_from(["LSTM", "GRU"]))
+        hidden = self.draw(st.integers(1, 4))
+        gates = 4 if kind == "LSTM" else 3
+        seq, y, y2, out = (self.name(n) for n in ("seq", "rnn", "rnn_sq", "rnn_out"))
+        self.nodes += [
+            helper.make_node("Transpose", [x], [seq], perm=[2, 0, 1]),
+            helper.make_node(kind, [seq, self.weight(1, gates * hidden, self.channels),
+                                    self.weight(1, gates * hidden, hidden)], [y], hidden_size=hidden),
+            helper.make_node("Squeeze", [y, self.axes(1)], [y2]),
+            helper.make_node("Transpose", [y2], [out], perm=[1, 2, 0]),
+        ]
+        self.channels = hidden
+        return out
+
+    def axes(self, *values):
+        name = self.name("axes")
+        self.inits.append(numpy_helper.from_array(np.array(values, np.int64), name))
+        return name
+
+    def conv2d(self, x):
+        """Unsqueeze a frequency axis, a 2-D conv over (time, frequency), squeeze it back."""
+        draw = self.draw
+        freq = draw(st.integers(1, 3))
+        kt, st_, dt = draw(st.integers(1, 4)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        pads = [draw(st.integers(0, 2)), 0, draw(st.integers(0, 2)), 0]
+        up, tiled, conv, out = (self.name(n) for n in ("up", "tiled", "conv2d", "down"))
+        reps = self.name("reps")
+        self.inits.append(numpy_helper.from_array(np.array([1, 1, 1, freq], np.int64), reps))
+        out_c = draw(st.integers(1, 3))
+        self.nodes += [
+            helper.make_node("Unsqueeze", [x, self.axes(3)], [up]),
+            helper.make_node("Tile", [up, reps], [tiled]),
+            helper.make_node("Conv", [tiled, self.weight(out_c, self.channels, kt, freq)], [conv],
+                             kernel_shape=[kt, freq], strides=[st_, 1], dilations=[dt, 1], pads=pads),
+            helper.make_node("Squeeze", [conv, self.axes(3)], [out]),
+        ]
+        self.channels, self.stride = out_c, self.stride * st_
+        return out
+
     def prefix(self, x):
         n = self.draw(st.integers(1, 3))
         c = self.name("prefix")
@@ -112,7 +153,7 @@ def causal_models(draw):
     x = "x"
     for _ in range(draw(st.integers(1, 4))):
         layer = draw(st.sampled_from(["conv", "conv", "pool", "relu", "pad", "slice",
-                                      "branches", "prefix"]))
+                                      "branches", "prefix", "recurrent", "conv2d"]))
         if layer == "conv":
             x = b.conv(x)
         elif layer == "pool":
@@ -125,6 +166,10 @@ def causal_models(draw):
             x = b.slice_start(x)
         elif layer == "branches":
             x = b.branches(x)
+        elif layer == "recurrent":
+            x = b.recurrent(x)
+        elif layer == "conv2d":
+            x = b.conv2d(x)
         else:
             x = b.prefix(x)
     graph = helper.make_graph(b.nodes, "random", [helper.make_tensor_value_info(

@@ -7,4 +7,5 @@ from . import (  # noqa: F401
     linalg, einsum, reduce, softmax, sort,                          # contractions and reductions
     recurrent, control,                                             # recurrences and control flow
     spectral, quantize, resize, random, misc, sequence,                   # the rest
+    attention, loss, causal, rmsnorm, cumprod, deform_conv,         # transformer, loss, stateful
 )

@@ -5,7 +5,7 @@ At analysis those are visible through `ctx`; at run time the node's `scope_input
 `eval_scoped` as a dict, passed on whole to the subgraph's plan (a nested subgraph reads from
 it too, through its own node's scope). Subgraph plans are built once per op and cached.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
@@ -15,6 +15,7 @@ from ..graph import Graph
 from ..plan import Plan
 from .base import Op, fail
 from .registry import register
+from .sequence import SequenceFact, merge_sequences
 
 BOOL = np.dtype(bool)
 
@@ -46,11 +47,15 @@ def subgraph_plan(op, name: str, graph: Graph) -> Plan:
 
 def varying(fact: Fact) -> Fact:
     """The fact without its value: a loop-carried value changes between iterations."""
-    return Fact(fact.dtype, fact.shape) if fact.value is not None else fact
+    return replace(fact, value=None) if fact.value is not None else fact
 
 
 def merge_facts(a: Fact, b: Fact, ctx, what: str) -> Fact:
     """A fact covering both: equal dims stay, differing dims become fresh symbols."""
+    if isinstance(a, SequenceFact) != isinstance(b, SequenceFact):
+        fail(f"{what}: a sequence and a tensor, {a} vs {b}")
+    if isinstance(a, SequenceFact):
+        return merge_sequences(a, b, ctx, what)
     if a.dtype != b.dtype:
         fail(f"{what}: dtypes differ, {a} vs {b}")
     if a.rank != b.rank:
@@ -84,10 +89,15 @@ def settle_carried(body: Graph, carried: list, ctx, what: str, before=(), after=
                  f"({n} carried)")
         merged = [varying(merge_facts(f, o, ctx, f"{what}_carried{i}"))
                   for i, (f, o) in enumerate(zip(facts, outs[skip:]))]
-        if all(m.shape == f.shape for m, f in zip(merged, facts)):
+        if all(_same_shape(m, f) for m, f in zip(merged, facts)):
             return facts, outs
         facts = merged
     return facts, outs
+
+
+def _same_shape(a: Fact, b: Fact) -> bool:
+    return a.shape == b.shape and getattr(a, "length", None) == getattr(b, "length", None) \
+        and getattr(a, "ranked", True) == getattr(b, "ranked", True)
 
 
 def need_inputs(graph: Graph, count: int, what: str):

@@ -32,6 +32,11 @@ class SequenceFact(Fact):
     __repr__ = __str__
 
 
+class SequenceOp(Op):
+    """Sequence values are lists: never folded into constants at analysis."""
+    foldable: ClassVar[bool] = False
+
+
 def need_sequence(fact, what="input_sequence") -> SequenceFact:
     if not isinstance(fact, SequenceFact):
         fail(f"{what} must be a sequence, got {fact}")
@@ -49,21 +54,19 @@ def merge_sequences(a: SequenceFact, b: SequenceFact, ctx, what: str) -> Sequenc
     if a.dtype != b.dtype:
         fail(f"{what}: element dtypes differ, {a} vs {b}")
     length = a.length if a.length == b.length else ctx.fresh_symbol(f"{what}_length")
-    return with_element(a, b, ctx, what, length)
+    if b.length == 0:
+        return replace(a, length=length)
+    return with_element(replace(b, length=length) if a.length == 0 else a, b, ctx, what, length)
 
 
 def with_element(seq: SequenceFact, elem: Fact, ctx, what: str, length) -> SequenceFact:
-    """`seq` with `elem`'s shape merged into its element shape, `length` elements long."""
+    """`seq` with `elem` (a tensor, or a sequence's element) joined: `length` elements."""
     if seq.dtype != elem.dtype:
         fail(f"{what}: a {elem.dtype} tensor cannot join a sequence of {seq.dtype}")
-    ranked_elem = getattr(elem, "ranked", True)
-    if not seq.ranked or not ranked_elem:
-        source = elem if seq.ranked is False or seq.length == 0 else seq
-        keep = seq.length == 0 and ranked_elem
-        return SequenceFact(seq.dtype, source.shape if keep else (), length=length, ranked=keep)
+    ranked = getattr(elem, "ranked", True)
     if seq.length == 0:
-        return SequenceFact(seq.dtype, elem.shape, length=length)
-    if len(seq.shape) != len(elem.shape):
+        return SequenceFact(seq.dtype, elem.shape, length=length, ranked=ranked)
+    if not (seq.ranked and ranked) or len(seq.shape) != len(elem.shape):
         return SequenceFact(seq.dtype, (), length=length, ranked=False)
     shape = tuple(x if x == y else ctx.fresh_symbol(what) for x, y in zip(seq.shape, elem.shape))
     return SequenceFact(seq.dtype, shape, length=length)
@@ -86,7 +89,7 @@ def _known_int(fact):
 
 @register("SequenceEmpty", since=11)
 @dataclass(frozen=True)
-class SequenceEmpty(Op):
+class SequenceEmpty(SequenceOp):
     dtype: int = 1     # TensorProto.FLOAT
 
     def infer(self, inputs, ctx):
@@ -98,7 +101,7 @@ class SequenceEmpty(Op):
 
 @register("SequenceConstruct", since=11)
 @dataclass(frozen=True)
-class SequenceConstruct(Op):
+class SequenceConstruct(SequenceOp):
     def infer(self, inputs, ctx):
         if not inputs or any(f is None for f in inputs):
             fail("needs at least one tensor")
@@ -113,7 +116,7 @@ class SequenceConstruct(Op):
 
 @register("SequenceAt", since=11)
 @dataclass(frozen=True)
-class SequenceAt(Op):
+class SequenceAt(SequenceOp):
     def infer(self, inputs, ctx):
         return [element_fact(need_sequence(inputs[0]))]
 
@@ -123,7 +126,7 @@ class SequenceAt(Op):
 
 @register("SequenceInsert", since=11)
 @dataclass(frozen=True)
-class SequenceInsert(Op):
+class SequenceInsert(SequenceOp):
     def infer(self, inputs, ctx):
         seq = need_sequence(inputs[0])
         if inputs[1] is None:
@@ -137,7 +140,7 @@ class SequenceInsert(Op):
 
 @register("SequenceErase", since=11)
 @dataclass(frozen=True)
-class SequenceErase(Op):
+class SequenceErase(SequenceOp):
     def infer(self, inputs, ctx):
         seq = need_sequence(inputs[0])
         if seq.length == 0:
@@ -151,9 +154,7 @@ class SequenceErase(Op):
 
 @register("SequenceLength", since=11)
 @dataclass(frozen=True)
-class SequenceLength(Op):
-    foldable: ClassVar[bool] = False     # its input never has a value; the fact carries it
-
+class SequenceLength(SequenceOp):
     def infer(self, inputs, ctx):
         return [Fact(INT64, (), scalar_value(need_sequence(inputs[0]).length))]
 
@@ -163,7 +164,7 @@ class SequenceLength(Op):
 
 @register("SplitToSequence", since=11)
 @dataclass(frozen=True)
-class SplitToSequence(Op):
+class SplitToSequence(SequenceOp):
     """Pieces of `split` along `axis`: a scalar is a piece size (the last may be shorter),
     a 1-D tensor lists the sizes; without it, pieces of 1 (squeezed unless keepdims)."""
     axis: int = 0
@@ -178,16 +179,23 @@ class SplitToSequence(Op):
             return [SequenceFact(x.dtype, shape, length=n)]
         if split.rank > 1 or split.dtype.kind not in "iu":
             fail(f"split must be an integer scalar or 1-D tensor, got {split}")
-        sizes = None if split.value is None else split.value.reshape(-1).tolist()
-        if sizes is not None and split.rank == 0 and isinstance(n, int):
-            size = int(sizes[0])
-            sizes = [size] * (n // size) + ([n % size] if n % size else [])
-        uniform = sizes is not None and len(set(sizes)) == 1
-        piece = sizes[0] if uniform else ctx.fresh_symbol("piece")
-        count = len(sizes) if sizes is not None and split.rank == 1 or uniform else \
-            ctx.fresh_symbol("pieces")
+        piece, count = self._pieces(split, n, ctx)
         return [SequenceFact(x.dtype, x.shape[:axis] + (piece,) + x.shape[axis + 1:],
                              length=count)]
+
+    @staticmethod
+    def _pieces(split, n, ctx) -> tuple:
+        """(piece size, piece count); fresh symbols where they are unknown or vary."""
+        sizes = None if split.value is None else [int(v) for v in split.value.reshape(-1)]
+        if sizes is not None and split.rank == 0:
+            if not isinstance(n, int):
+                return ctx.fresh_symbol("piece"), ctx.fresh_symbol("pieces")
+            sizes = [sizes[0]] * (n // sizes[0]) + ([n % sizes[0]] if n % sizes[0] else [])
+        if sizes is None:
+            count = split.shape[0] if split.rank == 1 else ctx.fresh_symbol("pieces")
+            return ctx.fresh_symbol("piece"), count
+        piece = sizes[0] if len(set(sizes)) == 1 else ctx.fresh_symbol("piece")
+        return piece, len(sizes)
 
     def eval(self, x, split=None):
         axis = normalize_axis(self.axis, x.ndim)
@@ -206,7 +214,7 @@ class SplitToSequence(Op):
 
 @register("ConcatFromSequence", since=11)
 @dataclass(frozen=True)
-class ConcatFromSequence(Op):
+class ConcatFromSequence(SequenceOp):
     axis: Optional[int] = None
     new_axis: int = 0
 
