@@ -251,17 +251,7 @@ def window(node, p):
         p.add(pad, PulsePad(axis=s.axis, delay=s.delay, begin=0, end=s.dim, value=value),
               [x], [wire], [s])
         p.notes.append((pad, f"pad {pl} before / {pr} after the stream with {value}"))
-    # Window q of the pulsed output starts `delay + overlap` frames before pulse position q*stride
-    # of `wire`, i.e. at padded batch index q*stride - (delay + overlap + s.delay - pl): the output
-    # delay is that shift over the stride, so pick the smallest delay making it a whole,
-    # non-negative number of frames. Frames before the stream come from the Delay's pre-roll,
-    # filled with the padding value.
-    span = (kt - 1) * dlt + 1
-    overlap = max(span - stt, 0)
-    shift = overlap + s.delay - pl
-    delay = (-shift) % stt if shift >= 0 else -shift
-    wire = p.delayed(wire, delay, overlap, node.name, fill=value)
-    out_delay = (delay + shift) // stt
+    wire, out_delay = delay_line(p, node, wire, (kt - 1) * dlt + 1, stt, pl, value)
     new_pads = list(begins) + list(ends)
     new_pads[t] = new_pads[t + len(begins)] = 0
     if any(not isinstance(v, int) for v in new_pads):
@@ -272,6 +262,49 @@ def window(node, p):
            inputs=[wire] + list(node.inputs[1:]), op=pulsed_op)
     p.notes.append((node.name, f"window {kt} stride {stt} dilation {dlt}: {pulse // stt} "
                     f"frames per pulse, delay {out_delay}"))
+
+
+def delay_line(p, node, wire, span, stride, pad_before, fill):
+    """Feed a window of `span` frames moving by `stride`: (delayed wire, output delay).
+
+    Window q of the pulsed output starts `delay + overlap` frames before pulse position
+    q*stride of `wire`, i.e. at padded batch index q*stride - (delay + overlap + wire delay -
+    pad_before): the output delay is that shift over the stride, so pick the smallest delay
+    making it a whole, non-negative number of frames. Frames before the stream come from the
+    Delay's pre-roll, filled with the padding value.
+    """
+    overlap = max(span - stride, 0)
+    shift = overlap + p.stream(wire).delay - pad_before
+    delay = (-shift) % stride if shift >= 0 else -shift
+    wire = p.delayed(wire, delay, overlap, node.name, fill=fill)
+    return wire, (delay + shift) // stride
+
+
+@rule("STFT")
+def stft(node, p):
+    """STFT framing is a window of frame_length samples moving by frame_step, no padding."""
+    from pulsar.ops.spectral import STFT, known_scalar
+    x = node.inputs[0]
+    s = p.stream(x)
+    for w in node.inputs[1:]:
+        if w and p.stream(w) is not None:
+            p.fail(node, f"input {w!r} streams; only the signal may")
+    if s.axis != 1:
+        p.fail(node, f"the stream is on axis {s.axis}; STFT frames the signal along axis 1")
+    facts = [p.batch.facts[w] if w else None for w in node.inputs] + [None] * 4
+    frame = STFT.frame_length(facts[0], facts[2], facts[3], None)
+    hop = known_scalar(facts[1])
+    if not isinstance(frame, int) or not isinstance(hop, int):
+        p.fail(node, "its frame length and step must be constants to stream")
+    pulse = p.fact(x).shape[1]
+    if pulse % hop:
+        p.fail(node, f"the pulse of {pulse} samples reaching it is not a multiple of its "
+               f"frame step {hop}; choose a pulse that is a multiple of {hop}")
+    wire, out_delay = delay_line(p, node, x, frame, hop, 0, 0.0)
+    out = node.outputs[0]
+    p.keep(node, [StreamInfo(1, batch_dim(p, out, 1), out_delay)], inputs=[wire] + list(node.inputs[1:]))
+    p.notes.append((node.name, f"frames of {frame} every {hop}: {pulse // hop} frames per pulse, "
+                    f"delay {out_delay}"))
 
 
 def _nonzero(v):

@@ -229,3 +229,22 @@ def test_pulse_not_multiple_of_stride_names_node_and_numbers():
     model = pulsar.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
     with pytest.raises(pulsar.PulseError, match=r"framing.*6.*stride 4"):
         streaming.pulse(model, symbol="S", pulse=6)
+
+
+def test_stft_framing_streams_with_a_delay_line():
+    """400-sample frames every 160 in pulses of 1280: Delay(delay=80, overlap=240), 8 frames
+    per pulse, 2 frames of delay (the numbers a hand-written audio front end would use)."""
+    win = numpy_helper.from_array(np.hanning(400).astype(np.float32), "win")
+    step = numpy_helper.from_array(np.array(160, np.int64), "step")
+    graph = helper.make_graph([helper.make_node("STFT", ["x", "step", "win"], ["y"], name="stft")],
+                              "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "S", 1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [step, win])
+    model = pulsar.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    pm = streaming.pulse(model, symbol="S", pulse=1280)
+    text = pm.dump()
+    assert "Delay(axis=1,delay=80,overlap=240)" in text
+    assert pm.delay == [2] and pm.graph.facts["y"].shape[1] == 8
+    x = np.random.default_rng(0).standard_normal((1, 5000, 1)).astype(np.float32)
+    (expected,) = model.run([x])
+    got = stream_through(pm, x, [700, 1, 2000, 999], axis=1)[:, pm.delay[0]:]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
