@@ -126,6 +126,14 @@ class PulsedModel:
         lines = [dump_graph(self.graph)]
         for (node, note) in self.pulsed.report:
             lines.append(f"# {node}: {note}")
+        plan, total = StreamPlan(self.graph), 0
+        stateful = [st.node for st in plan.steps if getattr(st.node.op, "stateful", False)]
+        for node, state in zip(stateful, plan.states):
+            size = sum(a.nbytes for a in state)
+            total += size
+            shapes = ", ".join(f"{a.dtype.name}{list(a.shape)}" for a in state)
+            lines.append(f"# state of {node.name}: {shapes} ({size} bytes)")
+        lines.append(f"# state in all: {total} bytes, preallocated, updated in place")
         for w, s, lat in zip(self.graph.outputs, self.output_streams, self.latency):
             if s is None:
                 lines.append(f"# {w}: final output, recomputed every pulse, exact after flush")
