@@ -167,6 +167,8 @@ class Session:
         self.plan = StreamPlan(model.graph)
         self.inputs = list(model.graph.inputs)
         self.facts = [model.graph.facts[w] for w in self.inputs]
+        # One pulse of each input, preallocated: chunks are copied in, a full pulse runs.
+        self.pulse_buffers = [np.zeros(f.shape, dtype=f.dtype) for f in self.facts]
         self.reset()
 
     def reset(self):
@@ -174,19 +176,19 @@ class Session:
             for array, value in zip(state, initial):
                 array[...] = value
         self.plan.context.bindings.clear()
-        self.pending = [[] for _ in self.inputs]
-        self.pending_frames = 0
+        self.pending_frames = 0     # frames waiting in self.pulse_buffers for a whole pulse
+        self.carried = None
         self.pushed = 0
         self.emitted = [0] * len(self.model.graph.outputs)   # frames computed, warm-up included
         self.latest = [None] * len(self.model.graph.outputs)  # newest value of final outputs
         self.ended = False
         if self.preroll:
-            self._pad(self.preroll, 0)
+            self.carried = self._pad(self.preroll, 0)   # returned with the first push
             self.pushed = self.preroll
 
     def snapshot(self):
         return ([[a.copy() for a in s] for s in self.plan.states],
-                [list(p) for p in self.pending], self.pending_frames, self.pushed,
+                [b.copy() for b in self.pulse_buffers], self.pending_frames, self.pushed,
                 list(self.emitted), self.ended, dict(self.plan.context.bindings), list(self.latest))
 
     def restore(self, snap):
@@ -195,7 +197,8 @@ class Session:
         for state, saved in zip(self.plan.states, states):
             for array, value in zip(state, saved):
                 array[...] = value
-        self.pending = [list(p) for p in pending]
+        for buffer, saved in zip(self.pulse_buffers, pending):
+            buffer[...] = saved
         self.emitted = list(emitted)
         self.plan.context.bindings.clear()
         self.plan.context.bindings.update(bindings)
@@ -206,11 +209,13 @@ class Session:
             raise InputError("the stream was flushed; call reset() to start a new one")
         chunks = self._validated(chunk)
         n = chunks[0].shape[self._axis(0)]
-        for i, c in enumerate(chunks):
-            self.pending[i].append(np.array(c))   # a copy: callers often refill one buffer
-        self.pending_frames += n
         self.pushed += n
-        return self._run_pulses(self.pending_frames // self.model.pulse)
+        outs = self._feed(chunks, n)
+        if self.carried is not None:
+            outs = [new if s is None else np.concatenate([old, new], axis=s.axis)
+                    for old, new, s in zip(self.carried, outs, self.model.output_streams)]
+            self.carried = None
+        return outs
 
     def flush(self) -> list:
         """End of stream: pad the last pulse, run until every output is complete."""
@@ -220,11 +225,11 @@ class Session:
         self.plan.context.bindings.update(self.model.bindings(self.pushed))
         want = [d + n if n is not None else 0
                 for d, n in zip(self.model.delay, self.model.output_length(self.pushed))]
-        outs = [[] for _ in want]
+        outs = [[] if c is None else [c] for c in (self.carried or [None] * len(want))]
+        self.carried = None
         while any(e < w for e, w in zip(self.emitted, want)) or not self.plan.finished():
-            missing = (-self.pending_frames) % self.model.pulse or self.model.pulse
-            self._pad(missing, self.pad_value)
-            for acc, new in zip(outs, self._run_pulses(self.pending_frames // self.model.pulse)):
+            missing = self.model.pulse - self.pending_frames
+            for acc, new in zip(outs, self._pad(missing, self.pad_value)):
                 acc.append(new)
         result = [self._join(o, i) for i, o in enumerate(outs)]
         return self._trim(result, want)
@@ -266,31 +271,39 @@ class Session:
             out.append(c)
         return out
 
-    def _pad(self, frames, value):
-        for i, f in enumerate(self.facts):
+    def _pad(self, frames, value) -> list:
+        fills = []
+        for f in self.facts:
             shape = list(f.shape)
             shape[f.stream.axis] = frames
-            fill = value if f.dtype.kind == "f" else 0
-            self.pending[i].append(np.full(shape, fill, dtype=f.dtype))
-        self.pending_frames += frames
+            fills.append(np.full(shape, value if f.dtype.kind == "f" else 0, dtype=f.dtype))
+        return self._feed(fills, frames)
 
-    def _run_pulses(self, count) -> list:
+    def _feed(self, chunks, n) -> list:
+        """Copy `n` frames of each chunk into the pulse buffers, running every full pulse."""
+        pulse, done = self.model.pulse, 0
         produced = [[] for _ in self.model.graph.outputs]
-        if count:
-            joined = [np.concatenate(p, axis=self._axis(i)) if len(p) > 1 else p[0]
-                      for i, p in enumerate(self.pending)]
-            pulse = self.model.pulse
-            for k in range(count):
-                feeds = [np.ascontiguousarray(np.take(j, range(k * pulse, (k + 1) * pulse),
-                                                      axis=self._axis(i)))
-                         for i, j in enumerate(joined)]
-                for acc, value in zip(produced, self.plan.run(feeds)):
-                    acc.append(value)
-            used = count * pulse
-            rest = [np.take(j, range(used, j.shape[self._axis(i)]), axis=self._axis(i))
-                    for i, j in enumerate(joined)]
-            self.pending = [[r] if r.shape[self._axis(i)] else [] for i, r in enumerate(rest)]
-            self.pending_frames -= used
+        while done < n:
+            take = min(pulse - self.pending_frames, n - done)
+            for i, (buffer, chunk) in enumerate(zip(self.pulse_buffers, chunks)):
+                axis = self._axis(i)
+                frames(buffer, axis, self.pending_frames, self.pending_frames + take)[...] = \
+                    frames(chunk, axis, done, done + take)
+            self.pending_frames += take
+            done += take
+            if self.pending_frames == pulse:
+                self.pending_frames = 0
+                for acc, value in zip(produced, self.plan.run(self.pulse_buffers)):
+                    acc.append(self._detached(value))
+        return self._collect(produced)
+
+    def _detached(self, value):
+        """Outputs must not alias the pulse buffers, which the next chunk overwrites."""
+        if value is not None and any(np.shares_memory(value, b) for b in self.pulse_buffers):
+            return value.copy()
+        return value
+
+    def _collect(self, produced) -> list:
         result = [self._join(acc, o) for o, acc in enumerate(produced)]
         for o, r in enumerate(result):
             if self.model.output_streams[o] is None:
@@ -329,6 +342,13 @@ class Session:
                 self.emitted[o] -= excess
             out.append(r)
         return out
+
+
+def frames(array, axis, start, stop):
+    """A view of frames [start, stop) of `array` along `axis`."""
+    index = [slice(None)] * array.ndim
+    index[axis] = slice(start, stop)
+    return array[tuple(index)]
 
 
 def pulse(model, symbol=None, pulse=None, input=None, axis=None) -> PulsedModel:
