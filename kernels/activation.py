@@ -5,6 +5,8 @@ so a kernel can take `act, alpha, beta` as plain arguments and stay a single com
 """
 import math
 
+import numpy as np
+
 from .jit import jit
 
 ACT_NONE = 0
@@ -51,12 +53,67 @@ def apply_activation(v, act, alpha, beta):
 
 
 @jit
+def bias_activation_row(a, bias, act, alpha, beta):
+    """a[i] = activation(a[i] + bias) over the 1-D array `a`, in place (see bias_activation_span)."""
+    bias_activation_span(a, 0, a.shape[0], bias, act, alpha, beta)
+
+
+@jit
+def bias_activation_span(a, lo, hi, bias, act, alpha, beta):
+    """a[i] = activation(a[i] + bias) for i in [lo, hi) of the 1-D array `a`, in place.
+
+    One loop per code, so that the common activations vectorise (a per-element switch on `act`
+    does not). Indices are unsigned offsets from `lo` (a signed index may be negative, and the
+    wraparound check stops vectorisation); a range, not a slice, for the same reason. Same
+    arithmetic as `apply_activation`: the bias is added in the array dtype, the activation is
+    computed in float64 and rounded on the store.
+    """
+    zero = a.dtype.type(0)
+    base = np.uint64(lo)
+    if act == ACT_NONE:
+        for j in range(hi - lo):
+            i = base + np.uint64(j)
+            a[i] += bias
+    elif act == ACT_RELU:
+        for j in range(hi - lo):
+            i = base + np.uint64(j)
+            v = a[i] + bias
+            a[i] = v if v > zero else zero
+    elif act == ACT_LEAKY_RELU:
+        al = a.dtype.type(alpha)
+        exact = al == alpha
+        for j in range(hi - lo):
+            i = base + np.uint64(j)
+            v = a[i] + bias
+            if exact:
+                # alpha exact in the dtype (ONNX attributes are float32): the product rounded
+                # once is the float64 product rounded, so this is apply_activation's result
+                a[i] = v if v >= zero else v * al
+            else:
+                a[i] = v if v >= zero else v * alpha
+    elif act == ACT_CLIP:
+        floor = a.dtype.type(alpha)
+        ceiling = a.dtype.type(beta)
+        exact = floor == alpha and ceiling == beta
+        for j in range(hi - lo):
+            i = base + np.uint64(j)
+            v = a[i] + bias
+            if exact:
+                a[i] = floor if v < floor else (ceiling if v > ceiling else v)
+            else:
+                x = float(v)
+                a[i] = alpha if x < alpha else (beta if x > beta else x)
+    else:
+        for j in range(hi - lo):
+            i = base + np.uint64(j)
+            a[i] = apply_activation(a[i] + bias, act, alpha, beta)
+
+
+@jit
 def apply_activation_inplace(a, act, alpha, beta):
     """Apply activation `act` to every element of the 1-D array `a` (any float dtype), in place.
 
     Does nothing for ACT_NONE. Pass a flat view (e.g. `out.reshape(-1)` of a contiguous array).
     """
-    if act == ACT_NONE:
-        return
-    for i in range(a.shape[0]):
-        a[i] = apply_activation(a[i], act, alpha, beta)
+    if act != ACT_NONE:
+        bias_activation_row(a, a.dtype.type(0), act, alpha, beta)

@@ -31,7 +31,7 @@ def one_node(op, inputs, outputs, opset, **attrs):
     """inputs: (name, elem, shape) triples; '' skips an optional input."""
     node = helper.make_node(op, [i[0] if i else "" for i in inputs], list(outputs), **attrs)
     return model([node], [tensor(*i[::2], i[1]) for i in inputs if i],
-                 [tensor(o, None) for o in outputs], opset=opset)
+                 [tensor(o, None) for o in outputs if o], opset=opset)
 
 
 def randn(rng, *shape):
@@ -254,3 +254,16 @@ def test_linear_attention_errors(rule, attrs, message):
             attr.CopyFrom(helper.make_attribute(attr.name, value))
     with pytest.raises(InferenceError, match=message):
         pulsar.load(m)
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2, 3])
+def test_qk_matmul_output_modes_with_softcap_match_onnxruntime(mode):
+    """Mode 0 is the raw Q.K^T (spec, onnxruntime); onnx's reference softcaps it there.
+    (A float mask: onnxruntime's mode-2 output shows a bool mask as float32's lowest, not -inf.)"""
+    m = one_node("Attention", [("q", FLOAT, [1, 2, 3, 4]), ("k", FLOAT, [1, 2, 5, 4]),
+                               ("v", FLOAT, [1, 2, 5, 4]), ("mask", FLOAT, [3, 5])],
+                 ["y", "", "", "qk"], 23, softcap=0.5, qk_matmul_output_mode=mode)
+    rng = np.random.default_rng(mode)
+    feeds = {"q": randn(rng, 1, 2, 3, 4) * 3, "k": randn(rng, 1, 2, 5, 4) * 3,
+             "v": randn(rng, 1, 2, 5, 4), "mask": randn(rng, 3, 5)}
+    assert_runs_like(pulsar.load(m).run(feeds), ort_run(m, feeds))

@@ -4,6 +4,8 @@ error messages, and the ML-KWS GRU models (tf2onnx Scans) against TensorFlow's o
 import numpy as np
 import onnxruntime as ort
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
 import pulsar
@@ -106,7 +108,8 @@ def test_if_merges_differing_dims_into_a_fresh_symbol():
 
 
 def test_if_with_known_condition_takes_that_branch_and_folds():
-    cond = [helper.make_node("Constant", [], ["cond"], value=helper.make_tensor("v", BOOL, [], [True]))]
+    true = helper.make_tensor("v", BOOL, [], [True])
+    cond = [helper.make_node("Constant", [], ["cond"], value=true)]
     m = if_model([helper.make_node("Concat", ["x", "x"], ["t"], axis=1)], "t",
                  [helper.make_node("Identity", ["x"], ["e"])], "e", cond_nodes=cond)
     loaded = assert_matches_ort(m, x_at)
@@ -180,7 +183,8 @@ def test_loop_that_stops_early_and_grows_its_state():
             helper.make_node("Concat", ["acc_in", "x"], ["acc"], axis=1),
             helper.make_node("ReduceSum", ["acc"], ["scan"], keepdims=0)]
     m = loop_model(body, ["cond_out", "acc", "scan"], ["acc"], m_wire="ten",
-                   inits=[init("ten", np.array(10, np.int64)), init("acc_init", np.ones((1, 2), np.float32))])
+                   inits=[init("ten", np.array(10, np.int64)),
+                          init("acc_init", np.ones((1, 2), np.float32))])
     loaded = assert_matches_ort(m, x_at)
     (one, grown), (count,) = loaded.outputs[0].shape, loaded.outputs[1].shape
     assert one == 1 and dims.is_symbolic(grown) and dims.is_symbolic(count)
@@ -192,7 +196,8 @@ def test_loop_with_zero_iterations():
             helper.make_node("Add", ["acc_in", "acc_in"], ["acc"]),
             helper.make_node("Identity", ["acc"], ["scan"])]
     m = loop_model(body, ["cond_out", "acc", "scan"], ["acc"], m_wire="zero",
-                   inits=[init("zero", np.array(0, np.int64)), init("acc_init", np.float32([2, 3]))])
+                   inits=[init("zero", np.array(0, np.int64)),
+                          init("acc_init", np.float32([2, 3]))])
     loaded = pulsar.load(m)
     assert loaded.outputs[1].shape == (0, 2)
     final, scan = loaded.run(x_at(2))
@@ -206,7 +211,8 @@ def test_nested_loops_read_every_enclosing_scope():
                    helper.make_node("Add", ["z_in", "a"], ["z1"]),
                    helper.make_node("ReduceSum", ["x"], ["sx"], keepdims=0),
                    helper.make_node("Add", ["z1", "sx"], ["z"])],
-                  "inner", [tensor("j", [], I64), tensor("icond", [], BOOL), tensor("z_in", [1], F)],
+                  "inner",
+                  [tensor("j", [], I64), tensor("icond", [], BOOL), tensor("z_in", [1], F)],
                   [untyped("icond_out"), untyped("z")])
     body = [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
             helper.make_node("Cast", ["i"], ["fi"], to=F),
@@ -219,6 +225,23 @@ def test_nested_loops_read_every_enclosing_scope():
                           init("one", np.array(1, np.int64))])
     loaded = assert_matches_ort(m, x_at)
     assert loaded.outputs[1].shape == (3, 1)
+
+
+def test_if_inside_a_loop_reads_the_body_and_the_main_graph():
+    """Branches read the body's carried input `acc_in` and the main graph's input `x`."""
+    then_g = graph([helper.make_node("Add", ["acc_in", "x"], ["t"])], "then", [], [untyped("t")])
+    else_g = graph([helper.make_node("Sub", ["acc_in", "x"], ["e"])], "else", [], [untyped("e")])
+    body = [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Mod", ["i", "two"], ["parity"]),
+            helper.make_node("Equal", ["parity", "zero"], ["even"]),
+            helper.make_node("If", ["even"], ["acc"], then_branch=then_g, else_branch=else_g),
+            helper.make_node("ReduceSum", ["acc"], ["scan"], keepdims=0)]
+    m = loop_model(body, ["cond_out", "acc", "scan"], ["acc"], m_wire="three",
+                   inits=[init("two", np.array(2, np.int64)), init("zero", np.array(0, np.int64)),
+                          init("acc_init", np.ones((1, 1), np.float32))])
+    loaded = assert_matches_ort(m, x_at)
+    (one, width), scan = loaded.outputs[0].shape, loaded.outputs[1].shape
+    assert one == 1 and dims.is_symbolic(width) and scan == (3,)    # [1,1] the first time
 
 
 def test_loop_without_trip_count_or_cond_is_rejected():
@@ -381,3 +404,43 @@ def test_loop_carries_a_growing_sequence():
     m.graph.output[0].name = "y"
     loaded = assert_matches_ort(m, lambda k: x_at(k, (1, "S")), lengths=(4, 6))
     assert loaded.outputs[0].shape[0] == 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_scan9_random_axes_and_directions_match_onnxruntime(data):
+    """Random scan inputs (rank 1-3), axes (negative too), directions and output axes."""
+    d = data.draw
+    count, n_in = d(st.integers(1, 4)), d(st.integers(1, 2))
+    inputs, body_in, body_nodes, outs = [], [tensor("s_in", [], F)], [], ["s"]
+    attrs = {"scan_input_axes": [], "scan_input_directions": [], "scan_output_axes": [],
+             "scan_output_directions": []}
+    total = "s_in"
+    for k in range(n_in):
+        rank = d(st.integers(1, 3))
+        axis = d(st.integers(-rank, rank - 1))
+        shape = [d(st.integers(1, 3)) for _ in range(rank - 1)]
+        shape.insert(axis % rank, count)
+        inputs.append((f"x{k}", shape))
+        body_in.append(tensor(f"t{k}", None, F))
+        body_nodes += [helper.make_node("ReduceSum", [f"t{k}"], [f"r{k}"], keepdims=0),
+                       helper.make_node("Add", [total, f"r{k}"], [f"acc{k}"]),
+                       helper.make_node("Mul", [f"t{k}", f"acc{k}"], [f"o{k}"])]
+        total = f"acc{k}"
+        outs.append(f"o{k}")
+        attrs["scan_input_axes"].append(axis)
+        attrs["scan_input_directions"].append(d(st.integers(0, 1)))
+        attrs["scan_output_axes"].append(d(st.integers(-rank, rank - 1)))
+        attrs["scan_output_directions"].append(d(st.integers(0, 1)))
+    body_nodes.append(helper.make_node("Identity", [total], ["s"]))
+    body = graph(body_nodes, "body", body_in, [untyped(w) for w in outs])
+    names = ["final"] + [f"z{k}" for k in range(n_in)]
+    node = helper.make_node("Scan", ["s0"] + [w for w, _ in inputs], names, body=body,
+                            num_scan_inputs=n_in, **attrs)
+    m = model([node], [tensor(w, shape) for w, shape in inputs], [untyped(w) for w in names],
+              [init("s0", np.float32(0.5))], opset=16)
+    rng = np.random.default_rng(d(st.integers(0, 1000)))
+    feeds = {w: rng.standard_normal(shape).astype(np.float32) for w, shape in inputs}
+    for got, want in zip(pulsar.load(m).run(feeds), ort_run(m, feeds)):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -97,7 +97,8 @@ class Attention(Op):
         b, hq, hkv = lay.batch, lay.q_heads, lay.kv_heads
         y = (b, hq, lay.q_len, lay.v_head) if q.rank == 4 else (b, lay.q_len, hq * lay.v_head)
         outs = [Fact(q.dtype, y), Fact(k.dtype, (b, hkv, total, lay.head)),
-                Fact(v.dtype, (b, hkv, total, lay.v_head)), Fact(q.dtype, (b, hq, lay.q_len, total))]
+                Fact(v.dtype, (b, hkv, total, lay.v_head)),
+                Fact(q.dtype, (b, hq, lay.q_len, total))]
         return outs[:max(1, ctx.n_outputs)]
 
     def check_attributes(self):
@@ -153,7 +154,8 @@ class Attention(Op):
             return 0
         if nonpad is not None:
             fail("nonpad_kv_seqlen (external cache) cannot be combined with past_key/past_value")
-        want = {"past_key": (past_k, k_dtype, lay.head), "past_value": (past_v, v_dtype, lay.v_head)}
+        want = {"past_key": (past_k, k_dtype, lay.head),
+                "past_value": (past_v, v_dtype, lay.v_head)}
         for what, (fact, dtype, size) in want.items():
             if fact.dtype != dtype or fact.rank != 4 or \
                     any(known_differ(a, b) for a, b in zip(fact.shape, (lay.batch, lay.kv_heads,
@@ -172,6 +174,9 @@ class Attention(Op):
         if past_k is not None:
             k, v = np.concatenate((past_k, k), axis=2), np.concatenate((past_v, v), axis=2)
         present_k, present_v = k, v
+        if nonpad is not None and nonpad.shape != (q.shape[0],):
+            fail(f"nonpad_kv_seqlen must hold one length per batch ({q.shape[0]}), "
+                 f"got shape {list(nonpad.shape)}")
         bias = self.bias(mask, nonpad, q.shape[2], k.shape[2], past_len, q.dtype)
         group = q.shape[1] // k.shape[1]
         if group > 1:                           # GQA: KV head h serves query heads h*g..h*g+g-1
@@ -188,12 +193,14 @@ class Attention(Op):
         raw = matmul(q * root, np.swapaxes(k * root, 2, 3))
         capped = np.tanh(raw / self.softcap) * self.softcap if self.softcap > 0 else raw
         logits = capped + bias
-        if self.softmax_precision is not None:
-            logits = logits.astype(helper.tensor_dtype_to_np_dtype(self.softmax_precision))
-        probs = softmax(logits)
+        stash = logits if self.softmax_precision is None else \
+            logits.astype(helper.tensor_dtype_to_np_dtype(self.softmax_precision))
+        probs = softmax(stash)
         # a row with no attendable key is decided on the bias, not on (maybe NaN) logits
         unattended = np.isneginf(bias.max(axis=-1, keepdims=True))
         probs = np.where(unattended, probs.dtype.type(0), probs).astype(dtype, copy=False)
+        # mode 0 is the raw product as the spec and onnxruntime say (onnx's reference returns
+        # the softcapped one there)
         scores = (raw, capped, logits, probs)[self.qk_matmul_output_mode]
         return probs, scores.astype(dtype, copy=False)
 

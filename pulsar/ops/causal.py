@@ -39,7 +39,8 @@ class CausalConvWithState(Op):
         x, w, bias, past = (list(inputs) + [None] * 2)[:4]
         if self.activation not in ACTIVATIONS:
             fail(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
-        if not is_float(x.dtype) or any(f is not None and f.dtype != x.dtype for f in (w, bias, past)):
+        others = [f for f in (w, bias, past) if f is not None]
+        if not is_float(x.dtype) or any(f.dtype != x.dtype for f in others):
             fail(f"input, weight, bias and past_state must share one float dtype, got "
                  f"{', '.join(str(f) for f in inputs if f is not None)}")
         if x.rank != 3 or w.rank != 3:

@@ -27,7 +27,8 @@ class ScopedOp(Op):
     def eval_scoped(self, *args):
         # pulsar.plan passes (inputs, scope) only when the node reads outer wires, and the
         # bare inputs otherwise; the streaming layer passes (inputs, None) without scope.
-        if len(args) == 2 and isinstance(args[0], list) and isinstance(args[1], (dict, type(None))):
+        if len(args) == 2 and isinstance(args[0], list) and \
+                isinstance(args[1], (dict, type(None))):
             return self.run(args[0], args[1] or {})
         return self.run(list(args), {})
 
@@ -147,7 +148,9 @@ class If(ScopedOp):
     def _merge(a: Fact, b: Fact, ctx, what: str) -> Fact:
         """As merge_facts, except that a scalar and a one-element tensor (ONNX function bodies
         mix them) merge as the tensor: `run` reshapes the scalar."""
-        if a.rank != b.rank and a.dtype == b.dtype and all(d == 1 for d in a.shape + b.shape):
+        tensors = not isinstance(a, SequenceFact) and not isinstance(b, SequenceFact)
+        if tensors and a.rank != b.rank and a.dtype == b.dtype and \
+                all(d == 1 for d in a.shape + b.shape):
             return Fact(a.dtype, a.shape if a.rank > b.rank else b.shape)
         return merge_facts(a, b, ctx, what)
 

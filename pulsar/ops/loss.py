@@ -47,7 +47,7 @@ def nll(log_prob, target, weight, ignore_index, reduction):
              f"got {target[stray].reshape(-1)[0]}")
     safe = np.where(ignored, 0, target).astype(np.intp)
     picked = np.take_along_axis(log_prob, safe[:, None], axis=1)[:, 0]
-    applied = np.ones(target.shape, np.float64) if weight is None else weight[safe].astype(np.float64)
+    applied = np.ones(target.shape) if weight is None else weight[safe].astype(np.float64)
     applied[ignored] = 0
     loss = -picked.astype(np.float64) * applied
     if reduction == "none":
@@ -100,7 +100,8 @@ class SoftmaxCrossEntropyLoss(LossOp):
     def infer(self, inputs, ctx):
         scores, labels, weights = (list(inputs) + [None])[:3]
         check_inputs(scores, labels, weights, ("scores", "labels", "weights"))
-        return [self.loss_fact(scores, labels), Fact(scores.dtype, scores.shape)][:max(1, ctx.n_outputs)]
+        outs = [self.loss_fact(scores, labels), Fact(scores.dtype, scores.shape)]
+        return outs[:max(1, ctx.n_outputs)]
 
     def eval(self, scores, labels, weights=None):
         log_prob = log_softmax(scores, axis=1)

@@ -213,13 +213,16 @@ class LSTM(Recurrent):
 
     def extra_weights(self, args, k, hidden, dtype) -> list:
         p = args[7]
-        return [np.zeros(3 * hidden, dtype) if p is None else np.ascontiguousarray(p[k], dtype=dtype)]
+        if p is None:
+            return [np.zeros(3 * hidden, dtype)]
+        return [np.ascontiguousarray(p[k], dtype=dtype)]
 
     def run_direction(self, x, weights, states, y, k, reverse, lens, scratch):
         (f, fa, fb), (g, ga, gb), (h, ha, hb) = self.acts[3 * k:3 * k + 3]
         w, r, wb, rb, p = weights
         kernels.lstm_steps(x, w, r, wb, rb, p, states[0], states[1], y, f, g, h, fa, fb, ga, gb,
-                           ha, hb, self.clip or 0.0, bool(self.input_forget), reverse, lens, scratch)
+                           ha, hb, self.clip or 0.0, bool(self.input_forget), reverse, lens,
+                           scratch)
 
 
 @register("GRU", since=1)
@@ -274,32 +277,42 @@ class TFGRUCell(Op):
         return [inputs[1]]
 
     def eval(self, x, h, wg, bg, wc, bc):
-        if x.ndim != 2 or h.ndim != 2:
-            fail(f"GRU cell x and h must be 2-D, got {list(x.shape)} and {list(h.shape)}")
-        (batch, size_in), hidden = x.shape, h.shape[-1]
-        if h.shape != (batch, hidden) or wg.shape != (size_in + hidden, 2 * hidden) or \
-                bg.size != 2 * hidden or wc.shape != (size_in + hidden, hidden) or bc.size != hidden:
-            fail(f"GRU cell shapes do not fit: x {list(x.shape)}, h {list(h.shape)}, gate "
-                 f"kernel {list(wg.shape)}, bias {list(bg.shape)}, candidate kernel "
-                 f"{list(wc.shape)}, bias {list(bc.shape)}")
         dtype = np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
-        w, r, wb, rb = self._weights(wg, bg, wc, bc, size_in, hidden, dtype)
+        w, r, wb, rb = self._weights(wg, bg, wc, bc, x, h, dtype)
+        hidden, size_in, batch = w.shape[0] // 3, w.shape[1], x.shape[0] if x.ndim else 0
+        if x.shape != (batch, size_in) or h.shape != (batch, hidden):
+            fail(f"GRU cell: x {list(x.shape)} and h {list(h.shape)} do not fit its kernels "
+                 f"(input size {size_in}, hidden size {hidden})")
         state = np.array(h, dtype=dtype)
         y = np.empty((1, batch, hidden), dtype)
-        scratch = np.empty(kernels.gru_scratch_shapes(batch, hidden), dtype)
+        scratch = np.empty((batch, 4 * hidden), dtype)     # kernels.gru_scratch_shapes
         xs = np.ascontiguousarray(x, dtype=dtype).reshape(1, batch, size_in)
         kernels.gru_steps(xs, w, r, wb, rb, state, y, SIGMOID, TANH, 0.0, 0.0, 0.0, 0.0, 0.0,
-                          False, False, np.ones(batch, np.int32), scratch)
-        return (state.astype(x.dtype, copy=False),)
+                          False, False, self._ones(batch), scratch)
+        return (state if x.dtype == dtype else state.astype(x.dtype),)
 
-    def _weights(self, wg, bg, wc, bc, size_in, hidden, dtype):
+    def _ones(self, batch) -> np.ndarray:
+        """Sequence lengths of 1 (read-only for the kernel, so one array is shared)."""
+        ones = self._prepared.get(batch)
+        if ones is None:
+            ones = self._prepared[batch] = np.ones(batch, np.int32)
+        return ones
+
+    def _weights(self, wg, bg, wc, bc, x, h, dtype):
         """ONNX GRU weights (gates z = u, r, h) from TF's kernels, cached by array identity."""
-        arrays = (wg, bg, wc, bc)
+        arrays = (wg, bg, wc, bc, dtype)
         entry = self._prepared.get("w")
         if entry is not None and all(a is b for a, b in zip(entry[0], arrays)):
             return entry[1]
+        size_in, hidden = x.shape[-1], h.shape[-1]
+        rows = size_in + hidden
+        if wg.shape != (rows, 2 * hidden) or bg.size != 2 * hidden or \
+                wc.shape != (rows, hidden) or bc.size != hidden:
+            fail(f"GRU cell shapes do not fit: x {list(x.shape)}, h {list(h.shape)}, gate "
+                 f"kernel {list(wg.shape)}, bias {list(bg.shape)}, candidate kernel "
+                 f"{list(wc.shape)}, bias {list(bc.shape)}")
         r_cols, u_cols = slice(0, hidden), slice(hidden, 2 * hidden)
-        parts = [(wg[:, u_cols]), (wg[:, r_cols]), wc]
+        parts = [wg[:, u_cols], wg[:, r_cols], wc]
         w = np.asfortranarray(np.concatenate([p[:size_in].T for p in parts]), dtype=dtype)
         r = np.asfortranarray(np.concatenate([p[size_in:].T for p in parts]), dtype=dtype)
         bg, bc = bg.reshape(-1), bc.reshape(-1)
@@ -366,9 +379,20 @@ def _match_cell(concat, readers, value_of, outputs):
     if not add or set(add.inputs) != {uh.outputs[0], mix.outputs[0]} or \
             only(uh.outputs[0], "Add") is not add:
         return None
+    weights = [gates.inputs[1], gates.inputs[2], cand.inputs[1], cand.inputs[2]]
+    if not _tf_gru_weights(*[value_of(w) for w in weights]):
+        return None
     cell = [concat, gates, sig, split, rh, cat2, cand, tanh, sub, uh, mix, add]
-    return cell, [x, h, gates.inputs[1], gates.inputs[2], cand.inputs[1], cand.inputs[2]], \
-        add.outputs[0]
+    return cell, [x, h] + weights, add.outputs[0]
+
+
+def _tf_gru_weights(wg, bg, wc, bc) -> bool:
+    """Constant kernels [I+H, 2H], [I+H, H] and bias vectors [2H], [H]."""
+    if any(v is None for v in (wg, bg, wc, bc)) or wc.ndim != 2:
+        return False
+    rows, hidden = wc.shape
+    return wg.shape == (rows, 2 * hidden) and bg.shape == (2 * hidden,) and \
+        bc.shape == (hidden,) and rows > hidden
 
 
 def _is(node, op_type, axis):
