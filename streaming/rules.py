@@ -56,7 +56,7 @@ ELEMENTWISE = (
     "HardSigmoid HardSwish Softplus Softsign Tanh ThresholdedRelu Gelu Mish Shrink Clip Cast "
     "CastLike Identity Dropout Add Sub Mul Div Pow Mod And Or Xor Equal Less LessOrEqual Greater "
     "GreaterOrEqual BitShift BitwiseAnd BitwiseOr BitwiseXor Max Min Sum Mean PRelu Where "
-    "QuantizeLinear DequantizeLinear"
+    "QuantizeLinear DequantizeLinear SwiGLU"
 ).split()
 
 
@@ -157,7 +157,7 @@ def _dft_axis(node, p):
     return (axis if axis is not None else 1) % rank
 
 
-@rule("Softmax", "LogSoftmax", "Hardmax", "LayerNormalization", "CumSum")
+@rule("Softmax", "LogSoftmax", "Hardmax", "LayerNormalization", "RMSNormalization", "CumSum")
 def along_axis(node, p):
     """Ops that mix values along one axis (or all axes from it on): fine off the stream axis."""
     x = node.inputs[0]
@@ -167,7 +167,8 @@ def along_axis(node, p):
         axis = int(p.fact(node.inputs[1]).value)
     axis %= rank
     old_softmax = node.op.onnx_name in ("Softmax", "LogSoftmax", "Hardmax") and p.opsets.get("", 13) < 13
-    covers = s.axis >= axis if (node.op.onnx_name == "LayerNormalization" or old_softmax) else s.axis == axis
+    from_axis_on = node.op.onnx_name in ("LayerNormalization", "RMSNormalization") or old_softmax
+    covers = s.axis >= axis if from_axis_on else s.axis == axis
     if covers:
         p.fail(node, f"it normalises or accumulates along the stream axis {s.axis}; {WINDOW_MODE_HINT}")
     track_first_input(node, p)
