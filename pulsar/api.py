@@ -70,6 +70,10 @@ class Model:
         plan = self.plan if not self.deferred else self._deferred_plan(arrays)
         return plan.run(arrays)
 
+    def plan_for(self, feeds):
+        """The Plan that `run(feeds)` uses (models without declared shapes plan per shape)."""
+        return self.plan if not self.deferred else self._deferred_plan(self._ordered(feeds))
+
     def _ordered(self, feeds) -> list:
         names = self.raw_graph.inputs
         if isinstance(feeds, dict):

@@ -53,6 +53,7 @@ class Plan:
         self.n_slots = len(slot_of)
         self.slot_of = slot_of
         self.input_facts = [graph.facts.get(w) for w in graph.inputs]
+        self._checked_shapes = None
 
     def run(self, inputs: list, outer: dict = None) -> list:
         """Outputs (in graph output order) for `inputs` (in graph input order)."""
@@ -96,7 +97,10 @@ class Plan:
             raise InputError(f"expected {len(names)} inputs ({', '.join(names)}), got {len(inputs)}")
         arrays = [as_input_array(name, x, fact) for name, x, fact in
                   zip(names, inputs, self.input_facts)]
-        bind_symbols(names, arrays, self.input_facts)
+        shapes = tuple(None if x is None else x.shape for x in arrays)
+        if shapes != self._checked_shapes:     # shapes already proven consistent: skip
+            bind_symbols(names, arrays, self.input_facts)
+            self._checked_shapes = shapes
         return arrays
 
 

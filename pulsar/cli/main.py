@@ -18,12 +18,12 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from . import demo, dump, run, stream
+    from . import bench, demo, dump, profile, run, stream
     parser = Parser(prog="pulsar", description="Analyse, optimise and run ONNX models with "
                     "symbolic shapes; stream them chunk by chunk.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     verbs = parser.add_subparsers(dest="verb", parser_class=Parser)
-    for module in (dump, run, stream, demo):
+    for module in (dump, run, stream, bench, profile, demo):
         sub = verbs.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         sub.set_defaults(handler=module.main)

@@ -4,6 +4,7 @@ import numpy as np
 from .. import dims
 from ..api import load
 from ..errors import OptionError
+from ..warmup import warm_up
 from .options import add_model_options, parse_bindings, parse_facts
 
 NAME = "run"
@@ -22,7 +23,7 @@ def main(args) -> int:
     symbols = parse_bindings(args.set)
     model = load(args.model, inputs=parse_facts(args.input_fact), symbols=symbols)
     feeds = read_inputs(args.inputs, model) if args.inputs else random_inputs(model, args.seed)
-    outputs = model.run(feeds)
+    outputs = warm_up(model, feeds)
     for info, value in zip(model.outputs, outputs):
         print(summary(info.name, value))
     if args.save:
@@ -34,7 +35,7 @@ def main(args) -> int:
 def read_inputs(path, model) -> dict:
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise OptionError(f"cannot read inputs from {path!r}: {e}") from e
     names = [i.name for i in model.inputs]
     if isinstance(data, np.ndarray):

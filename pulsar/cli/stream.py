@@ -6,6 +6,7 @@ import numpy as np
 
 from ..api import load
 from ..errors import OptionError
+from ..warmup import warm_up
 from .options import add_model_options, parse_bindings, parse_facts
 
 NAME = "stream"
@@ -72,6 +73,7 @@ def main(args) -> int:
     if any(d != 1 for a, d in enumerate(fact.shape) if a != fact.stream.axis):
         raise OptionError(f"input {name!r} takes {fact} per pulse: audio fits only a stream "
                           "whose other axes are 1")
+    warm_up(pm)     # compiles outside the timed pushes, in a throwaway session
     session = pm.session()
     chunk = args.chunk or pm.pulse
     times, frames = [], [0] * len(pm.output_streams)
