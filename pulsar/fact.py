@@ -76,6 +76,21 @@ class Fact:
     __repr__ = __str__
 
 
+@dataclass(frozen=True, eq=False)
+class SequenceFact(Fact):
+    """A sequence of tensors: `dtype`/`shape` describe every element (dims that differ between
+    elements are fresh symbols), `length` counts them, `ranked` is False while the element rank
+    is unknown. At run time a sequence is a Python list of arrays."""
+    length: object = 0
+    ranked: bool = True
+
+    def __str__(self):
+        element = f"{dtypes.short_name(self.dtype)}[{self.shape_str() if self.ranked else '?'}]"
+        return f"seq({element}, len={self.length})"
+
+    __repr__ = __str__
+
+
 def const(value, dtype=None) -> Fact:
     """A fact for a known tensor (object arrays of Dims keep their declared integer dtype)."""
     value = np.asarray(value) if not isinstance(value, np.ndarray) else value

@@ -45,7 +45,7 @@ class Graph:
         """Wires whose value is known and that no node produces (initializers, folded values)."""
         produced = self.producers()
         return {w: f.value for w, f in self.facts.items()
-                if f.value is not None and w not in produced and w not in self.inputs}
+                if f is not None and f.value is not None and w not in produced and w not in self.inputs}
 
     def copy(self) -> "Graph":
         return Graph(self.name, list(self.inputs), list(self.outputs),

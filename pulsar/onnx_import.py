@@ -14,7 +14,7 @@ from google.protobuf.message import DecodeError
 
 from . import dims, dtypes
 from .errors import InferenceError, ModelLoadError, UnsupportedOpError
-from .fact import Fact, const
+from .fact import Fact, SequenceFact, const
 from .graph import Graph, Node, topological_order
 from .ops import registry
 
@@ -106,7 +106,8 @@ def import_graph(proto: onnx.GraphProto, ctx: ImportContext, outer: set, top=Fal
 
 
 def _has_type(vi) -> bool:
-    return vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type != 0
+    kind = vi.type.WhichOneof("value")
+    return kind is not None and (kind != "tensor_type" or vi.type.tensor_type.elem_type != 0)
 
 
 def declared_fact(vi, ctx: ImportContext):
@@ -117,6 +118,15 @@ def declared_fact(vi, ctx: ImportContext):
         inner.type.CopyFrom(vi.type.optional_type.elem_type)
         fact = declared_fact(inner, ctx)
         return OptionalFact(fact.dtype, fact.shape)
+    if vi.type.HasField("sequence_type") and vi.type.sequence_type.elem_type.HasField("tensor_type"):
+        inner = onnx.ValueInfoProto()
+        inner.name = vi.name
+        inner.type.CopyFrom(vi.type.sequence_type.elem_type)
+        ranked = inner.type.tensor_type.HasField("shape")
+        element = declared_fact(inner, ctx) if ranked else None
+        dtype = dtypes.from_onnx(inner.type.tensor_type.elem_type)
+        return SequenceFact(dtype, element.shape if ranked else (),
+                            length=ctx.fresh_symbol(f"{vi.name}_len"), ranked=ranked)
     if not vi.type.HasField("tensor_type"):
         raise ModelLoadError(f"input {vi.name!r}: only tensor inputs are supported "
                              f"(got {vi.type.WhichOneof('value')})")

@@ -8,6 +8,7 @@ import numpy as np
 
 from . import blas, dims
 from .errors import InputError, PulsarError, SymbolConflictError
+from .fact import SequenceFact
 
 
 class Step:
@@ -47,7 +48,7 @@ class Plan:
             outs = [slot(w) if w else -1 for w in node.outputs]
             frees = sorted({s for s in ins + [slot(w) for w in node.scope_inputs]
                             if s >= 0 and last_use.get(s) == i and s not in keep})
-            scope = [(w, slot(w)) for w in node.scope_inputs]
+            scope = [(w, slot(w)) for w in node.scope_inputs] if node.op.uses_scope else None
             run = node.op.eval_scoped if node.op.uses_scope else node.op.eval
             self.steps.append(Step(node, run, ins, outs, frees, scope))
         self.n_slots = len(slot_of)
@@ -71,7 +72,7 @@ class Plan:
         try:
             for step in self.steps:
                 args = [slots[i] if i >= 0 else None for i in step.ins]
-                if step.scope:
+                if step.scope is not None:
                     results = step.run(args, {w: slots[s] for w, s in step.scope})
                 else:
                     results = step.run(*args)
@@ -97,7 +98,7 @@ class Plan:
             raise InputError(f"expected {len(names)} inputs ({', '.join(names)}), got {len(inputs)}")
         arrays = [as_input_array(name, x, fact) for name, x, fact in
                   zip(names, inputs, self.input_facts)]
-        shapes = tuple(None if x is None else x.shape for x in arrays)
+        shapes = tuple(x.shape if isinstance(x, np.ndarray) else None for x in arrays)
         if shapes != self._checked_shapes:     # shapes already proven consistent: skip
             bind_symbols(names, arrays, self.input_facts)
             self._checked_shapes = shapes
@@ -109,6 +110,10 @@ def as_input_array(name, x, fact):
         return np.asarray(x)
     if x is None and type(fact).__name__ == "OptionalFact":
         return None
+    if isinstance(fact, SequenceFact):
+        if not isinstance(x, (list, tuple)):
+            raise InputError(f"input {name!r} is a sequence ({fact}): pass a list of arrays")
+        return [np.asarray(v) for v in x]
     if not isinstance(x, np.ndarray):
         try:
             x = np.asarray(x, dtype=fact.dtype)
@@ -127,7 +132,7 @@ def bind_symbols(names, arrays, facts) -> dict:
     bindings, source = {}, {}
     pending = []
     for name, x, fact in zip(names, arrays, facts):
-        if fact is None or x is None:
+        if fact is None or x is None or isinstance(fact, SequenceFact):
             continue
         for axis, (want, got) in enumerate(zip(fact.shape, x.shape)):
             if isinstance(want, int):

@@ -113,7 +113,7 @@ def rnn(node, p):
         p.fail(node, "sequence_lens cannot be used while streaming")
     pairs = [(5, 1)] + ([(6, 2)] if op.onnx_name == "LSTM" else [])
     inputs = list(node.inputs) + [""] * (8 - len(node.inputs))
-    inputs = inputs[:7] if op.onnx_name == "LSTM" else inputs[:6]
+    inputs = inputs[:8] if op.onnx_name == "LSTM" else inputs[:6]
     # The final state is the carried state: give it a wire even when the model leaves it unnamed.
     outputs = list(node.outputs) + [""] * (len(pairs) + 1 - len(node.outputs))
     outputs = [w or p.fresh(f"{node.name}.state{i}") for i, w in enumerate(outputs)]

@@ -41,7 +41,7 @@ class StreamPlan(Plan):
                 if hasattr(op, "done"):
                     self.recurrences.append((op, state))
                 step.run = functools.partial(op.eval_stateful, state, self.context)
-                if step.scope:
+                if step.scope is not None:
                     step.run = _scoped(op, state, self.context)
 
 

@@ -4,7 +4,7 @@ error messages, and the ML-KWS GRU models (tf2onnx Scans) against TensorFlow's o
 import numpy as np
 import onnxruntime as ort
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
@@ -21,19 +21,14 @@ F, I64, BOOL = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
 SEQUENCE_OPS = ("SequenceEmpty", "SequenceConstruct", "SequenceAt", "SequenceInsert",
                 "SequenceErase", "SequenceLength", "SplitToSequence", "ConcatFromSequence",
                 "SequenceMap")
-IMPORT = "pulsar.onnx_import accepts tensor graph inputs only (here a sequence or optional)"
 KNOWN_FAILING = {
     "test_if_opt": "misc.Optional builds empty optionals of tensor types only (here a sequence)",
-    "test_loop13_seq": IMPORT,
-    "test_loop16_seq_none": IMPORT,
-    "test_sequence_insert_at_back": IMPORT,
-    "test_sequence_insert_at_front": IMPORT,
+    "test_loop16_seq_none": "an optional of a sequence as a graph input is not supported",
 }
 CASES = cases_for("If", "Loop", "Scan", *SEQUENCE_OPS)
-KNOWN_FAILING.update({name: IMPORT + "; SequenceMap is not implemented" for name in CASES
-                      if name.startswith("test_sequence_map")})
 
 
+@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
 @pytest.mark.parametrize("name", CASES)
 def test_conformance(name):
     if name in KNOWN_FAILING:
@@ -388,6 +383,26 @@ def test_sequence_ops_match_onnxruntime():
     assert dims.is_symbolic(loaded.outputs[2].shape[0])   # is not written in S
 
 
+def test_sequence_map_over_split_rows():
+    """Each row of x times the outer `w`, summed with the matching element of a second
+    sequence; a tensor input is passed whole."""
+    body = graph([helper.make_node("Mul", ["row", "w"], ["scaled"]),
+                  helper.make_node("Add", ["scaled", "other"], ["summed"]),
+                  helper.make_node("Shape", ["whole"], ["shape"])],
+                 "body", [tensor("row", None, F), tensor("other", None, F),
+                          tensor("whole", None, F)], [untyped("summed"), untyped("shape")])
+    nodes = [helper.make_node("SplitToSequence", ["x"], ["rows"], axis=0, keepdims=0),
+             helper.make_node("SplitToSequence", ["x"], ["rows2"], axis=0, keepdims=0),
+             helper.make_node("SequenceMap", ["rows", "rows2", "x"], ["sums", "shapes"],
+                              body=body),
+             helper.make_node("ConcatFromSequence", ["sums"], ["y"], axis=0, new_axis=1),
+             helper.make_node("ConcatFromSequence", ["shapes"], ["z"], axis=0)]
+    m = model(nodes, [tensor("x", ["S", 3])], [untyped("y"), untyped("z")],
+              [init("w", np.float32([1, 2, 3]))], opset=17)
+    loaded = assert_matches_ort(m, lambda k: x_at(k, ("S", 3)), lengths=(1, 4))
+    assert loaded.outputs[0].shape == (S, 3) and loaded.outputs[1].shape == (2 * S,)
+
+
 def test_loop_carries_a_growing_sequence():
     """loop13_seq's pattern, the sequence starting from SequenceEmpty inside the graph."""
     body = [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
@@ -406,7 +421,7 @@ def test_loop_carries_a_growing_sequence():
     assert loaded.outputs[0].shape[0] == 1
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_scan9_random_axes_and_directions_match_onnxruntime(data):
     """Random scan inputs (rank 1-3), axes (negative too), directions and output axes."""
@@ -444,3 +459,19 @@ def test_scan9_random_axes_and_directions_match_onnxruntime(data):
     for got, want in zip(pulsar.load(m).run(feeds), ort_run(m, feeds)):
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_scan_in_chunks_with_carried_state_equals_one_run():
+    """What the streaming layer does with a Scan: run it per chunk, states fed back."""
+    loaded = pulsar.load(tf_gru_scan())
+    node = next(n for n in loaded.graph.nodes if n.op.onnx_name == "Scan")
+    consts = loaded.graph.constants()
+    scope = {w: consts[w] for w in node.scope_inputs}
+    x = np.random.default_rng(3).standard_normal((9, 2, 3)).astype(np.float32)
+    h_whole, y_whole = node.op.eval_scoped([consts["h0"], x], scope)
+    h, ys = consts["h0"], []
+    for lo, hi in ((0, 2), (2, 3), (3, 9)):
+        h, y = node.op.eval_scoped([h, x[lo:hi]], scope)
+        ys.append(y)
+    np.testing.assert_allclose(np.concatenate(ys), y_whole, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(h, h_whole, rtol=1e-6, atol=1e-6)

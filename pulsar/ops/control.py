@@ -15,7 +15,7 @@ from ..graph import Graph
 from ..plan import Plan
 from .base import Op, fail
 from .registry import register
-from .sequence import SequenceFact, merge_sequences
+from .sequence import SequenceFact, element_fact, merge_sequences
 
 BOOL = np.dtype(bool)
 
@@ -165,4 +165,42 @@ class If(ScopedOp):
         return outs
 
 
-from . import loop  # noqa: E402,F401  (registers Loop and Scan; it imports the helpers above)
+@register("SequenceMap", since=17)
+@dataclass(frozen=True, eq=False)
+class SequenceMap(ScopedOp):
+    """Runs `body` once per element of the input sequence; additional sequence inputs give
+    their element at the same position, tensors are passed whole. Each body output is
+    gathered into an output sequence."""
+    body: Graph = None
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def subgraphs(self):
+        return [self.body]
+
+    def infer(self, inputs, ctx):
+        if not inputs or not isinstance(inputs[0], SequenceFact):
+            fail(f"input_sequence must be a sequence, got {inputs[0] if inputs else None}")
+        need_inputs(self.body, len(inputs), "body")
+        length = inputs[0].length
+        for f in inputs[1:]:
+            if isinstance(f, SequenceFact) and not _same_length(f.length, length):
+                fail(f"sequences of different lengths: {inputs[0]} and {f}")
+        elements = [element_fact(f) if isinstance(f, SequenceFact) else varying(f)
+                    for f in inputs]
+        outs = ctx.analyse_subgraph(self.body, elements)
+        return [SequenceFact(o.dtype, o.shape, length=length) for o in outs]
+
+    def run(self, inputs, scope):
+        n = len(inputs[0])
+        lengths = [len(x) for x in inputs if isinstance(x, list)]
+        if any(k != n for k in lengths):
+            fail(f"sequences of different lengths: {lengths}")
+        plan = subgraph_plan(self, "body", self.body)
+        results = [plan.run([x[i] if isinstance(x, list) else x for x in inputs], outer=scope)
+                   for i in range(n)]
+        return [list(column) for column in zip(*results)] if results else \
+            [[] for _ in self.body.outputs]
+
+
+def _same_length(a, b) -> bool:
+    return a == b or not (isinstance(a, int) and isinstance(b, int))

@@ -277,9 +277,11 @@ class TFGRUCell(Op):
         return [inputs[1]]
 
     def eval(self, x, h, wg, bg, wc, bc):
+        if x.ndim != 2 or h.ndim != 2:
+            fail(f"GRU cell: x and h must be 2-D, got {list(x.shape)} and {list(h.shape)}")
         dtype = np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
         w, r, wb, rb = self._weights(wg, bg, wc, bc, x, h, dtype)
-        hidden, size_in, batch = w.shape[0] // 3, w.shape[1], x.shape[0] if x.ndim else 0
+        hidden, size_in, batch = w.shape[0] // 3, w.shape[1], x.shape[0]
         if x.shape != (batch, size_in) or h.shape != (batch, hidden):
             fail(f"GRU cell: x {list(x.shape)} and h {list(h.shape)} do not fit its kernels "
                  f"(input size {size_in}, hidden size {hidden})")
@@ -311,15 +313,23 @@ class TFGRUCell(Op):
             fail(f"GRU cell shapes do not fit: x {list(x.shape)}, h {list(h.shape)}, gate "
                  f"kernel {list(wg.shape)}, bias {list(bg.shape)}, candidate kernel "
                  f"{list(wc.shape)}, bias {list(bc.shape)}")
-        r_cols, u_cols = slice(0, hidden), slice(hidden, 2 * hidden)
-        parts = [wg[:, u_cols], wg[:, r_cols], wc]
-        w = np.asfortranarray(np.concatenate([p[:size_in].T for p in parts]), dtype=dtype)
-        r = np.asfortranarray(np.concatenate([p[size_in:].T for p in parts]), dtype=dtype)
-        bg, bc = bg.reshape(-1), bc.reshape(-1)
-        wb = np.concatenate([bg[u_cols], bg[r_cols], bc]).astype(dtype)
-        weights = (w, r, wb, np.zeros(3 * hidden, dtype))
+        weights = onnx_gru_weights(wg, bg, wc, bc, size_in, dtype)
         self._prepared["w"] = (arrays, weights)
         return weights
+
+
+def onnx_gru_weights(wg, bg, wc, bc, size_in, dtype) -> tuple:
+    """(W, R, Wb, Rb) of one ONNX GRU direction (gates z, r, h; W and R Fortran-ordered for
+    the kernels) from TF GRUCell kernels: gates [I+H, 2H] with columns r then u (u is ONNX's
+    z), candidate [I+H, H]; rows are the input then the hidden state."""
+    hidden = wc.shape[1]
+    r_cols, u_cols = slice(0, hidden), slice(hidden, 2 * hidden)
+    parts = [wg[:, u_cols], wg[:, r_cols], wc]
+    w = np.asfortranarray(np.concatenate([p[:size_in].T for p in parts]), dtype=dtype)
+    r = np.asfortranarray(np.concatenate([p[size_in:].T for p in parts]), dtype=dtype)
+    bg, bc = bg.reshape(-1), bc.reshape(-1)
+    wb = np.concatenate([bg[u_cols], bg[r_cols], bc]).astype(dtype)
+    return w, r, wb, np.zeros(3 * hidden, dtype)
 
 
 def fuse_tf_gru_cells(graph, value_of):

@@ -12,24 +12,12 @@ from typing import ClassVar, Optional
 import numpy as np
 
 from .. import dims, dtypes
-from ..fact import Fact
+from ..fact import Fact, SequenceFact
 from .base import Op, fail, normalize_axis
 from .registry import register
 from .sizes import scalar_value
 
 INT64 = np.dtype(np.int64)
-
-
-@dataclass(frozen=True, eq=False)
-class SequenceFact(Fact):
-    length: object = 0
-    ranked: bool = True
-
-    def __str__(self):
-        element = f"{dtypes.short_name(self.dtype)}[{self.shape_str() if self.ranked else '?'}]"
-        return f"seq({element}, len={self.length})"
-
-    __repr__ = __str__
 
 
 class SequenceOp(Op):
@@ -79,12 +67,6 @@ def _position(value, length, what, insert=False) -> int:
     if not -length <= p <= top:
         fail(f"{what} {p} is out of range for a sequence of {length} elements")
     return p + length if p < 0 else p
-
-
-def _known_int(fact):
-    if fact is None or fact.value is None or fact.value.dtype == object:
-        return None
-    return int(fact.value.reshape(-1)[0])
 
 
 @register("SequenceEmpty", since=11)
@@ -187,6 +169,8 @@ class SplitToSequence(SequenceOp):
     def _pieces(split, n, ctx) -> tuple:
         """(piece size, piece count); fresh symbols where they are unknown or vary."""
         sizes = None if split.value is None else [int(v) for v in split.value.reshape(-1)]
+        if sizes is not None and split.rank == 0 and sizes[0] <= 0:
+            fail(f"a scalar split is a piece length and must be positive, got {sizes[0]}")
         if sizes is not None and split.rank == 0:
             if not isinstance(n, int):
                 return ctx.fresh_symbol("piece"), ctx.fresh_symbol("pieces")
@@ -206,7 +190,10 @@ class SplitToSequence(SequenceOp):
         split = np.asarray(split)
         sizes = split.reshape(-1).tolist()
         if split.ndim == 0:
-            sizes = [int(split)] * (n // int(split)) + ([n % int(split)] if n % int(split) else [])
+            size = int(split)
+            if size <= 0:
+                fail(f"a scalar split is a piece length and must be positive, got {size}")
+            sizes = [size] * (n // size) + ([n % size] if n % size else [])
         if any(s < 0 for s in sizes) or sum(sizes) != n:
             fail(f"split sizes {sizes} do not add up to {n}, the length of axis {axis}")
         return (np.split(x, np.cumsum(sizes)[:-1], axis=axis),)
