@@ -19,8 +19,7 @@ FAMILY = ("pulsar.ops.unary", "pulsar.ops.activation")
 HELPERS = FAMILY + ("pulsar.ops.binary",)       # expanded tests use them as building blocks
 
 KNOWN_FAILING = {
-    "test_identity_opt": "optional-typed graph inputs: onnx_import reads tensor inputs only",
-    "test_identity_sequence": "sequence-typed graph inputs: onnx_import reads tensor inputs only",
+    "test_identity_opt": "an optional of a sequence as a graph input is not supported",
 }
 
 
