@@ -7,6 +7,9 @@ from .errors import (PulsarError, ModelLoadError, UnsupportedOpError, InferenceE
                      InputError, SymbolConflictError, OptionError, PulseError)
 
 __version__ = "0.1.0"
+__all__ = ["load", "Model", "TensorInfo", "PulsarError", "ModelLoadError", "UnsupportedOpError",
+           "InferenceError", "InputError", "SymbolConflictError", "OptionError", "PulseError",
+           "streaming", "dims", "__version__"]
 
 
 _SUBMODULES = ("dims", "streaming", "backend", "api", "fact", "graph", "plan", "pipeline")

@@ -11,7 +11,10 @@ import dataclasses
 import numpy as np
 
 from pulsar import dims
-from pulsar.fact import StreamInfo
+from pulsar.fact import StreamInfo, const
+from pulsar.ops.conv import window_geometry
+from pulsar.ops.registry import lookup
+from pulsar.ops.spectral import STFT, known_scalar
 
 from .ops import PulsePad
 from .transform import check_free_of
@@ -193,7 +196,6 @@ def reshape(node, p):
             p.fail(node, f"its output shape {p.batch.facts[out].shape_str()} has a non-stream "
                    "dimension that is not known")
     target = p.fresh(f"{node.name}.pulse_shape")
-    from pulsar.fact import const
     p.facts[target] = const(np.array(shape, dtype=np.int64))
     inputs = [x, target] if len(node.inputs) > 1 else [x]
     op = node.op if len(node.inputs) > 1 else dataclasses.replace(node.op, shape=tuple(shape))
@@ -226,7 +228,6 @@ def window(node, p):
             p.fail(node, f"input {w!r} streams; only the data input may")
     s = p.stream(x)
     op = node.op
-    rank = p.fact(x).rank
     t = s.axis - 2                      # index of time among the spatial axes
     if t < 0:
         p.fail(node, f"the stream is on axis {s.axis}, a batch/channel axis; only spatial axes "
@@ -284,7 +285,6 @@ def delay_line(p, node, wire, span, stride, pad_before, fill):
 @rule("STFT")
 def stft(node, p):
     """STFT framing is a window of frame_length samples moving by frame_step, no padding."""
-    from pulsar.ops.spectral import STFT, known_scalar
     x = node.inputs[0]
     s = p.stream(x)
     for w in node.inputs[1:]:
@@ -319,7 +319,6 @@ def _kernel(op, facts, node):
 
 
 def _geometry(op, batch_x, kernel, node, p):
-    from pulsar.ops.conv import window_geometry
     r = batch_x.rank - 2
     strides = tuple(op.strides) or (1,) * r
     dilations = tuple(getattr(op, "dilations", ()) or ()) or (1,) * r
@@ -365,7 +364,6 @@ def pad(node, p):
           [wire], [pad_out], [stream])
     if any(rest):
         target = p.fresh(f"{node.name}.pads")
-        from pulsar.fact import const
         p.facts[target] = const(np.array(rest, dtype=np.int64))
         inputs = [pad_out, target] + list(node.inputs[2:])
         p.keep(node, [stream], inputs=inputs)
@@ -406,16 +404,13 @@ def slice_(node, p):
         delay, keep = s.delay, list(range(len(axes)))
     stream = StreamInfo(s.axis, batch_dim(p, out, s.axis), delay)
     if not keep:
-        from pulsar.ops.registry import lookup
         p.keep(node, [stream], inputs=[x], op=lookup("", "Identity", 13)())
         return
     consts = []
-    from pulsar.fact import const
     for name, values in (("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps)):
         wire = p.fresh(f"{node.name}.{name}")
         p.facts[wire] = const(np.array([values[j] for j in keep], dtype=np.int64))
         consts.append(wire)
-    from pulsar.ops.registry import lookup
     p.keep(node, [stream], inputs=[x] + consts, op=lookup("", "Slice", 13)())
 
 

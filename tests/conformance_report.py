@@ -6,7 +6,6 @@ Failures are grouped by op type; EXCLUDED says why each failing family is out of
 import collections
 import sys
 import time
-import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
