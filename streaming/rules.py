@@ -59,7 +59,7 @@ ELEMENTWISE = (
     "HardSigmoid HardSwish Softplus Softsign Tanh ThresholdedRelu Gelu Mish Shrink Clip Cast "
     "CastLike Identity Dropout Add Sub Mul Div Pow Mod And Or Xor Equal Less LessOrEqual Greater "
     "GreaterOrEqual BitShift BitwiseAnd BitwiseOr BitwiseXor Max Min Sum Mean PRelu Where "
-    "QuantizeLinear DequantizeLinear SwiGLU"
+    "QuantizeLinear DequantizeLinear SwiGLU FusedElementwise"
 ).split()
 
 
