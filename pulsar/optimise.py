@@ -90,4 +90,5 @@ def unit_axis_permutation(src, dst):
 
 
 from .fusion import fold_batch_norms, fuse_activations  # noqa: E402  (fusion imports ops)
-PASSES = [fold_constants, remove_identities, reshapes_to_transposes, fold_batch_norms, fuse_activations, remove_dead_nodes]
+from .elementwise_fusion import fuse_elementwise  # noqa: E402
+PASSES = [fold_constants, remove_identities, reshapes_to_transposes, fold_batch_norms, fuse_activations, fuse_elementwise, remove_dead_nodes]

@@ -18,9 +18,10 @@ def model_file(tmp_path):
 
 
 def test_dump_shows_symbolic_facts(model_file, capsys):
-    assert main(["dump", str(model_file)]) == 0
-    out = capsys.readouterr().out
-    assert "add = Add(x, y) -> s: f32[1,S]" in out
+    assert main(["dump", str(model_file), "--stage", "analyse"]) == 0
+    assert "add = Add(x, y) -> s: f32[1,S]" in capsys.readouterr().out
+    assert main(["dump", str(model_file)]) == 0     # optimised: one fused elementwise kernel
+    assert "mul = FusedElementwise(((x0 + x1) * x0))(x, y) -> z: f32[1,S]" in capsys.readouterr().out
 
 
 def test_dump_with_binding_and_stage(model_file, capsys):
