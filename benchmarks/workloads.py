@@ -1,41 +1,50 @@
-"""Benchmark workloads: each returns (pulsar callable, onnxruntime callable, check callable).
+"""Benchmark workloads: each builds a `Workload`, one callable per runtime and a `check`.
 
-Each pair computes the same thing; `check()` compares their outputs (correctness never trades
-for speed). Models come from onnx.helper, onnx's light models, or ../shared/models.
+The callables compute the same thing; `check()` compares their outputs (correctness never trades
+for speed) and raises when they differ. Models come from onnx.helper, onnx's light models, or
+../shared/models; a builder raises FileNotFoundError when its shared files are absent.
+`tract` (the PyPI package, not a project dependency) joins the batch workloads when installed.
 """
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "models"
+from runtimes import ort_session, shared_model, tract_runnable
+
 LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 
 
-def ort_session(model):
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    src = str(model) if isinstance(model, Path) else model.SerializeToString()
-    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+@dataclass
+class Workload:
+    runtimes: dict                   # {"pulsar": fn, "onnxruntime": fn, optionally "tract": fn}
+    check: Callable[[], None]
+    info: dict = field(default_factory=dict)     # filled by check() and profile() for the report
+    profile: Optional[Callable[[int], None]] = None     # breakdown after timing, given a size
 
 
-def pair(model, feeds):
-    """pulsar vs onnxruntime running one model on fixed feeds."""
+def pair(model, feeds, with_tract=False):
+    """pulsar vs onnxruntime (and tract, when asked and installed) on one model, fixed feeds."""
     import pulsar
     m = pulsar.load(model)
     s = ort_session(model)
-    order = [i.name for i in m.inputs]
-    arrays = [feeds[n] for n in order]
+    arrays = [feeds[i.name] for i in m.inputs]
+    runtimes = {"pulsar": lambda: m.run(arrays), "onnxruntime": lambda: s.run(None, feeds)}
+    t = tract_runnable(model) if with_tract else None
+    if t is not None:
+        runtimes["tract"] = lambda: t.run(arrays)
 
     def check():
-        for a, b in zip(m.run(arrays), s.run(None, feeds)):
-            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
-    return (lambda: m.run(arrays)), (lambda: s.run(None, feeds)), check
+        expected = s.run(None, feeds)
+        for a, b in zip(m.run(arrays), expected):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4, err_msg="pulsar")
+        if t is not None:
+            for a, b in zip(t.run(arrays), expected):
+                np.testing.assert_allclose(a.to_numpy(), b, rtol=1e-3, atol=1e-4, err_msg="tract")
+    return Workload(runtimes, check)
 
 
 def add_one_node():
@@ -44,17 +53,17 @@ def add_one_node():
                           [helper.make_tensor_value_info("c", TensorProto.FLOAT, [1, 16])])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     x = np.ones((1, 16), np.float32)
-    return pair(model, {"a": x, "b": x})
+    return pair(model, {"a": x, "b": x}, with_tract=True)
 
 
 def mlkws(name):
     def build():
-        path = SHARED / "mlkws" / f"{name}.onnx"
-        ref = np.load(SHARED / "mlkws" / "tf_reference.npz")
+        path = shared_model("mlkws", f"{name}.onnx")
+        ref = np.load(shared_model("mlkws", "tf_reference.npz"))
         x = ref[f"{name}/noise/fingerprint"].astype(np.float32)
         inp = onnx.load(path).graph.input[0]
         shape = [d.dim_value for d in inp.type.tensor_type.shape.dim]
-        return pair(path, {inp.name: x.reshape(shape)})
+        return pair(path, {inp.name: x.reshape(shape)}, with_tract=True)
     return build
 
 
@@ -126,16 +135,26 @@ def vad():
         state["c0"][...] = 0
         for _ in range(5):
             np.testing.assert_allclose(stream.push({"audio": chunk})[0], run_ort(), rtol=1e-3, atol=1e-5)
-    return (lambda: stream.push({"audio": chunk})), run_ort, check
+    runtimes = {"pulsar": lambda: stream.push({"audio": chunk}), "onnxruntime": run_ort}
+    return Workload(runtimes, check)
 
 
+def wakeword():
+    """openWakeWord per 80 ms chunk (benchmarks/wakeword_workload.py)."""
+    import wakeword_workload
+    runtimes, check, profile, info = wakeword_workload.build(ort_session)
+    return Workload(runtimes, check, info, profile)
+
+
+# name: (builder, target for pulsar / onnxruntime, from the "Speed" issue)
 WORKLOADS = {
-    "one-node Add (per call)": add_one_node,
-    "ML-KWS DS_CNN_S": mlkws("DS_CNN_S"),
-    "ML-KWS CNN_M": mlkws("CNN_M"),
-    "ML-KWS GRU_S": mlkws("GRU_S"),
-    "ML-KWS CRNN_S": mlkws("CRNN_S"),
-    "VAD-like, explicit LSTM state (per 512-sample chunk)": vad,
-    "light resnet50 (batch 1)": light("resnet50"),
-    "light squeezenet (batch 1)": light("squeezenet"),
+    "openWakeWord hey_jarvis (per 80 ms chunk)": (wakeword, 0.35),
+    "one-node Add (per call)": (add_one_node, 1.0),
+    "ML-KWS DS_CNN_S": (mlkws("DS_CNN_S"), 1.0),
+    "ML-KWS CNN_M": (mlkws("CNN_M"), 1.0),
+    "ML-KWS GRU_S": (mlkws("GRU_S"), 1.0),
+    "ML-KWS CRNN_S": (mlkws("CRNN_S"), 1.0),
+    "VAD-like, explicit LSTM state (per 512-sample chunk)": (vad, 0.8),
+    "light resnet50 (batch 1)": (light("resnet50"), 1.5),
+    "light squeezenet (batch 1)": (light("squeezenet"), 1.5),
 }
