@@ -16,15 +16,17 @@ ACT_CLIP = 3          # min(max(x, alpha), beta)
 ACT_SIGMOID = 4
 ACT_TANH = 5
 ACT_HARD_SIGMOID = 6  # max(0, min(1, alpha * x + beta))
+ACT_LEAKY_RELU_MAX = 7  # max(leaky_relu_alpha(x), beta): LeakyRelu then Max with a scalar
 
 
 @jit
 def apply_activation(v, act, alpha, beta):
     """Return activation `act` (an ACT_* code) of scalar `v`, computed in float64.
 
-    `alpha`/`beta` are floats used by ACT_LEAKY_RELU (alpha), ACT_CLIP (min=alpha, max=beta)
-    and ACT_HARD_SIGMOID (alpha*x+beta clipped to [0, 1]); ignored otherwise. An unknown code
-    behaves as ACT_NONE. The caller stores the result (a float64) into its own output dtype.
+    `alpha`/`beta` are floats used by ACT_LEAKY_RELU (alpha), ACT_CLIP (min=alpha, max=beta),
+    ACT_HARD_SIGMOID (alpha*x+beta clipped to [0, 1]) and ACT_LEAKY_RELU_MAX (slope alpha,
+    floor beta); ignored otherwise. An unknown code behaves as ACT_NONE. The caller stores
+    the result (a float64) into its own output dtype.
     """
     x = float(v)
     if act == ACT_NONE:
@@ -49,6 +51,9 @@ def apply_activation(v, act, alpha, beta):
     if act == ACT_HARD_SIGMOID:
         y = alpha * x + beta
         return 0.0 if y < 0.0 else (1.0 if y > 1.0 else y)
+    if act == ACT_LEAKY_RELU_MAX:
+        y = x if x >= 0.0 else alpha * x
+        return beta if y < beta else y         # NaN stays NaN, as Max
     return x
 
 
@@ -91,6 +96,15 @@ def bias_activation_span(a, lo, hi, bias, act, alpha, beta):
                 a[i] = v if v >= zero else v * al
             else:
                 a[i] = v if v >= zero else v * alpha
+    elif act == ACT_LEAKY_RELU_MAX and a.dtype.type(alpha) == alpha \
+            and a.dtype.type(beta) == beta:
+        al = a.dtype.type(alpha)
+        floor = a.dtype.type(beta)
+        for j in range(hi - lo):
+            i = base + np.uint64(j)
+            v = a[i] + bias
+            v = v if v >= zero else v * al
+            a[i] = floor if v < floor else v
     elif act == ACT_CLIP:
         floor = a.dtype.type(alpha)
         ceiling = a.dtype.type(beta)

@@ -1,15 +1,18 @@
-"""Convolution kernels: direct 2-D/3-D, im2col + BLAS 2-D, and 2-D transposed convolution.
+"""Convolution kernels: 2-D (direct, flat-shift, im2col + BLAS, tap GEMM), direct 3-D, and
+2-D transposed convolution.
 
 Conventions shared by every kernel here (ONNX Conv semantics, NCHW layout):
 - x (N, C, *spatial), w (M, C // group, *kernel), b (M,) (zeros when the node has no bias),
   out (N, M, *out_spatial) preallocated by the caller, who computes the output size from the
   explicit pads (begin and end) and validates shapes. Kernels only read the begin pads.
-- Input positions outside the image read as zero (bounds are computed, no padded copy).
+- Input positions outside the image contribute nothing (bounds are computed, or padding reads
+  zeros from a zero-bordered copy).
 - A fused activation (codes from `activation.py`) is applied to each output after the bias.
 - float32 and float64; accumulation is in the array dtype. Integers (strides, dilations, pads,
   group, act) are Python ints; alpha/beta are Python floats.
 
 Which 2-D algorithm to use is `choose_conv2d_algorithm` (measured rule of thumb, see there).
+GEMMs stay in NumPy (np.dot with out=, one BLAS thread): numba's own np.dot needs SciPy.
 """
 import numpy as np
 
@@ -91,56 +94,64 @@ def conv2d_flat(x, w, b, out, dil_h, dil_w, pad_top, pad_left, group, act, alpha
     output rows are as wide as the input's; same contract as conv2d_direct otherwise, and x,
     out C-contiguous.
 
-    OW == W makes a tap a constant shift of the flattened plane, so each (channel, tap) is one
-    long vector loop instead of OH short rows (KWS planes are 5-10 columns wide). Where the
-    shifted column leaves the row, the flat shift would read the neighbouring row: a per-column
-    mask (built once per call) skips those positions.
+    OW == W makes a tap a constant shift of the flattened plane: each (channel, tap) is one
+    vector loop over the whole plane instead of OH short rows (KWS planes are 5-10 columns
+    wide). The input plane is copied between zero margins and the loops run over a multiple
+    of _LANES outputs, so no loop has a scalar remainder and rows above / below the image read
+    zeros. Where a tap's column leaves the row the flat shift reads the neighbouring row: a
+    per-tap mask (built once per call) selects zero there.
     """
     N, C, H, W = x.shape
     M, CG, KH, KW = w.shape
     OH, OW = out.shape[2], out.shape[3]
     MG = M // group
-    xf = x.reshape(N, C, H * W)
-    of = out.reshape(N, M, OH * OW)
+    S = OH * OW
+    R = (S + _LANES - 1) // _LANES * _LANES
+    lead = pad_top * W + pad_left                              # most negative shift
+    tail = ((KH - 1) * dil_h - pad_top) * W + (KW - 1) * dil_w - pad_left
+    base = max(lead, 0)
+    plane = np.zeros(base + max(R + tail, H * W) + 1, x.dtype)
+    acc = np.empty(R, x.dtype)
     zero = x.dtype.type(0)
-    inside = np.zeros((KW, OH * OW), np.bool_)
+    xf = x.reshape(N, C, H * W)
+    of = out.reshape(N, M, S)
+    inside = np.zeros((KW, R), np.bool_)
+    full = np.zeros(KW, np.bool_)
     for kw in range(KW):
         ow_lo, ow_hi = _valid_range(kw * dil_w - pad_left, 1, W, OW)
+        full[kw] = ow_lo == 0 and ow_hi == OW
         for oh in range(OH):
             for ow in range(ow_lo, ow_hi):
                 inside[kw, oh * OW + ow] = True
+    ub = np.uint64(base)
     for n in range(N):
         for m in range(M):
-            o = of[n, m]
             src = xf[n, (m // MG) * CG]
-            for p in range(OH * OW):
-                o[p] = 0
+            for i in range(H * W):
+                plane[ub + np.uint64(i)] = src[i]
             for kh in range(KH):
-                off_h = kh * dil_h - pad_top
-                oh_lo, oh_hi = _valid_range(off_h, 1, H, OH)
                 for kw in range(KW):
-                    off_w = kw * dil_w - pad_left
-                    ow_lo, ow_hi = _valid_range(off_w, 1, W, OW)
-                    if oh_hi <= oh_lo or ow_hi <= ow_lo:
-                        continue
-                    # first and last positions are valid, so every read stays inside the plane
-                    p0 = oh_lo * OW + ow_lo
-                    cnt = (oh_hi - 1) * OW + ow_hi - p0
-                    up = np.uint64(p0)
-                    ux = np.uint64(p0 + off_h * W + off_w)
                     wv = w[m, 0, kh, kw]
-                    if ow_lo == 0 and ow_hi == OW:
-                        for j in range(cnt):
-                            u = np.uint64(j)
-                            o[up + u] += wv * src[ux + u]
+                    ux = np.uint64(base + (kh * dil_h - pad_top) * W + kw * dil_w - pad_left)
+                    if kh == 0 and kw == 0:         # the first tap initialises acc
+                        for p in range(R):
+                            v = plane[ux + np.uint64(p)]
+                            acc[p] = wv * (v if inside[kw, p] else zero)
+                    elif full[kw]:
+                        for p in range(R):
+                            acc[p] += wv * plane[ux + np.uint64(p)]
                     else:
-                        # select the source, not the store: a masked store is microcoded on AMD
-                        mk = inside[kw]
-                        for j in range(cnt):
-                            u = np.uint64(j)
-                            v = src[ux + u]
-                            o[up + u] += wv * (v if mk[up + u] else zero)
+                        # select the source, not the store: masked stores are slow on AMD
+                        for p in range(R):
+                            v = plane[ux + np.uint64(p)]
+                            acc[p] += wv * (v if inside[kw, p] else zero)
+            o = of[n, m]
+            for p in range(S):
+                o[p] = acc[p]
             bias_activation_row(o, b[m], act, alpha, beta)
+
+
+_LANES = 32     # floats per iteration of LLVM's vectorised loops (AVX2, interleaved 4x)
 
 
 def im2col_scratch_shape(C, group, KH, KW, OH, OW):
@@ -195,50 +206,64 @@ def fill_im2col(x, n, c0, cols, KH, KW, stride_h, stride_w, dil_h, dil_w, pad_to
 
 
 def im2col_index(H, W, KH, KW, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, OH, OW):
-    """(KH*KW, OH*OW) int64: the flat input position (ih*W + iw) that each im2col element of
-    one channel reads, or -1 in the padding. Computed once per shape by the caller."""
+    """(KH*KW, OH*OW) int32: the flat input position (ih*W + iw) that each im2col element of
+    one channel reads, or H*W (one zero past the plane) in the padding. Made once per shape."""
     kh, kw, oh, ow = np.ix_(np.arange(KH), np.arange(KW), np.arange(OH), np.arange(OW))
     ih = oh * stride_h + kh * dil_h - pad_top
     iw = ow * stride_w + kw * dil_w - pad_left
-    index = np.where((ih >= 0) & (ih < H) & (iw >= 0) & (iw < W), ih * W + iw, -1)
-    return np.ascontiguousarray(index.reshape(KH * KW, OH * OW), dtype=np.int64)
+    index = np.where((ih >= 0) & (ih < H) & (iw >= 0) & (iw < W), ih * W + iw, H * W)
+    return np.ascontiguousarray(index.reshape(KH * KW, OH * OW), dtype=np.int32)
 
 
 @jit
 def fill_im2col_gather(x, n, c0, cols, index):
-    """fill_im2col through a precomputed `im2col_index`: one loop over all OH*OW outputs per
-    (channel, tap) row, for narrow outputs where fill_im2col's per-row segments are 2-8 long.
-    x is (N, C, H*W); index entries are < H*W (-1 reads as zero)."""
+    """fill_im2col through a precomputed `im2col_index`: one gather loop over all OH*OW outputs
+    per (channel, tap) row, for narrow outputs where fill_im2col's per-row segments are 2-8
+    long. x is (N, C, H*W); index entries lie in [0, H*W]. With padding (an entry H*W) each
+    channel is first copied into a plane extended by one zero."""
     T, S = index.shape
-    zero = cols.dtype.type(0)
+    HW = x.shape[2]
+    padded = False
+    for t in range(T):
+        for j in range(S):
+            if index[t, j] >= HW:
+                padded = True
+    plane = np.zeros(HW + 1, cols.dtype)
     for ci in range(cols.shape[0] // T):
         src = x[n, c0 + ci]
+        if padded:
+            for j in range(HW):
+                plane[j] = src[j]
+            src = plane
         for t in range(T):
             row = cols[ci * T + t]
             at = index[t]
             for j in range(S):
-                k = at[j]
-                v = src[k]                  # k == -1 reads the last element: in bounds
-                row[j] = v if k >= 0 else zero
+                row[j] = src[np.uint64(at[j])]
 
 
 @jit
 def add_bias_activation(out, b, act, alpha, beta):
     """out (N, M, S) += b[m] per channel, then activation `act`; in place (S = flat spatial)."""
     for n in range(out.shape[0]):
-        for m in range(out.shape[1]):
-            bias_activation_row(out[n, m], b[m], act, alpha, beta)
+        bias_activation_planes(out[n], b, act, alpha, beta)
+
+
+@jit
+def bias_activation_planes(out, b, act, alpha, beta):
+    """add_bias_activation for one image: out (M, S)."""
+    for m in range(out.shape[0]):
+        bias_activation_row(out[m], b[m], act, alpha, beta)
 
 
 def conv2d_im2col(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, group,
                   act, alpha, beta, cols, index=None):
-    """2-D convolution as im2col + GEMM (BLAS via np.matmul); same contract as conv2d_direct.
+    """2-D convolution as im2col + GEMM (BLAS via np.dot); same contract as conv2d_direct.
 
     Additionally x, w, out and cols must be C-contiguous (views are reshaped, never copied);
     cols is caller-owned scratch of shape `im2col_scratch_shape(...)` in x.dtype, clobbered.
     `index` (from `im2col_index`) switches the fill to the gather form. A 1x1 / stride 1 /
-    no-pad conv skips im2col and multiplies x directly. Plain Python driving jitted loops:
-    numba's own np.dot would need SciPy.
+    no-pad conv skips im2col and multiplies x directly.
     """
     N, C, H, W = x.shape
     M, CG, KH, KW = w.shape
@@ -261,7 +286,7 @@ def conv2d_im2col(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_l
                 fill_im2col(x, n, g * CG, cols, KH, KW, stride_h, stride_w, dil_h, dil_w,
                             pad_top, pad_left, OH, OW)
                 src = cols
-            np.matmul(w2[m0:m0 + MG], src, out=o3[n, m0:m0 + MG])
+            np.dot(w2[m0:m0 + MG], src, out=o3[n, m0:m0 + MG])
     add_bias_activation(o3, b, act, alpha, beta)
 
 
@@ -281,15 +306,17 @@ def conv2d_taps(x, wt, b, out, KH, KW, dil_h, dil_w, pad_top, pad_left, act, alp
     ((T*M, C) @ (C, H*W), T = KH*KW taps) gives every tap's contribution at every input
     position, then `sum_taps` adds the shifted planes, the bias and the activation.
 
-    wt from `taps_weights`; y scratch of `taps_scratch_shape(...)`, clobbered; x, out
-    C-contiguous. Moves T*M*H*W floats where im2col moves T*C*OH*OW, and x is BLAS's operand
+    wt from `taps_weights`; y scratch of `taps_scratch_shape(...)` (or a larger one: its head is
+    used), clobbered; x, out C-contiguous. Moves T*M*H*W floats where im2col moves T*C*OH*OW, and x is BLAS's operand
     as it is: the better choice for M <~ C (the 1x3/3x1 stacks of audio models).
     """
     N, C, H, W = x.shape
     x3 = x.reshape(N, C, H * W)
     o3 = out.reshape(N, out.shape[1], out.shape[2] * out.shape[3])
+    if y.shape[0] != wt.shape[0]:       # a larger buffer: use its head
+        y = y.reshape(-1)[:wt.shape[0] * H * W].reshape(wt.shape[0], H * W)
     for n in range(N):
-        np.matmul(wt, x3[n], out=y)
+        np.dot(wt, x3[n], out=y)
         sum_taps(y, o3[n], b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, out.shape[3],
                  act, alpha, beta)
 
@@ -373,24 +400,39 @@ def _add_shifted(dst, src, d0, s0, cnt):
         dst[ud + u] += src[us + u]
 
 
-def choose_conv2d_algorithm(C, M, group, KH, KW, OH, OW):
-    """Return "direct" or "im2col" for a 2-D conv of this shape (batch-independent rule).
+def choose_conv2d_algorithm(C, M, group, KH, KW, OH, OW, stride_h=1, stride_w=1, H=None,
+                            W=None, pad_top=0, pad_left=0):
+    """The 2-D kernel for a conv of this shape (batch-independent): "direct", "flat", "taps",
+    "im2col" or "gather" (im2col with `fill_im2col_gather`). H, W default to a 'same' output.
 
-    Measured on an AVX2 machine, single thread, float32. im2col costs a fixed ~8-15 us of
-    Python/dispatch per call (+ per group) but then runs at BLAS speed (25-70 GFLOP/s); the
-    direct kernel has no fixed cost but runs at 2-7 GFLOP/s and pays ~5-10 ns per output row
-    segment, so it only wins when the per-group GEMM is tiny: depthwise-like groups
-    (MG*K < 256), 1-D convs with MG*K <= 256 (e.g. C=1..4 audio front ends), or < 8k MACs.
+    Measured single-threaded, float32, on KWS / wake-word / ResNet shapes. BLAS runs at 60-80
+    GFLOP/s but costs ~10 us of Python and fill per call; direct loops run at 2-7 GFLOP/s.
+    - one input channel per group, stride 1, OW == W (depthwise): "flat" (long vector loops);
+    - stride 1, group 1, C >= 16, M <~ C, a big enough plane: "taps" (no im2col copy);
+    - other depthwise-like groups (MG*K < 256) and tiny convs (< 8k MACs): "direct";
+    - the rest im2col + GEMM, gathering when output rows are short (< 16): per-row segment
+      copies cost ~5 ns each.
     """
-    K = C // group * KH * KW
-    MG = M // group
+    H = OH if H is None else H
+    W = OW if W is None else W
+    CG, MG = C // group, M // group
+    K = CG * KH * KW
+    stride1 = stride_h == 1 and stride_w == 1
+    pointwise = KH == KW == 1 and stride1 and pad_top == pad_left == 0 and (OH, OW) == (H, W)
+    if pointwise and MG * K * OH * OW >= 8192:
+        return "im2col"
+    if CG == 1 and group > 1 and stride1 and OW == W:
+        return "flat"
+    if (group == 1 and stride1 and KH * KW > 1 and C >= 16 and OH * OW >= 128
+            and 2 * M * H * W <= 3 * C * OH * OW):
+        return "taps"
     if group > 1 and MG * K < 256:
         return "direct"
     if OH == 1 and KH == 1 and MG * K <= 256:
         return "direct"
     if MG * K * OH * OW < 8192:
         return "direct"
-    return "im2col"
+    return "gather" if OW < 16 else "im2col"
 
 
 @jit

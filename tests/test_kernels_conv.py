@@ -56,22 +56,73 @@ def conv_cases(draw, rank=2):
 
 
 def run_conv2d(algo, x, w, b, ss, ds, pads, group, act, alpha, beta, out_shape):
+    """Run one 2-D algorithm into a NaN-filled output (scratch NaN-filled too: every element
+    the kernel uses must be written first)."""
     out = np.full(out_shape, np.nan, x.dtype)
     args = (ss[0], ss[1], ds[0], ds[1], pads[0], pads[1], group, act, alpha, beta)
+    KH, KW = w.shape[2:]
+    OH, OW = out_shape[2:]
     if algo == "direct":
         K.conv2d_direct(x, w, b, out, *args)
+    elif algo == "flat":
+        K.conv2d_flat(x, w, b, out, ds[0], ds[1], pads[0], pads[1], group, act, alpha, beta)
+    elif algo == "taps":
+        y = np.full(K.taps_scratch_shape(w.shape[0], KH, KW, *x.shape[2:]), np.nan, x.dtype)
+        K.conv2d_taps(x, K.taps_weights(w), b, out, KH, KW, ds[0], ds[1], pads[0], pads[1],
+                      act, alpha, beta, y)
     else:
-        cols = np.full(K.im2col_scratch_shape(x.shape[1], group, *w.shape[2:], *out_shape[2:]),
-                       np.nan, x.dtype)           # NaN scratch: every used element must be written
-        K.conv2d_im2col(x, w, b, out, *args, cols)
+        cols = np.full(K.im2col_scratch_shape(x.shape[1], group, KH, KW, OH, OW), np.nan, x.dtype)
+        index = None if algo == "im2col" else K.im2col_index(
+            *x.shape[2:], KH, KW, *ss, *ds, pads[0], pads[1], OH, OW)
+        K.conv2d_im2col(x, w, b, out, *args, cols, index)
     return out
 
 
+def applicable(algo, x, w, ss, group, out_shape):
+    """Whether a 2-D algorithm's preconditions hold (the op layer only picks it then)."""
+    stride1 = tuple(ss) == (1, 1)
+    if algo == "flat":
+        return stride1 and w.shape[1] == 1 and out_shape[3] == x.shape[3]
+    if algo == "taps":
+        return stride1 and group == 1
+    return True
+
+
+ALGORITHMS_2D = ["direct", "im2col", "gather", "flat", "taps"]
+
+
 @SETTINGS
-@given(conv_cases(), st.sampled_from(["direct", "im2col"]))
+@given(conv_cases(), st.sampled_from(ALGORITHMS_2D))
 def test_conv2d_matches_reference(case, algo):
     x, w, b, ss, ds, pads, group, act, alpha, beta = case
     ref = nv.conv_nd(x, w, b, ss, ds, pads, group, act, alpha, beta)
+    if not applicable(algo, x, w, ss, group, ref.shape):
+        return
+    out = run_conv2d(algo, x, w, b, ss, ds, pads, group, act, alpha, beta, ref.shape)
+    np.testing.assert_allclose(out, ref, **tol(x.dtype))
+
+
+@st.composite
+def same_width_cases(draw):
+    """Stride-1 convs whose output is as wide as the input (what "flat" and the flat form of
+    "taps" need): the W pads add up to the dilated kernel width minus one."""
+    x, w, b, ss, ds, pads, group, act, alpha, beta = draw(conv_cases())
+    span = (w.shape[3] - 1) * ds[1]
+    left = draw(st.integers(0, span))
+    pads = [pads[0], left, pads[2], span - left]
+    if draw(st.booleans()):               # one input channel per group: depthwise-like
+        w = np.ascontiguousarray(w[:, :1])
+        x = np.ascontiguousarray(x[:, :group])
+    return x, w, b, (1, 1), ds, pads, group, act, alpha, beta
+
+
+@SETTINGS
+@given(same_width_cases(), st.sampled_from(["flat", "taps"]))
+def test_flat_shift_algorithms_match_reference(case, algo):
+    x, w, b, ss, ds, pads, group, act, alpha, beta = case
+    ref = nv.conv_nd(x, w, b, ss, ds, pads, group, act, alpha, beta)
+    if not applicable(algo, x, w, ss, group, ref.shape):
+        return
     out = run_conv2d(algo, x, w, b, ss, ds, pads, group, act, alpha, beta, ref.shape)
     np.testing.assert_allclose(out, ref, **tol(x.dtype))
 
@@ -135,11 +186,46 @@ def test_conv2d_direct_non_contiguous_input():
 
 
 def test_choose_conv2d_algorithm():
-    assert K.choose_conv2d_algorithm(144, 144, 144, 3, 3, 56, 56) == "direct"     # depthwise
-    assert K.choose_conv2d_algorithm(64, 64, 1, 3, 3, 56, 56) == "im2col"         # ResNet
-    assert K.choose_conv2d_algorithm(32, 32, 1, 1, 3, 1, 100) == "im2col"         # audio
-    assert K.choose_conv2d_algorithm(1, 64, 1, 1, 3, 1, 100) == "direct"          # front end
+    choose = K.choose_conv2d_algorithm
+    assert choose(144, 144, 144, 3, 3, 56, 56) == "flat"                          # depthwise
+    assert choose(144, 144, 144, 3, 3, 28, 28, 2, 2, 56, 56) == "direct"          # strided dw
+    assert choose(64, 64, 1, 3, 3, 56, 56) == "taps"                              # ResNet
+    assert choose(64, 256, 1, 3, 3, 56, 56) == "im2col"                           # M >> C
+    assert choose(64, 64, 1, 3, 3, 28, 28, 2, 2, 56, 56) == "im2col"              # strided
+    assert choose(64, 48, 1, 10, 4, 16, 4, 2, 1, 40, 7) == "gather"               # short rows
+    assert choose(64, 64, 1, 1, 1, 25, 5) == "im2col"                             # pointwise
+    assert choose(32, 32, 1, 1, 3, 1, 100) == "im2col"                            # audio
+    assert choose(1, 64, 1, 1, 3, 1, 100) == "direct"                             # front end
     assert K.im2col_scratch_shape(8, 2, 3, 5, 4, 7) == (60, 28)
+    assert K.taps_scratch_shape(4, 1, 3, 5, 6) == (12, 30)
+
+
+def test_leaky_relu_max_code():
+    """ACT_LEAKY_RELU_MAX: max(leaky_relu(x), beta), NaN kept (as ONNX Max), both paths."""
+    x = np.array([-3.0, -1.0, 0.0, 2.0, np.nan], np.float32)
+    for alpha, beta in ((0.2, -0.4), (float(np.float32(0.2)), float(np.float32(-0.4)))):
+        got = x.copy()
+        A.bias_activation_span(got, 0, 5, np.float32(0), A.ACT_LEAKY_RELU_MAX, alpha, beta)
+        want = np.maximum(np.where(x >= 0, x, np.float32(alpha) * x), np.float32(beta))
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        assert np.isnan(got[4])
+
+
+def test_activation_span_matches_scalar_activation():
+    """The vectorising per-code loops give apply_activation's result bit for bit, for float32
+    alphas (the float32 path) and float64 ones (rounded in float64)."""
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        x = (rng.standard_normal(300) * 3).astype(dtype)
+        x[:3] = [np.nan, np.inf, -np.inf]
+        for act, (alpha, beta) in ACT_PARAMS.items():
+            for a, c in ((alpha, beta), (float(np.float32(alpha)), float(np.float32(beta)))):
+                got = x.copy()
+                A.bias_activation_span(got, 2, 290, dtype(0.25), act, a, c)
+                want = x.copy()
+                for i in range(2, 290):
+                    want[i] = A.apply_activation(want[i] + dtype(0.25), act, a, c)
+                np.testing.assert_array_equal(got, want)
 
 
 # --- onnxruntime as the independent oracle -------------------------------------------------
@@ -202,10 +288,11 @@ def test_conv_against_onnxruntime(case, dtype):
     else:
         x4, w4 = x, w
     alpha, beta = ACT_PARAMS[act]
-    for algo in ("direct", "im2col"):
-        out = run_conv2d(algo, x4, w4, b, ss, ds, pads, group, act, alpha, beta,
-                         ref.reshape(ref.shape[:2] + (-1, ref.shape[-1])).shape)
-        np.testing.assert_allclose(out.reshape(ref.shape), ref, rtol=1e-4, atol=1e-5)
+    out_shape = ref.reshape(ref.shape[:2] + (-1, ref.shape[-1])).shape
+    for algo in ALGORITHMS_2D:
+        if applicable(algo, x4, w4, ss, group, out_shape):
+            out = run_conv2d(algo, x4, w4, b, ss, ds, pads, group, act, alpha, beta, out_shape)
+            np.testing.assert_allclose(out.reshape(ref.shape), ref, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [np.float32])

@@ -117,6 +117,39 @@ def test_maxpool2d_ignores_nan():
     np.testing.assert_array_equal(idx.ravel(), [1, 2, 2, -1, 5])
 
 
+@pytest.mark.parametrize("kh,sh,sw", [(1, 1, 2), (2, 2, 2), (2, 1, 1), (1, 3, 3), (2, 2, 3)])
+def test_maxpool2d_pair_windows_match_reference(kh, sh, sw):
+    """1x2 / 2x2 windows inside the input take a one-loop-per-row path: same values, NaN
+    ignored, all-NaN windows -inf."""
+    rng = np.random.default_rng(kh * 10 + sh)
+    x = rng.standard_normal((2, 3, 9, 11)).astype(np.float32)
+    x[0, 1, :2, :2] = np.nan
+    x[1, 2, 4, 5] = np.nan
+    ref, _ = nv.pool_nd(x, "max", [kh, 2], [sh, sw], [1, 1], [0, 0, 0, 0], False)
+    out = np.full(ref.shape, np.nan, np.float32)
+    P.maxpool2d(x, out, kh, 2, sh, sw, 1, 1, 0, 0)
+    np.testing.assert_array_equal(out, ref)
+    if kh == 2 and sh == 2 and sw == 2:
+        assert out[0, 1, 0, 0] == -np.inf
+
+
+def test_whole_window_reductions():
+    """window_means_flat / window_max_flat: one row per (n, c) plane."""
+    rng = np.random.default_rng(0)
+    for n in (1, 3, 4, 125, 1001):
+        x = rng.standard_normal((5, n)).astype(np.float32)
+        x[2, 0] = np.nan
+        x[3, :] = np.nan
+        means = np.empty(5, np.float32)
+        P.window_means_flat(x, means)
+        np.testing.assert_allclose(means, x.astype(np.float64).mean(axis=1), rtol=1e-5, atol=1e-6)
+        maxes = np.empty(5, np.float32)
+        P.window_max_flat(x, maxes)
+        np.testing.assert_array_equal(maxes, np.where(np.isnan(x).all(axis=1), -np.inf,
+                                                      np.nanmax(np.where(np.isnan(x), -np.inf, x),
+                                                                axis=1)))
+
+
 # --- onnxruntime as the independent oracle -------------------------------------------------
 
 ort = pytest.importorskip("onnxruntime")

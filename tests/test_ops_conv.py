@@ -175,3 +175,87 @@ def test_identical_filters_give_bit_identical_channels():
     same = [c for c in range(40) if c != 5]
     assert all(np.array_equal(y[0, c], y[0, 0]) for c in same)
     np.testing.assert_allclose(y, ort_run(model, x), rtol=1e-4, atol=1e-2)
+
+
+# --- the fast 2-D paths (kernels.conv.choose_conv2d_algorithm) through the op ---------------
+
+ALGORITHM_CASES = [
+    # x shape, w shape, attrs, the algorithm the op picks
+    ((1, 64, 25, 5), (64, 1, 3, 3), dict(pads=[1, 1, 1, 1], group=64), "flat"),        # DS-CNN dw
+    ((2, 8, 9, 6), (16, 1, 3, 3), dict(pads=[2, 1, 0, 1], dilations=[2, 1], group=8), "flat"),
+    ((1, 64, 25, 5), (64, 64, 1, 1), {}, "pointwise"),                                 # DS-CNN pw
+    ((1, 1, 49, 10), (64, 1, 10, 4), dict(strides=[2, 2], pads=[4, 1, 5, 1]), "gather"),
+    ((1, 64, 40, 7), (48, 64, 10, 4), dict(strides=[2, 1]), "gather"),                 # CNN_M
+    ((1, 24, 36, 16), (24, 24, 1, 3), dict(pads=[0, 1, 0, 1]), "taps"),                # wake word
+    ((1, 24, 36, 16), (24, 24, 3, 1), {}, "taps"),
+    ((1, 32, 20, 20), (32, 32, 3, 3), dict(pads=[1, 1, 1, 1]), "taps"),                # ResNet-like
+    ((1, 32, 20, 20), (32, 32, 3, 3), dict(pads=[0, 1, 2, 1]), "taps"),                # OW == W, OH != H
+    ((1, 32, 20, 20), (32, 32, 3, 3), {}, "taps"),                                     # OW < W rows
+    ((1, 16, 1, 300), (16, 16, 1, 5), dict(pads=[0, 2, 0, 2]), "taps"),                # 1-D as 2-D
+    ((1, 1, 76, 32), (24, 1, 3, 3), dict(pads=[0, 1, 0, 1]), "im2col"),
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,attrs,algorithm", ALGORITHM_CASES,
+                         ids=[c[3] + str(i) for i, c in enumerate(ALGORITHM_CASES)])
+@pytest.mark.parametrize("activation", ["", "LeakyRelu"])
+def test_fast_paths_match_onnxruntime(x_shape, w_shape, attrs, algorithm, activation):
+    """Each path the op picks for these model shapes, with and without a fused activation,
+    against onnxruntime running Conv (+ LeakyRelu)."""
+    w, b = weights(*w_shape), weights(w_shape[0], seed=1)
+    model = conv_model("Conv", list(x_shape), w, b, **attrs)
+    if activation:
+        model.graph.node[0].output[0] = "c"
+        model.graph.node.append(helper.make_node("LeakyRelu", ["c"], ["y"], alpha=0.2))
+    x = weights(*x_shape, seed=2)
+    loaded = pulsar.load(model)
+    got = loaded.run([x])[0]
+    np.testing.assert_allclose(got, ort_run(model, x), rtol=1e-4, atol=1e-4)
+    conv = next(n.op for n in loaded.graph.nodes if type(n.op).__name__ == "Conv")
+    plan = conv._plan(x.shape, w.shape, x.dtype)
+    assert plan.algorithm == algorithm
+    assert not activation or conv.activation == "LeakyRelu"        # fused, so the kernels ran it
+
+
+def test_leaky_relu_max_activation_matches_onnxruntime():
+    """The LeakyRelu + Max(scalar) activation (for fusion to use on openWakeWord's blocks)."""
+    from pulsar.ops.conv import Conv
+    w, b = weights(24, 24, 1, 3), weights(24, seed=1)
+    x = weights(1, 24, 20, 16, seed=2)
+    model = conv_model("Conv", list(x.shape), w, b, pads=[0, 1, 0, 1])
+    model.graph.node[0].output[0] = "c"
+    floor = numpy_helper.from_array(np.full((1, 1, 1, 1), -0.4, np.float32), "floor")
+    model.graph.initializer.append(floor)
+    model.graph.node.extend([helper.make_node("LeakyRelu", ["c"], ["l"], alpha=0.2),
+                             helper.make_node("Max", ["l", "floor"], ["y"])])
+    op = Conv(pads=(0, 1, 0, 1), activation="LeakyReluMax", alpha=float(np.float32(0.2)),
+              beta=float(np.float32(-0.4)))
+    np.testing.assert_allclose(op.eval(x, w, b)[0], ort_run(model, x), rtol=1e-5, atol=1e-5)
+
+
+def test_taps_path_handles_nan_and_inf_inputs_like_onnxruntime():
+    """The flat shift zeroes wrapped plane columns: a non-finite input must only reach the
+    outputs whose windows hold it, as in onnxruntime."""
+    w, b = weights(16, 16, 1, 3), weights(16, seed=1)
+    x = weights(1, 16, 20, 16, seed=2)
+    x[0, 3, 5, 0], x[0, 7, 9, 15] = np.inf, np.nan
+    model = conv_model("Conv", list(x.shape), w, b, pads=[0, 1, 0, 1])
+    got, want = pulsar.load(model).run([x])[0], ort_run(model, x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_identical_filters_on_the_taps_path():
+    """Repeated filters shrink the GEMM (one row per distinct filter) under every algorithm:
+    the taps path sizes its scratch for all filters and must use only what it needs."""
+    w = np.repeat(weights(1, 32, 3, 3), 40, axis=0)
+    w[5] = weights(32, 3, 3, seed=9)
+    b = np.full(40, 0.5, np.float32)
+    model = conv_model("Conv", [1, 32, 20, 20], w, b, pads=[1, 1, 1, 1])
+    x = weights(1, 32, 20, 20, seed=3)
+    loaded = pulsar.load(model)
+    y = loaded.run([x])[0]
+    conv = loaded.graph.nodes[0].op
+    assert conv._plan(x.shape, w.shape, x.dtype).algorithm == "taps"
+    assert conv._cache["weights"].w.shape[0] == 2          # two distinct filters computed
+    np.testing.assert_allclose(y, ort_run(model, x), rtol=1e-4, atol=1e-4)

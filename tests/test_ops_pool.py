@@ -110,3 +110,21 @@ def test_window_larger_than_input_is_a_clear_error():
 def test_indices_for_3d_pooling_fail_clearly():
     with pytest.raises(InferenceError, match="Indices output is supported for 1-D and 2-D"):
         pulsar.load(pool_model("MaxPool", [1, 1, 4, 4, 4], outputs=("y", "i"), kernel_shape=[2, 2, 2]))
+
+
+@pytest.mark.parametrize("op,attrs", [
+    ("AveragePool", dict(kernel_shape=[25, 5], strides=[2, 2])),        # DS-CNN's global pool
+    ("AveragePool", dict(kernel_shape=[7, 3], count_include_pad=1)),
+    ("MaxPool", dict(kernel_shape=[7, 3], strides=[3, 1])),
+    ("AveragePool", dict(kernel_shape=[40])),                            # 1-D
+])
+def test_whole_input_window_matches_onnxruntime(op, attrs):
+    """A window as large as the input runs as one flat reduction per channel."""
+    spatial = [40] if len(attrs["kernel_shape"]) == 1 else list(attrs["kernel_shape"])
+    x = np.random.default_rng(0).standard_normal([2, 5, *spatial]).astype(np.float32)
+    x[1, 2].flat[3] = np.nan
+    model = pool_model(op, list(x.shape), **attrs)
+    loaded = pulsar.load(model)
+    pool = loaded.graph.nodes[0].op
+    np.testing.assert_allclose(loaded.run([x])[0], ort_run(model, x)[0], rtol=1e-5, atol=1e-6)
+    assert pool.concrete_geometry(x.shape)[2]

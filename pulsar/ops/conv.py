@@ -5,6 +5,7 @@ written once for ints and symbolic Dims: `(S - 512) // 160 + 1` comes out of the
 that sizes a concrete run. Run-time geometry (pads, output sizes, algorithm) is computed once
 per input shape and cached on the op; weights are made contiguous in the compute dtype once.
 """
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -23,7 +24,9 @@ FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 ACTIVATIONS = {"": act_codes.ACT_NONE, "Relu": act_codes.ACT_RELU,
                "LeakyRelu": act_codes.ACT_LEAKY_RELU, "Clip": act_codes.ACT_CLIP,
                "Sigmoid": act_codes.ACT_SIGMOID, "Tanh": act_codes.ACT_TANH,
-               "HardSigmoid": act_codes.ACT_HARD_SIGMOID}
+               "HardSigmoid": act_codes.ACT_HARD_SIGMOID,
+               # LeakyRelu(alpha) then Max with the scalar beta (openWakeWord's blocks)
+               "LeakyReluMax": act_codes.ACT_LEAKY_RELU_MAX}
 
 
 def compute_dtype(dtype) -> np.dtype:
@@ -108,9 +111,23 @@ class SlidingWindow(Op):
 
 
 class _ConvPlan:
-    """How one Conv call runs for one input shape and dtype: kernel, its scalar arguments,
-    im2col scratch shape (None for direct kernels), and whether 1-D runs as 2-D."""
-    __slots__ = ("out_shape", "dtype", "as_2d", "kernel", "args", "cols_shape")
+    """How one Conv call runs for one input shape and dtype: the algorithm (see
+    `kernels.conv.choose_conv2d_algorithm`), its scalar arguments, its scratch shape (None
+    without one), the im2col gather index (None for the segment fill), and whether 1-D runs as
+    2-D (H == KH == 1)."""
+    __slots__ = ("out_shape", "dtype", "input_dtype", "as_2d", "algorithm", "args",
+                 "scratch_shape", "index", "lean", "fill_args", "fused", "cols")
+
+
+class _Weights:
+    """Weights and bias in the compute dtype, contiguous, prepared once per constant array;
+    `taps` (conv2d_taps layout) and `w2` (the GEMM's (M, K) matrix) are made when a plan first
+    needs them; `copies` maps output channels to distinct filters (None when all are)."""
+    __slots__ = ("w", "b", "copies", "taps", "w2", "source")
+
+    def __init__(self, w, b, copies=None, source=None):
+        self.w, self.b, self.copies, self.source = w, b, copies, source
+        self.taps = self.w2 = None
 
 
 @register("Conv", since=1)
@@ -148,17 +165,24 @@ class Conv(SlidingWindow):
         return dtype
 
     def eval(self, x, w, b=None):
-        plan = self._plan(x.shape, w.shape, x.dtype)
-        wk, bk, copies = self._weights(w, b, plan.dtype)
-        xk = np.ascontiguousarray(x, dtype=plan.dtype)
-        if copies is None:
+        plan = self._cache.get((x.shape, w.shape, x.dtype))
+        if plan is None:
+            plan = self._plan(x.shape, w.shape, x.dtype)
+        weights = self._cache.get("weights")
+        if weights is None or weights.source[0] is not w or weights.source[1] is not b \
+                or weights.source[2] is not plan.dtype:
+            weights = self._weights(w, b, plan.dtype)
+        if x.dtype is not plan.dtype or not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x, dtype=plan.dtype)
+        if weights.copies is None:
             out = np.empty(plan.out_shape, dtype=plan.dtype)
-            self._run(xk, wk, bk, out, plan)
+            self._run(x, weights, out, plan)
         else:
-            distinct = np.empty((plan.out_shape[0], wk.shape[0], *plan.out_shape[2:]), plan.dtype)
-            self._run(xk, wk, bk, distinct, plan)
-            out = np.take(distinct, copies, axis=1)
-        return (out if out.dtype == x.dtype else out.astype(x.dtype),)
+            distinct = np.empty((plan.out_shape[0], weights.w.shape[0], *plan.out_shape[2:]),
+                                plan.dtype)
+            self._run(x, weights, distinct, plan)
+            out = np.take(distinct, weights.copies, axis=1)
+        return (out if out.dtype == plan.input_dtype else out.astype(plan.input_dtype),)
 
     def _plan(self, x_shape, w_shape, dtype) -> _ConvPlan:
         key = (x_shape, w_shape, dtype)
@@ -177,45 +201,103 @@ class Conv(SlidingWindow):
         check_sizes(outs)
         plan = _ConvPlan()
         plan.out_shape, plan.dtype = (x_shape[0], w_shape[0], *outs), compute_dtype(dtype)
-        plan.as_2d = len(outs) == 1    # 1-D runs as 2-D with H == KH == 1
+        plan.input_dtype = dtype
+        plan.as_2d = len(outs) == 1
+        fused = (ACTIVATIONS[self.activation], float(self.alpha), float(self.beta))
+        plan.scratch_shape = plan.index = plan.cols = None
+        plan.fused, plan.lean = fused, False
+        if len(outs) == 3:
+            plan.algorithm = "conv3d"
+            plan.args = (*strides, *dilations, *begins, self.group, *fused)
+            return plan
+        sizes, kernel = x_shape[2:], w_shape[2:]
         if plan.as_2d:
-            strides, dilations, begins, outs = (1, *strides), (1, *dilations), (0, *begins), (1, *outs)
-        fused = (self.group, ACTIVATIONS[self.activation], float(self.alpha), float(self.beta))
-        plan.args = (*strides, *dilations, *begins, *fused)
-        plan.kernel, plan.cols_shape = kconv.conv3d_direct, None
-        if len(outs) == 2:
-            kh, kw = (1, *w_shape[2:]) if plan.as_2d else w_shape[2:]
-            algorithm = kconv.choose_conv2d_algorithm(x_shape[1], w_shape[0], self.group, kh, kw, *outs)
-            plan.kernel = kconv.conv2d_im2col if algorithm == "im2col" else kconv.conv2d_direct
-            if algorithm == "im2col":
-                plan.cols_shape = kconv.im2col_scratch_shape(x_shape[1], self.group, kh, kw, *outs)
+            strides, dilations, begins = (1, *strides), (1, *dilations), (0, *begins)
+            outs, sizes, kernel = (1, *outs), (1, *sizes), (1, *kernel)
+        C, M = x_shape[1], w_shape[0]
+        plan.algorithm = kconv.choose_conv2d_algorithm(C, M, self.group, *kernel, *outs,
+                                                       *strides, *sizes, *begins)
+        if plan.algorithm == "taps":
+            plan.args = (*kernel, *dilations, *begins, *fused)
+            plan.scratch_shape = kconv.taps_scratch_shape(M, *kernel, *sizes)
+        elif plan.algorithm == "flat":
+            plan.args = (*dilations, *begins, self.group, *fused)
+        else:
+            plan.args = (*strides, *dilations, *begins, self.group, *fused)
+        if plan.algorithm in ("im2col", "gather"):
+            plan.scratch_shape = kconv.im2col_scratch_shape(C, self.group, *kernel, *outs)
+        if plan.algorithm == "gather":
+            plan.index = kconv.im2col_index(*sizes, *kernel, *strides, *dilations, *begins, *outs)
+        if plan.algorithm in ("im2col", "gather") and x_shape[0] == 1 and self.group == 1:
+            plan.lean = True
+            plan.fill_args = (*kernel, *strides, *dilations, *begins, *outs)
+            if (tuple(kernel) == tuple(strides) == (1, 1) and not any(begins)
+                    and tuple(outs) == tuple(sizes)):
+                plan.algorithm, plan.scratch_shape = "pointwise", None
         return plan
 
-    def _weights(self, w, b, dtype):
+    def _weights(self, w, b, dtype) -> _Weights:
         """Contiguous weights/bias in the compute dtype, prepared once per constant array."""
         cached = self._cache.get("weights")
-        if cached is not None and cached[0] is w and cached[1] is b and cached[2] == dtype:
-            return cached[3]
+        if cached is not None and cached.source[0] is w and cached.source[1] is b \
+                and cached.source[2] == dtype:
+            return cached
+        if b is not None and b.shape != (w.shape[0],):
+            fail(f"bias B must have shape [{w.shape[0]}], got {list(b.shape)}")
         wk = np.ascontiguousarray(w, dtype=dtype)
-        if b is None:
-            bk = np.zeros(w.shape[0], dtype=dtype)
-        else:
-            if b.shape != (w.shape[0],):
-                fail(f"bias B must have shape [{w.shape[0]}], got {list(b.shape)}")
-            bk = np.ascontiguousarray(b, dtype=dtype)
+        bk = np.zeros(w.shape[0], dtype=dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
         copies = None
         if self.group == 1 and w.shape[0] > 1:
             wk, bk, copies = _distinct_filters(wk, bk)
-        self._cache["weights"] = (w, b, dtype, (wk, bk, copies))
-        return wk, bk, copies
+        prepared = _Weights(wk, bk, copies, (w, b, dtype))
+        self._cache["weights"] = prepared
+        return prepared
 
-    def _run(self, x, w, b, out, plan):
+    def _run(self, x, weights, out, plan):
+        if plan.lean:
+            self._run_gemm(x, weights, out, plan)
+            return
+        w, b, algorithm, args = weights.w, weights.b, plan.algorithm, plan.args
         if plan.as_2d:
             x, w, out = x[:, :, None], w[:, :, None], out[:, :, None]
-        if plan.cols_shape is None:
-            plan.kernel(x, w, b, out, *plan.args)
+        if algorithm == "taps":
+            if weights.taps is None:
+                weights.taps = kconv.taps_weights(w)
+            kconv.conv2d_taps(x, weights.taps, b, out, *args, self._scratch(plan, x.dtype))
+        elif algorithm == "flat":
+            kconv.conv2d_flat(x, w, b, out, *args)
+        elif algorithm == "direct":
+            kconv.conv2d_direct(x, w, b, out, *args)
+        elif algorithm == "conv3d":
+            kconv.conv3d_direct(x, w, b, out, *args)
         else:
-            plan.kernel(x, w, b, out, *plan.args, scratch(plan.cols_shape, x.dtype))
+            kconv.conv2d_im2col(x, w, b, out, *args, self._scratch(plan, x.dtype), plan.index)
+
+    @staticmethod
+    def _run_gemm(x, weights, out, plan):
+        """conv2d_im2col for one image and one group, inline: this runs once per conv node
+        and step, so its few microseconds of Python matter on KWS-sized layers."""
+        if weights.w2 is None:
+            weights.w2 = weights.w.reshape(weights.w.shape[0], -1)
+        o2 = out.reshape(out.shape[1], -1)
+        if plan.algorithm == "pointwise":
+            src = x.reshape(x.shape[1], -1)
+        else:
+            src = Conv._scratch(plan, x.dtype)
+            if plan.index is not None:
+                kconv.fill_im2col_gather(x.reshape(1, x.shape[1], -1), 0, 0, src, plan.index)
+            else:
+                kconv.fill_im2col(x[:, :, None] if plan.as_2d else x, 0, 0, src, *plan.fill_args)
+        np.dot(weights.w2, src, out=o2)
+        kconv.bias_activation_planes(o2, weights.b, *plan.fused)
+
+    @staticmethod
+    def _scratch(plan, dtype):
+        """The plan's view of this thread's scratch buffer (made again when it was replaced)."""
+        cols = plan.cols
+        if cols is None or cols.base is not scratch_buffer(dtype):
+            cols = plan.cols = scratch(plan.scratch_shape, dtype)
+        return cols
 
 
 def _distinct_filters(w, b):
@@ -241,14 +323,21 @@ _SCRATCH = threading.local()
 
 
 def scratch(shape, dtype) -> np.ndarray:
-    """A per-thread im2col buffer shared by every Conv: plans run their steps one at a time on
+    """A per-thread scratch buffer shared by every Conv: plans run their steps one at a time on
     a thread, so one buffer of the largest size serves them all without page-faulting anew."""
-    n = int(np.prod(shape))
-    buffers = _SCRATCH.__dict__.setdefault("buffers", {})
-    buf = buffers.get(dtype)
+    n = math.prod(shape)
+    buf = scratch_buffer(dtype)
     if buf is None or buf.size < n:
-        buf = buffers[dtype] = np.empty(n, dtype=dtype)
+        buf = _SCRATCH.buffers[dtype] = np.empty(n, dtype=dtype)
     return buf[:n].reshape(shape)
+
+
+def scratch_buffer(dtype):
+    """This thread's scratch buffer for `dtype` (None before the first)."""
+    buffers = getattr(_SCRATCH, "buffers", None)
+    if buffers is None:
+        buffers = _SCRATCH.buffers = {}
+    return buffers.get(dtype)
 
 
 def _check_channels(c, m, cg, group, b):
@@ -290,8 +379,9 @@ class ConvInteger(Conv):
             wz = w_zero_point.astype(np.float64).reshape(-1)
             wf -= wz.reshape((-1,) + (1,) * (w.ndim - 1)) if wz.size > 1 else wz[0]
         plan = self._plan(x.shape, w.shape, x.dtype)
+        weights = _Weights(wf, np.zeros(w.shape[0]))
         out = np.empty(plan.out_shape, dtype=np.float64)
-        self._run(xf, wf, np.zeros(w.shape[0]), out, plan)
+        self._run(xf, weights, out, plan)
         return (np.rint(out).astype(np.int32),)
 
 

@@ -48,9 +48,13 @@ class Pool(SlidingWindow):
 
     def pool(self, x, indices=None):
         """Run the kernel on x (as float32/64); fill `indices` too when given (MaxPool)."""
-        out_shape, window = self.concrete_geometry(x.shape)
+        out_shape, window, whole = self.concrete_geometry(x.shape)
         xk = np.ascontiguousarray(x, dtype=compute_dtype(x.dtype))
         out = np.empty(out_shape, dtype=xk.dtype)
+        if whole and indices is None and out.size:
+            # the window is the whole input: one reduction per (n, c) row of a flat view
+            self.run_whole(xk.reshape(out.size, -1), out.reshape(-1))
+            return out
         if len(out_shape) == 3:
             xk, view = xk[:, :, None], out[:, :, None]
             idx = None if indices is None else indices[:, :, None]
@@ -60,7 +64,8 @@ class Pool(SlidingWindow):
         return out
 
     def concrete_geometry(self, shape):
-        """(output shape, 2-D-ified window) for one input shape, computed once."""
+        """(output shape, 2-D-ified window, whether the window is exactly the whole input)
+        for one input shape, computed once."""
         geometry = self._cache.get(shape)
         if geometry is None:
             geometry = self._cache[shape] = self._new_geometry(shape)
@@ -72,7 +77,11 @@ class Pool(SlidingWindow):
         kernel, strides, dilations, begins, ends, outs = self.geometry(
             shape[2:], self.kernel_shape, self.ceil_mode)
         check_sizes(outs)
-        return (*shape[:2], *outs), _as_2d(kernel, strides, dilations, begins, ends)
+        whole = (self.run_whole is not None and tuple(kernel) == tuple(shape[2:])
+                 and not any(begins) and not any(ends) and all(d == 1 for d in dilations))
+        return (*shape[:2], *outs), _as_2d(kernel, strides, dilations, begins, ends), whole
+
+    run_whole = None
 
 
 @register("MaxPool", since=1)
@@ -96,6 +105,10 @@ class MaxPool(Pool):
         y = self.pool(x, indices)
         return (y if y.dtype == x.dtype else y.astype(x.dtype), indices)
 
+    @staticmethod
+    def run_whole(x, out):
+        kpool.window_max_flat(x, out)
+
     def run_kernel(self, x, out, window, indices):
         kernel, strides, dilations, begins, _ = window
         if out.ndim == 5:
@@ -111,6 +124,10 @@ class MaxPool(Pool):
 @dataclass(frozen=True)
 class AveragePool(Pool):
     count_include_pad: int = 0
+
+    @staticmethod
+    def run_whole(x, out):
+        kpool.window_means_flat(x, out)      # no pads: count_include_pad changes nothing
 
     def run_kernel(self, x, out, window, indices):
         kernel, strides, dilations, begins, ends = window
