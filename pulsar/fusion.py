@@ -149,6 +149,29 @@ def fuse_activations(graph: Graph) -> Graph:
     return g
 
 
+def fuse_leaky_relu_floor(graph: Graph) -> Graph:
+    """Conv+LeakyRelu followed by Max(x, c) with a scalar constant c (tf2onnx's clipped leaky
+    ReLU, 19 times in openWakeWord's embedding model) becomes one kernel epilogue."""
+    g = graph.copy()
+    consts, readers, dropped = g.constants(), g.consumers(), set()
+    for conv in g.nodes:
+        if type(conv.op) is not Conv or conv.op.activation != "LeakyRelu":
+            continue
+        out = conv.outputs[0]
+        nxt = readers.get(out, [])
+        if out in g.outputs or len(nxt) != 1 or nxt[0].op.onnx_name != "Max" or len(nxt[0].inputs) != 2:
+            continue
+        other = [w for w in nxt[0].inputs if w != out]
+        if len(other) != 1 or other[0] not in consts or consts[other[0]].size != 1:
+            continue
+        floor = float(consts[other[0]].reshape(-1)[0])
+        conv.op = dataclasses.replace(conv.op, activation="LeakyReluMax", beta=floor)
+        conv.outputs = [nxt[0].outputs[0]]
+        dropped.add(id(nxt[0]))
+    g.nodes = [n for n in g.nodes if id(n) not in dropped]
+    return g
+
+
 def _activation(node, consts):
     """(name, alpha, beta) as the conv kernel takes them, or None if `node` cannot be fused."""
     op, kind = node.op, node.op.onnx_name

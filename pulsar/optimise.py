@@ -89,6 +89,7 @@ def unit_axis_permutation(src, dst):
     return [next(bigs) if d != 1 else next(units) for d in dst]
 
 
-from .fusion import fold_batch_norms, fuse_activations  # noqa: E402  (fusion imports ops)
+from .fusion import fold_batch_norms, fuse_activations, fuse_leaky_relu_floor  # noqa: E402
 from .elementwise_fusion import fuse_elementwise  # noqa: E402
-PASSES = [fold_constants, remove_identities, reshapes_to_transposes, fold_batch_norms, fuse_activations, fuse_elementwise, remove_dead_nodes]
+PASSES = [fold_constants, remove_identities, reshapes_to_transposes, fold_batch_norms,
+          fuse_activations, fuse_leaky_relu_floor, fuse_elementwise, remove_dead_nodes]

@@ -190,3 +190,14 @@ def test_fusion_keeps_symbolic_lengths():
         got, expected = loaded.run([x])[0], session.run(None, {"x": x})[0]
         assert got.shape == expected.shape == (1, 6, (s - 5) // 2 + 1)
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_leaky_relu_then_max_with_a_constant_becomes_one_conv():
+    """tf2onnx's clipped leaky ReLU (LeakyRelu then Max(x, -0.4)) fuses into the conv epilogue."""
+    inits = [numpy_helper.from_array(randn(4, 3, 3, 1), "w"),
+             numpy_helper.from_array(np.array([-0.4], np.float32), "floor")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 1]),
+             helper.make_node("LeakyRelu", ["c"], ["l"], alpha=0.2),
+             helper.make_node("Max", ["l", "floor"], ["y"])]
+    loaded = check_against_onnxruntime(make_model(nodes, inits, [1, 3, 8, 5]), [1, 3, 8, 5])
+    assert len(loaded.graph.nodes) == 1 and "LeakyReluMax" in loaded.dump()
