@@ -46,3 +46,19 @@ def select(backend_test, wanted: set) -> dict:
             if attr not in wanted:
                 delattr(cls, attr)
     return classes
+
+
+def family_cases(modules, helpers=()) -> list:
+    """Cases using an op of `modules` and, Constant aside, nothing beyond `modules + helpers`."""
+    from pulsar.ops import registry
+
+    def module_of(op_type):
+        cls = registry.lookup("", op_type, 1 << 10)
+        return cls.__module__ if cls is not None else None
+
+    names = []
+    for name, case in all_cases().items():
+        mods = {module_of(n.op_type) for n in case.model.graph.node if n.op_type != "Constant"}
+        if mods & set(modules) and mods <= set(modules) | set(helpers):
+            names.append(name)
+    return sorted(names)

@@ -2,13 +2,13 @@
 lengths against onnxruntime / onnx.reference, KV-cache and chunked (streaming) runs against one
 whole-sequence reference run, and shape errors."""
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
 from conformance import cases_for, run_case
+from reference import ort_run
 from models import model, tensor
 from pulsar import dims
 from pulsar.errors import InferenceError, PulsarError
@@ -36,12 +36,6 @@ def one_node(op, inputs, outputs, opset, **attrs):
 
 def randn(rng, *shape):
     return rng.standard_normal(shape).astype(np.float32)
-
-
-def ort_run(onnx_model, feeds):
-    session = ort.InferenceSession(onnx_model.SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
 
 
 def reference_run(onnx_model, feeds):

@@ -1,46 +1,26 @@
 """Broadcasting elementwise ops (arithmetic, comparison, logic, bit ops, Where, variadic):
 ONNX conformance, symbolic broadcasting and shape-value folding, dtype rules, legacy attributes."""
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
 import pulsar
-from conformance import all_cases, run_case
+from conformance import family_cases, run_case
+from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
 from pulsar.errors import InferenceError
-from pulsar.ops import registry
 
 FAMILY = "pulsar.ops.binary"
 KNOWN_FAILING = {}
 
 
-def family_cases():
-    """Cases whose every op (Constant aside) is one of this family's."""
-    names = []
-    for name, case in all_cases().items():
-        ops = {n.op_type for n in case.model.graph.node if n.op_type != "Constant"}
-        classes = [registry.lookup("", op, 1 << 10) for op in ops]
-        if ops and all(c is not None and c.__module__ == FAMILY for c in classes):
-            names.append(name)
-    return sorted(names)
-
-
 @pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", family_cases())
+@pytest.mark.parametrize("name", family_cases([FAMILY]))
 def test_conformance(name):
     if name in KNOWN_FAILING:
         pytest.xfail(KNOWN_FAILING[name])
     run_case(name)
-
-
-def ort_run(onnx_model, feeds):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(onnx_model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
 
 
 def two_inputs(op, a_shape, b_shape, elem=TensorProto.FLOAT, out=None, opset=17, **attrs):

@@ -2,7 +2,6 @@
 onnxruntime, symbolic facts (known conditions, merged branches, trip counts, scan lengths),
 error messages, and the ML-KWS GRU models (tf2onnx Scans) against TensorFlow's outputs."""
 import numpy as np
-import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -10,6 +9,7 @@ from onnx import TensorProto, helper
 
 import pulsar
 from conformance import cases_for, run_case
+from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
 from pulsar.errors import InferenceError
@@ -34,14 +34,6 @@ def test_conformance(name):
     if name in KNOWN_FAILING:
         pytest.xfail(KNOWN_FAILING[name])
     run_case(name)
-
-
-def ort_run(m, feeds):
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(m.SerializeToString(), so,
-                                providers=["CPUExecutionProvider"]).run(None, feeds)
 
 
 def assert_matches_ort(m, feeds_at, lengths=(1, 3, 8)):

@@ -2,13 +2,13 @@
 shapes against onnxruntime, streaming (chunked) runs of CausalConvWithState against one
 whole-sequence depthwise Conv, DeformConv against Conv and onnx.reference, and errors."""
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
 from conformance import cases_for, run_case
+from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
 from pulsar.errors import InferenceError
@@ -38,12 +38,6 @@ def one_node(op, inputs, outputs, opset, inits=(), **attrs):
 
 def randn(rng, *shape):
     return rng.standard_normal(shape).astype(np.float32)
-
-
-def ort_run(onnx_model, feeds):
-    session = ort.InferenceSession(onnx_model.SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
 
 
 # --- RMSNormalization ----------------------------------------------------------------------

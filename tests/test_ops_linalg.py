@@ -1,17 +1,16 @@
 """Matrix products (MatMul, Gemm, MatMulInteger, QLinearMatMul, Einsum, Det): ONNX conformance,
 symbolic shapes checked against onnxruntime at several bindings, legacy Gemm, error messages."""
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
-from conformance import all_cases, run_case
+from conformance import family_cases, run_case
+from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
 from pulsar.errors import InferenceError
-from pulsar.ops import registry
 
 FAMILIES = ("pulsar.ops.linalg", "pulsar.ops.einsum")
 KNOWN_FAILING = {}
@@ -19,31 +18,12 @@ KNOWN_FAILING = {}
 S, B = dims.sym("S"), dims.sym("B")
 
 
-def family_cases():
-    """Cases whose every op (Constant aside) is one of these families'."""
-    names = []
-    for name, case in all_cases().items():
-        ops = {n.op_type for n in case.model.graph.node if n.op_type != "Constant"}
-        classes = [registry.lookup("", op, 1 << 10) for op in ops]
-        if ops and all(c is not None and c.__module__ in FAMILIES for c in classes):
-            names.append(name)
-    return sorted(names)
-
-
 @pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", family_cases())
+@pytest.mark.parametrize("name", family_cases(FAMILIES))
 def test_conformance(name):
     if name in KNOWN_FAILING:
         pytest.xfail(KNOWN_FAILING[name])
     run_case(name)
-
-
-def ort_run(onnx_model, feeds):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(onnx_model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
 
 
 def check_against_ort(onnx_model, want_shapes, bindings, inits=None, rtol=1e-5, seed=0):

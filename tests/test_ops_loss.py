@@ -1,13 +1,13 @@
 """NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss: ONNX conformance, symbolic batch and
 length against onnxruntime (reductions, weights, ignore_index, log_prob), and input errors."""
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
 from conformance import cases_for, run_case
+from reference import ort_run
 from models import model, tensor
 from pulsar import dims
 from pulsar.errors import InferenceError, PulsarError
@@ -46,12 +46,6 @@ def feeds_for(loaded, bind, rng, classes, ignore=None):
         else:
             feeds[i.name] = rng.standard_normal(shape).astype(np.float32)
     return feeds
-
-
-def ort_run(onnx_model, feeds):
-    session = ort.InferenceSession(onnx_model.SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
 
 
 @pytest.mark.parametrize("op", ["NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"])

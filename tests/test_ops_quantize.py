@@ -3,13 +3,13 @@
 Oracles: onnx's node tests, onnxruntime, and onnx's ReferenceEvaluator for blocked quantization.
 """
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
 from conformance import cases_for, run_case
+from reference import ort_run
 from pulsar import dims
 from pulsar.errors import InferenceError
 
@@ -35,11 +35,6 @@ def one_node(op, inputs, inits, out_types, opset=21, **attrs):
         [helper.make_tensor_value_info(o, t, None) for o, t in zip(outs, out_types)],
         [numpy_helper.from_array(v, k) for k, v in inits.items()])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-
-
-def ort_run(model, feeds):
-    return ort.InferenceSession(model.SerializeToString(),
-                                providers=["CPUExecutionProvider"]).run(None, feeds)
 
 
 RNG = np.random.default_rng(0)

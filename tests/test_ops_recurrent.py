@@ -2,13 +2,13 @@
 directions, sequence_lens, states, activations, clip), float64 against onnx.reference,
 symbolic sequence length, chunked runs with carried state, and shape errors."""
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
 from conformance import cases_for, run_case
+from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
 from pulsar.errors import InferenceError
@@ -71,13 +71,6 @@ def feeds_for(m, shapes, seed=1):
         else:
             out[name] = rng.standard_normal(shape).astype(np.float32)
     return out
-
-
-def ort_run(m, feeds):
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    return ort.InferenceSession(m.SerializeToString(), so,
-                                providers=["CPUExecutionProvider"]).run(None, feeds)
 
 
 def assert_close(got, want, atol=2e-5):

@@ -4,13 +4,13 @@ Oracles: onnx's node tests, onnxruntime and onnx's ReferenceEvaluator. Symbolic 
 written in S (the streamed axis) and evaluated at several lengths against real output shapes.
 """
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
 from conformance import cases_for, run_case
+from reference import ort_run
 from pulsar import dims
 from pulsar.errors import InferenceError
 
@@ -38,11 +38,6 @@ def one_node(op, inputs, inits=None, opset=17, n_out=1, order=None, **attrs):
         [helper.make_tensor_value_info(f"y{i}", F32, None) for i in range(n_out)],
         [numpy_helper.from_array(v, k) for k, v in inits.items()])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-
-
-def ort_run(model, feeds):
-    return ort.InferenceSession(model.SerializeToString(),
-                                providers=["CPUExecutionProvider"]).run(None, feeds)
 
 
 def i64(v):

@@ -3,12 +3,12 @@ agreement with onnxruntime, and the errors a user sees."""
 import math
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
 import pulsar
-from conformance import all_cases, run_case
+from conformance import family_cases, run_case
+from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
 from pulsar.errors import InferenceError
@@ -23,23 +23,8 @@ KNOWN_FAILING = {
 }
 
 
-def module_of(op_type):
-    cls = registry.lookup("", op_type, 1 << 10)
-    return cls.__module__ if cls is not None else None
-
-
-def family_cases():
-    """Cases using an op of this family and nothing beyond it, binary ops and Constant."""
-    names = []
-    for name, case in all_cases().items():
-        mods = {module_of(n.op_type) for n in case.model.graph.node if n.op_type != "Constant"}
-        if mods & set(FAMILY) and mods <= set(HELPERS):
-            names.append(name)
-    return sorted(names)
-
-
 @pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", family_cases())
+@pytest.mark.parametrize("name", family_cases(FAMILY, HELPERS))
 def test_conformance(name):
     if name in KNOWN_FAILING:
         pytest.xfail(KNOWN_FAILING[name])
@@ -95,14 +80,6 @@ SAMPLES = [   # (op, attributes, input generator, output type)
     ("Cast", {"to": TensorProto.INT32}, anything, TensorProto.INT32),
     ("Identity", {}, anything, F32),
 ]
-
-
-def ort_run(onnx_model, feeds):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(onnx_model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
 
 
 def one_node(op, attrs, out_type, x_type=F32, x_shape=(2, "S"), opset=24, extra=(), inits=()):
