@@ -27,7 +27,8 @@ class StatefulOp(Op):
     eval_scoped = eval
 
 
-def _frames(axis, rank, start, stop):
+def frame_slice(axis, rank, start, stop):
+    """An index selecting frames [start, stop) along `axis` of a rank-`rank` array."""
     index = [slice(None)] * rank
     index[axis] = slice(start, stop)
     return tuple(index)
@@ -66,14 +67,14 @@ class Delay(StatefulOp):
         rank, axis = x.ndim, self.axis
         out = np.empty(x.shape[:axis] + (n,) + x.shape[axis + 1:], dtype=x.dtype)
         head = min(kept, n)
-        out[_frames(axis, rank, 0, head)] = buffer[_frames(axis, rank, 0, head)]
+        out[frame_slice(axis, rank, 0, head)] = buffer[frame_slice(axis, rank, 0, head)]
         if n > kept:
-            out[_frames(axis, rank, kept, n)] = x[_frames(axis, rank, 0, n - kept)]
+            out[frame_slice(axis, rank, kept, n)] = x[frame_slice(axis, rank, 0, n - kept)]
         if p >= kept:
-            buffer[...] = x[_frames(axis, rank, p - kept, p)]
+            buffer[...] = x[frame_slice(axis, rank, p - kept, p)]
         else:
-            buffer[_frames(axis, rank, 0, kept - p)] = buffer[_frames(axis, rank, p, kept)].copy()
-            buffer[_frames(axis, rank, kept - p, kept)] = x
+            buffer[frame_slice(axis, rank, 0, kept - p)] = buffer[frame_slice(axis, rank, p, kept)].copy()
+            buffer[frame_slice(axis, rank, kept - p, kept)] = x
         return (out,)
 
     def describe(self):
@@ -120,11 +121,11 @@ class PulsePad(StatefulOp):
         rank = x.ndim
         if low > 0:
             if self.prefix is None:
-                out[_frames(self.axis, rank, 0, low)] = self.value
+                out[frame_slice(self.axis, rank, 0, low)] = self.value
             else:
                 self._write_prefix(out, start, low)
         if high < p:
-            out[_frames(self.axis, rank, high, p)] = self.value
+            out[frame_slice(self.axis, rank, high, p)] = self.value
         return (out,)
 
     def _write_prefix(self, out, start, low):
@@ -132,9 +133,9 @@ class PulsePad(StatefulOp):
         for i in range(low):
             j = start + i
             if 0 <= j < n:
-                out[_frames(self.axis, rank, i, i + 1)] = self.prefix[_frames(self.axis, rank, j, j + 1)]
+                out[frame_slice(self.axis, rank, i, i + 1)] = self.prefix[frame_slice(self.axis, rank, j, j + 1)]
             else:
-                out[_frames(self.axis, rank, i, i + 1)] = self.value
+                out[frame_slice(self.axis, rank, i, i + 1)] = self.value
 
     def describe(self):
         prefix = "" if self.prefix is None else f",prefix={self.prefix.shape[self.axis]}"

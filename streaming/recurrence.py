@@ -12,7 +12,7 @@ import numpy as np
 from pulsar import dims
 from pulsar.fact import StreamInfo
 
-from .ops import StatefulOp, _frames
+from .ops import StatefulOp, frame_slice
 from .rules import rule
 
 
@@ -72,7 +72,7 @@ class Recurrence(StatefulOp):
         ready[0] = 1
         if (lo, hi) != (0, p):
             for i, axis in self.stream_inputs:
-                args[i] = args[i][_frames(axis, args[i].ndim, lo, hi)]
+                args[i] = args[i][frame_slice(axis, args[i].ndim, lo, hi)]
         outs = self._run(args, scope)
         for (_, o), array in zip(self.state_pairs, carried):
             array[...] = outs[o]

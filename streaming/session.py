@@ -14,6 +14,8 @@ from pulsar.dump import dump_graph
 from pulsar.errors import InputError, PulseError
 from pulsar.plan import Plan
 
+from .ops import frame_slice
+
 
 class StreamContext:
     """What stateful ops may read at run time: symbol values once the stream length is known."""
@@ -287,8 +289,9 @@ class Session:
             take = min(pulse - self.pending_frames, n - done)
             for i, (buffer, chunk) in enumerate(zip(self.pulse_buffers, chunks)):
                 axis = self._axis(i)
-                frames(buffer, axis, self.pending_frames, self.pending_frames + take)[...] = \
-                    frames(chunk, axis, done, done + take)
+                buffer[frame_slice(axis, buffer.ndim, self.pending_frames,
+                                   self.pending_frames + take)] = \
+                    chunk[frame_slice(axis, chunk.ndim, done, done + take)]
             self.pending_frames += take
             done += take
             if self.pending_frames == pulse:
@@ -342,13 +345,6 @@ class Session:
                 self.emitted[o] -= excess
             out.append(r)
         return out
-
-
-def frames(array, axis, start, stop):
-    """A view of frames [start, stop) of `array` along `axis`."""
-    index = [slice(None)] * array.ndim
-    index[axis] = slice(start, stop)
-    return array[tuple(index)]
 
 
 def pulse(model, symbol=None, pulse=None, input=None, axis=None) -> PulsedModel:
