@@ -22,7 +22,22 @@ class Pipeline:
         return PipelineSession(self)
 
 
-class PipelineSession:
+class SessionGroup:
+    """Reset, snapshot and restore of a session made of other sessions (`self.sessions`)."""
+
+    def reset(self):
+        for s in self.sessions:
+            s.reset()
+
+    def snapshot(self):
+        return [s.snapshot() for s in self.sessions]
+
+    def restore(self, snap):
+        for s, v in zip(self.sessions, snap):
+            s.restore(v)
+
+
+class PipelineSession(SessionGroup):
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
         self.sessions = [s.session() for s in pipeline.stages]
@@ -55,17 +70,6 @@ class PipelineSession:
         chunk = adapt(outs) if adapt else outs[0]
         return self.sessions[i].push(chunk)
 
-    def reset(self):
-        for s in self.sessions:
-            s.reset()
-
-    def snapshot(self):
-        return [s.snapshot() for s in self.sessions]
-
-    def restore(self, snap):
-        for s, v in zip(self.sessions, snap):
-            s.restore(v)
-
     def output_axes(self) -> list:
         return self.sessions[-1].output_axes()
 
@@ -82,7 +86,7 @@ class Parallel:
         return ParallelSession(self)
 
 
-class ParallelSession:
+class ParallelSession(SessionGroup):
     def __init__(self, parallel: Parallel):
         self.sessions = [s.session() for s in parallel.stages]
 
@@ -95,16 +99,6 @@ class ParallelSession:
     def output_axes(self) -> list:
         return [axis for s in self.sessions for axis in s.output_axes()]
 
-    def reset(self):
-        for s in self.sessions:
-            s.reset()
-
-    def snapshot(self):
-        return [s.snapshot() for s in self.sessions]
-
-    def restore(self, snap):
-        for s, v in zip(self.sessions, snap):
-            s.restore(v)
 
 
 def pipeline(*stages, adapters=None) -> Pipeline:
