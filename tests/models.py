@@ -21,3 +21,17 @@ def add_mul(shape_x=(1, "S"), shape_y=(1, "S")):
     return model([helper.make_node("Add", ["x", "y"], ["s"], name="add"),
                   helper.make_node("Mul", ["s", "x"], ["z"], name="mul")],
                  [tensor("x", list(shape_x)), tensor("y", list(shape_y))], [tensor("z", None)])
+
+
+def one_node(op, inputs, inits=None, out_types=(TensorProto.FLOAT,), opset=20, **attrs):
+    """A single-node model. inputs: [(name, elem type, shape)] fed at run time; inits:
+    {name: array} constants, fed after the inputs; outputs y0, y1, ... of `out_types`."""
+    inits = inits or {}
+    names = [n for n, _, _ in inputs] + list(inits)
+    outs = [f"y{i}" for i in range(len(out_types))]
+    graph = helper.make_graph(
+        [helper.make_node(op, names, outs, **attrs)], "g",
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+        [helper.make_tensor_value_info(o, t, None) for o, t in zip(outs, out_types)],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])

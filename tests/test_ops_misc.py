@@ -6,12 +6,13 @@ seeded op must reproduce onnx's ReferenceEvaluator (same NumPy generator, same d
 """
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
 from conformance import cases_for, run_case
 from reference import ort_run
+from models import one_node
 from pulsar import dims
 from pulsar.errors import InferenceError
 
@@ -42,19 +43,6 @@ def test_conformance(name):
     if name in KNOWN_FAILING:
         pytest.xfail(KNOWN_FAILING[name])
     run_case(name)
-
-
-def one_node(op, inputs, inits=None, out_types=(TensorProto.FLOAT,), opset=20, **attrs):
-    """inputs: [(name, elem type, shape)] fed at run time; inits: {name: array} constants."""
-    inits = inits or {}
-    names = [n for n, _, _ in inputs] + list(inits)
-    outs = [f"y{i}" for i in range(len(out_types))]
-    graph = helper.make_graph(
-        [helper.make_node(op, names, outs, **attrs)], "g",
-        [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-        [helper.make_tensor_value_info(o, t, None) for o, t in zip(outs, out_types)],
-        [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
 RNG = np.random.default_rng(0)

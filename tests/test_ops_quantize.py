@@ -2,14 +2,17 @@
 
 Oracles: onnx's node tests, onnxruntime, and onnx's ReferenceEvaluator for blocked quantization.
 """
+import functools
+
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
 from conformance import cases_for, run_case
 from reference import ort_run
+from models import one_node as single_node
 from pulsar import dims
 from pulsar.errors import InferenceError
 
@@ -25,16 +28,7 @@ def test_conformance(name):
     run_case(name)
 
 
-def one_node(op, inputs, inits, out_types, opset=21, **attrs):
-    """inputs: [(name, elem type, shape)] fed at run time; inits: {name: array} constants."""
-    names = [n for n, _, _ in inputs] + list(inits)
-    outs = [f"y{i}" for i in range(len(out_types))]
-    graph = helper.make_graph(
-        [helper.make_node(op, names, outs, **attrs)], "g",
-        [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-        [helper.make_tensor_value_info(o, t, None) for o, t in zip(outs, out_types)],
-        [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+one_node = functools.partial(single_node, opset=21)
 
 
 RNG = np.random.default_rng(0)
