@@ -131,13 +131,13 @@ class _Emitter:
         return names["t"]
 
 
-def load(source: str):
+def load(source: str, stem: str = "fused"):
     """Import `source` from its file in the cache directory, writing the file only if absent."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
-    name = f"pulsar_fused_{digest}"
+    name = f"pulsar_{stem}_{digest}"
     if name in sys.modules:
         return sys.modules[name]
-    path = _write_once(cache_dir(), f"fused_{digest}.py", source)
+    path = _write_once(cache_dir(), f"{stem}_{digest}.py", source)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

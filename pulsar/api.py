@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import pipeline
+from . import compiled, pipeline
 from .analyse import analyse
 from .dump import dump_graph
 from .errors import InputError
@@ -22,27 +22,30 @@ class TensorInfo:
         return f"{self.name}: {np.dtype(self.dtype).name}[{','.join(str(d) for d in self.shape)}]"
 
 
-def load(source, inputs=None, symbols=None, optimize=True) -> "Model":
+def load(source, inputs=None, symbols=None, optimize=True, compile=None) -> "Model":
     """Load an ONNX model from a path, bytes or `onnx.ModelProto`.
 
-    inputs:  override input facts, e.g. {"input_1": "1,S,32,1"} or {"x": "f32[1,S]"}.
-    symbols: fix symbols, e.g. {"S": 1760}; downstream shapes become concrete.
+    inputs:   override input facts, e.g. {"input_1": "1,S,32,1"} or {"x": "f32[1,S]"}.
+    symbols:  fix symbols, e.g. {"S": 1760}; downstream shapes become concrete.
+    compile:  run nodes with static shapes as generated Numba functions (pulsar/compiled.py);
+              default $PULSAR_COMPILE, else on. Off, every node is interpreted.
     """
     graph, opsets = pipeline.load_graph(source)
     declared = pipeline.declare_inputs(graph, inputs, symbols)
-    return Model(graph, opsets, declared, optimize)
+    return Model(graph, opsets, declared, optimize, compile)
 
 
 class Model:
-    def __init__(self, raw_graph, opsets, declared, optimize=True):
+    def __init__(self, raw_graph, opsets, declared, optimize=True, compile=None):
         self.raw_graph = raw_graph
         self.opsets = opsets
         self.optimize = optimize
+        self.compile = compiled.enabled(compile)
         self.declared = declared
         self._plans = {}
         self.deferred = any(f is None or isinstance(f, UnrankedFact) for f in declared.values())
         self.graph = None if self.deferred else self._analysed(declared)
-        self.plan = None if self.deferred else Plan(self.graph)
+        self.plan = None if self.deferred else Plan(self.graph, compile=self.compile)
 
     def _analysed(self, facts):
         graph = analyse(self.raw_graph, facts, self.opsets)
@@ -100,13 +103,13 @@ class Model:
         key = tuple((a.dtype.str, a.shape) for a in arrays)
         if key not in self._plans:
             facts = {w: Fact(a.dtype, a.shape) for w, a in zip(self.raw_graph.inputs, arrays)}
-            self._plans[key] = Plan(self._analysed(facts))
+            self._plans[key] = Plan(self._analysed(facts), compile=self.compile)
         return self._plans[key]
 
     def bind(self, **symbols) -> "Model":
         """A copy with symbols fixed (`model.bind(S=1760)`): every shape becomes concrete."""
         declared = pipeline.declare_inputs(self.raw_graph, self.declared, symbols)
-        return Model(self.raw_graph, self.opsets, declared, self.optimize)
+        return Model(self.raw_graph, self.opsets, declared, self.optimize, self.compile)
 
     def dump(self) -> str:
         return dump_graph(self.graph if self.graph is not None else self.raw_graph)

@@ -67,6 +67,40 @@ class FusedElementwise(Op):
         codegen.kernel_for(self.expression, self.n_inputs, name)(out.reshape(-1), *flat)
         return (out,)
 
+    def emit(self, e, inputs=None):
+        """The generated kernel over flat views; `inputs` (variables) default to the node's."""
+        out = e.out_facts[0]
+        inputs = e.ins if inputs is None else inputs
+        facts = [f for f in e.in_facts if f is not None]
+        if out.rank == 0 or out.dtype not in FLOATS or \
+                any(tuple(f.shape) != tuple(out.shape) or f.dtype != out.dtype for f in facts):
+            return False
+        k = e.kernel(codegen.kernel_for(self.expression, self.n_inputs, out.dtype.name))
+        buf = e.buffer(0)
+        flat = "".join(f", np.ascontiguousarray({x}).reshape(-1)" for x in inputs)
+        e.line(f"{k}({buf}.reshape(-1){flat})")
+        return True
+
+
+def emit_single(e, consts) -> bool:
+    """Compile one unfused elementwise node (Relu, Sigmoid, LeakyRelu, Clip...) as a
+    one-node FusedElementwise: the same generated kernels, so the same results."""
+    node = e.node
+    term = _term(node, _FactsOnly(e), consts)
+    if term is None:
+        return False
+    template, wires = term
+    expression = template.format(*(f"x{i}" for i in range(len(wires))))
+    inputs = [e.ins[list(node.inputs).index(w)] for w in wires]
+    return FusedElementwise(expression=expression, n_inputs=len(wires)).emit(e, inputs)
+
+
+class _FactsOnly:
+    """What `_term` reads of a graph: its facts."""
+
+    def __init__(self, e):
+        self.facts = dict(zip(e.node.inputs, e.in_facts)) | dict(zip(e.node.outputs, e.out_facts))
+
 
 def fuse_elementwise(graph: Graph) -> Graph:
     g = graph.copy()

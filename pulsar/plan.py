@@ -20,7 +20,7 @@ class Step:
 
 
 class Plan:
-    def __init__(self, graph, check_inputs=True):
+    def __init__(self, graph, check_inputs=True, compile=False):
         blas.limit_threads()
         self.graph = graph
         self.check_inputs = check_inputs
@@ -55,6 +55,19 @@ class Plan:
         self.slot_of = slot_of
         self.input_facts = [graph.facts.get(w) for w in graph.inputs]
         self._checked_shapes = None
+        self.node_steps = self.steps        # one step per node, before any compilation
+        if compile:
+            self.compile()
+
+    def compile(self, states=None):
+        """Run every compilable run of nodes as one generated function (pulsar/compiled.py)."""
+        from .compiled import compile_steps
+        self.steps = compile_steps(self, states)
+
+    def execution(self) -> list:
+        """(node, 'compiled' | 'interpreted') for every node, in plan order."""
+        from .compiled import describe
+        return describe(self.steps)
 
     def run(self, inputs: list, outer: dict = None) -> list:
         """Outputs (in graph output order) for `inputs` (in graph input order)."""

@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from pulsar import dims
+from pulsar import compiled, dims
 from pulsar.dump import dump_graph
 from pulsar.errors import InputError, PulseError
 from pulsar.plan import Plan
@@ -27,24 +27,28 @@ class StreamContext:
 class StreamPlan(Plan):
     """A Plan whose stateful steps are bound to one session's state arrays."""
 
-    def __init__(self, graph):
+    def __init__(self, graph, compile=False):
         super().__init__(graph, check_inputs=False)
         self.context = StreamContext()
         self.states = []
         self.initial = []
         self.recurrences = []
-        for step in self.steps:
+        by_step = {}
+        for i, step in enumerate(self.steps):
             op = step.node.op
             if getattr(op, "stateful", False):
                 facts = [graph.facts[w] if w else None for w in step.node.inputs]
                 state = op.init_state(facts, [graph.facts.get(w) for w in step.node.outputs])
                 self.states.append(state)
+                by_step[i] = state
                 self.initial.append([a.copy() for a in state])
                 if hasattr(op, "done"):
                     self.recurrences.append((op, state))
                 step.run = functools.partial(op.eval_stateful, state, self.context)
                 if step.scope is not None:
                     step.run = _scoped(op, state, self.context)
+        if compile:
+            self.compile(by_step)
 
 
     def finished(self) -> bool:
@@ -61,8 +65,9 @@ def _scoped(op, state, context):
 class PulsedModel:
     """A model pulsed along one symbol; `session()` streams it."""
 
-    def __init__(self, pulsed, batch_graph):
+    def __init__(self, pulsed, batch_graph, compile=None):
         self.pulsed = pulsed
+        self.compile = compiled.enabled(compile)
         self.graph = pulsed.graph
         self.batch_graph = batch_graph
         self.symbol = pulsed.symbol
@@ -128,8 +133,8 @@ class PulsedModel:
         lines = [dump_graph(self.graph)]
         for (node, note) in self.pulsed.report:
             lines.append(f"# {node}: {note}")
-        plan, total = StreamPlan(self.graph), 0
-        stateful = [st.node for st in plan.steps if getattr(st.node.op, "stateful", False)]
+        plan, total = StreamPlan(self.graph, compile=self.compile), 0
+        stateful = [st.node for st in plan.node_steps if getattr(st.node.op, "stateful", False)]
         for node, state in zip(stateful, plan.states):
             size = sum(a.nbytes for a in state)
             total += size
@@ -166,7 +171,7 @@ class Session:
         self.pad_value = pad_value
         self.skip_warmup = bool(skip_warmup)
         self.preroll = int(preroll)
-        self.plan = StreamPlan(model.graph)
+        self.plan = StreamPlan(model.graph, compile=model.compile)
         self.inputs = list(model.graph.inputs)
         self.facts = [model.graph.facts[w] for w in self.inputs]
         # One pulse of each input, preallocated: chunks are copied in, a full pulse runs.
@@ -360,4 +365,4 @@ def pulse(model, symbol=None, pulse=None, input=None, axis=None) -> PulsedModel:
         inputs = {input: axis}
     pulsed = pulsify(graph, model.opsets, int(pulse), symbol, inputs)
     pulsed.graph = remove_dead_nodes(fold_constants(pulsed.graph))
-    return PulsedModel(pulsed, graph)
+    return PulsedModel(pulsed, graph, getattr(model, "compile", None))

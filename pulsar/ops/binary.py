@@ -12,6 +12,7 @@ from .. import dims
 from ..fact import Fact
 from .base import Op, fail, normalize_axis
 from .broadcast import broadcast_shapes
+from ..emit import emit_ufunc
 from .registry import register
 
 BOOL = np.dtype(bool)
@@ -85,6 +86,7 @@ def _mean(*xs):
 class Elementwise(Op):
     """N-ary broadcasting op; subclasses set `fn`, `result` (None: input dtype) and arity."""
     fn: ClassVar = None
+    ufunc: ClassVar = None          # the NumPy ufunc of two inputs that compiled plans call
     result: ClassVar = None
     same_types: ClassVar[bool] = True
     arity: ClassVar[tuple] = (2, 2)
@@ -112,6 +114,14 @@ class Elementwise(Op):
         out = np.asarray(type(self).fn(*xs))   # a 0-d object result comes back as a bare Dim
         return (out if out.dtype == object else out.astype(self.out_dtype(xs), copy=False),)
 
+    def emit(self, e):
+        if self.axis is not None:
+            return False
+        fn = type(self).ufunc
+        if fn is np.divide and e.out_facts[0].dtype.kind != "f":
+            return False            # ONNX integer division truncates; NumPy's floors
+        return fn is not None and len(e.ins) == 2 and emit_ufunc(fn, e)
+
     def legacy_padding(self, a, b) -> int:
         """Trailing 1s that put B's dims at A's `axis` (opset < 7 broadcasting)."""
         rank_a, rank_b = len(a.shape), len(b.shape)
@@ -124,8 +134,8 @@ class Elementwise(Op):
         return xs[0].dtype if self.result is None else self.result
 
 
-def _row(name, fn, result=None, since=1, same_types=True, arity=(2, 2), **extra):
-    cls = type(name, (Elementwise,), {"fn": staticmethod(fn), "result": result,
+def _row(name, fn, result=None, since=1, same_types=True, arity=(2, 2), ufunc=None, **extra):
+    cls = type(name, (Elementwise,), {"fn": staticmethod(fn), "result": result, "ufunc": ufunc,
                                       "same_types": same_types, "arity": arity, **extra})
     cls.__module__ = __name__
     register(name, since=since)(dataclass(frozen=True)(cls))
@@ -133,25 +143,25 @@ def _row(name, fn, result=None, since=1, same_types=True, arity=(2, 2), **extra)
     return cls
 
 
-_row("Add", np.add)
-_row("Sub", np.subtract)
-_row("Mul", np.multiply)
-_row("Div", _div)
+_row("Add", np.add, ufunc=np.add)
+_row("Sub", np.subtract, ufunc=np.subtract)
+_row("Mul", np.multiply, ufunc=np.multiply)
+_row("Div", _div, ufunc=np.divide)
 _row("Pow", _pow, same_types=False)
-_row("And", np.logical_and, BOOL)
-_row("Or", np.logical_or, BOOL)
-_row("Xor", np.logical_xor, BOOL)
-_row("Equal", _equal, BOOL)
-_row("Less", np.less, BOOL)
-_row("LessOrEqual", np.less_equal, BOOL)
-_row("Greater", np.greater, BOOL)
-_row("GreaterOrEqual", np.greater_equal, BOOL)
-_row("BitwiseAnd", np.bitwise_and)
-_row("BitwiseOr", np.bitwise_or)
-_row("BitwiseXor", np.bitwise_xor)
-_row("Max", _variadic(np.maximum, dims.dmax), arity=(1, 1 << 16))
-_row("Min", _variadic(np.minimum, dims.dmin), arity=(1, 1 << 16))
-_row("Sum", _variadic(np.add, lambda a, b: a + b), arity=(1, 1 << 16))
+_row("And", np.logical_and, BOOL, ufunc=np.logical_and)
+_row("Or", np.logical_or, BOOL, ufunc=np.logical_or)
+_row("Xor", np.logical_xor, BOOL, ufunc=np.logical_xor)
+_row("Equal", _equal, BOOL, ufunc=np.equal)
+_row("Less", np.less, BOOL, ufunc=np.less)
+_row("LessOrEqual", np.less_equal, BOOL, ufunc=np.less_equal)
+_row("Greater", np.greater, BOOL, ufunc=np.greater)
+_row("GreaterOrEqual", np.greater_equal, BOOL, ufunc=np.greater_equal)
+_row("BitwiseAnd", np.bitwise_and, ufunc=np.bitwise_and)
+_row("BitwiseOr", np.bitwise_or, ufunc=np.bitwise_or)
+_row("BitwiseXor", np.bitwise_xor, ufunc=np.bitwise_xor)
+_row("Max", _variadic(np.maximum, dims.dmax), arity=(1, 1 << 16), ufunc=np.maximum)
+_row("Min", _variadic(np.minimum, dims.dmin), arity=(1, 1 << 16), ufunc=np.minimum)
+_row("Sum", _variadic(np.add, lambda a, b: a + b), arity=(1, 1 << 16), ufunc=np.add)
 _row("Mean", _mean, arity=(1, 1 << 16))
 
 

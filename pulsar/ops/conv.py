@@ -17,6 +17,7 @@ from ..fact import Fact
 from ..kernels import activation as act_codes
 from ..kernels import conv as kconv
 from .base import Op, build_from_attrs, fail, need_rank
+from .conv_emit import emit_conv
 from .registry import register
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", "")
@@ -183,6 +184,9 @@ class Conv(SlidingWindow):
             self._run(x, weights, distinct, plan)
             out = np.take(distinct, weights.copies, axis=1)
         return (out if out.dtype == plan.input_dtype else out.astype(plan.input_dtype),)
+
+    def emit(self, e):
+        return emit_conv(self, e)
 
     def _plan(self, x_shape, w_shape, dtype) -> _ConvPlan:
         key = (x_shape, w_shape, dtype)
@@ -357,6 +361,9 @@ class ConvInteger(Conv):
     """Integer conv computed exactly in float64 (sums of int8 products stay below 2**53)."""
     dtypes: ClassVar[tuple] = (np.dtype(np.uint8), np.dtype(np.int8))
     dtype_text: ClassVar[str] = "uint8/int8"
+
+    def emit(self, e):
+        return False
 
     def infer(self, inputs, ctx):
         x, w, xz, wz = (list(inputs) + [None] * 2)[:4]

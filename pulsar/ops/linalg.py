@@ -3,11 +3,13 @@
 GEMM goes through BLAS (np.dot for float32/64); batched products against one 2-D matrix are
 flattened into a single GEMM call, which NumPy's batched matmul loop does not do by itself.
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..fact import Fact
+from ..kernels import gemm
 from .base import Op, fail, need_rank
 from .broadcast import broadcast_shapes
 from .registry import register
@@ -56,6 +58,18 @@ class MatMul(Op):
     def eval(self, a, b):
         return (matmul(a, b),)
 
+    def emit(self, e):
+        """[..., M, K] @ [K, N] as one GEMM over the flattened rows."""
+        a, b, out = e.in_facts[0], e.in_facts[1], e.out_facts[0]
+        if not gemm.available() or a.dtype not in BLAS_TYPES or a.rank < 2 or b.rank != 2:
+            return False
+        k, n = b.shape
+        rows = math.prod(a.shape[:-1])
+        buf = e.buffer(0)
+        e.line(f"{e.kernel(gemm.matmul_into)}(np.ascontiguousarray({e.ins[0]}).reshape(({rows}, {k})), "
+               f"np.ascontiguousarray({e.ins[1]}), {buf}.reshape(({rows}, {n})))")
+        return True
+
 
 @register("Gemm", since=1)
 @dataclass(frozen=True)
@@ -98,6 +112,24 @@ class Gemm(Op):
         if c is not None and self.beta != 0.0:
             np.add(y, c if self.beta == 1.0 else c * self.beta, out=y, casting="unsafe")
         return (y,)
+
+    def emit(self, e):
+        a = e.in_facts[0]
+        if not gemm.available() or a.dtype not in BLAS_TYPES:
+            return False
+        c = e.ins[2] if len(e.ins) > 2 else None
+        if c is not None and self.beta != 0.0 and self.beta != 1.0:
+            value = e.const(2)
+            if value is None:
+                return False
+            c = e.arg(np.ascontiguousarray(value * self.beta, dtype=a.dtype), "w")
+        buf = e.buffer(0)
+        e.line(f"{e.kernel(gemm.gemm)}(np.ascontiguousarray({e.ins[0]}), "
+               f"np.ascontiguousarray({e.ins[1]}), {buf}, {bool(self.transA)}, "
+               f"{bool(self.transB)}, {float(self.alpha)!r}, 0.0)")
+        if c is not None and self.beta != 0.0:
+            e.line(f"np.add({buf}, {c}, {buf})")
+        return True
 
 
 @register("Gemm", since=7)

@@ -13,6 +13,7 @@ import numpy as np
 from ..fact import Fact, symbolic_array
 from .base import Op, fail
 from .broadcast import broadcast_shapes
+from ..emit import emit_reshape, shape_literal
 from .registry import register
 from .sizes import (as_int_list, exact_div, fresh_dims, normalize_axes, product, read_ints,
                     scalar_value, shape_str, vector_length)
@@ -94,6 +95,7 @@ def run_reshape(x, target, allowzero: int):
 @dataclass(frozen=True)
 class Reshape(Op):
     allowzero: int = 0
+    emit = emit_reshape
 
     def infer(self, inputs, ctx):
         x, shape = inputs
@@ -113,6 +115,7 @@ class ReshapeV1(Op):
     """Opset 1-4: the target shape is an attribute."""
     shape: tuple = ()
     ignored_attrs = ("consumed_inputs",)
+    emit = emit_reshape
 
     def infer(self, inputs, ctx):
         return [Fact(inputs[0].dtype, reshape_target(inputs[0].shape, list(self.shape), 0, ctx))]
@@ -125,6 +128,7 @@ class ReshapeV1(Op):
 @dataclass(frozen=True)
 class Flatten(Op):
     axis: int = 1
+    emit = emit_reshape
 
     def infer(self, inputs, ctx):
         x = inputs[0]
@@ -144,6 +148,7 @@ class Flatten(Op):
 @register("Squeeze", since=13)
 @dataclass(frozen=True)
 class Squeeze(Op):
+    emit = emit_reshape
     def infer(self, inputs, ctx):
         x = inputs[0]
         axes = self._axes(inputs)
@@ -190,6 +195,7 @@ class SqueezeV1(Squeeze):
 @register("Unsqueeze", since=13)
 @dataclass(frozen=True)
 class Unsqueeze(Op):
+    emit = emit_reshape
     def infer(self, inputs, ctx):
         x = inputs[0]
         axes = self._axes(inputs)
@@ -240,6 +246,13 @@ class Transpose(Op):
 
     def eval(self, x):
         return (np.transpose(x, self._perm(x.ndim)),)
+
+    def emit(self, e):
+        perm = self._perm(e.in_facts[0].rank)
+        buf = e.buffer(0)
+        e.line(f"{buf}[...] = {e.ins[0]}.transpose({shape_literal(perm)})" if len(perm) > 1
+               else f"{buf}[...] = {e.ins[0]}")
+        return True
 
 
 @register("Expand", since=8)

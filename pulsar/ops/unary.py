@@ -19,6 +19,7 @@ from ..errors import OptionError
 from ..fact import Fact
 from ..kernels import elementwise
 from .base import Op, fail
+from ..emit import COMPILED_DTYPES, emit_reshape, emit_ufunc
 from .registry import register
 
 BOOL = np.dtype(bool)
@@ -72,6 +73,11 @@ class Unary(Op):
 
     def compute(self, x, *optional):
         return type(self).fn(x)
+
+    def emit(self, e):
+        if type(self).compute is not Unary.compute or len(e.ins) != 1:
+            return False
+        return emit_ufunc(type(self).fn, e)
 
 
 def unary_row(name, fn, kinds="f", result=None, since=1):
@@ -207,6 +213,16 @@ class Cast(Op):
     def eval(self, x):
         return (cast_array(x, _onnx_dtype(self.to), self.saturate, self.round_mode),)
 
+    def emit(self, e):
+        """NumPy's astype for plain numeric types (a C cast, as Numba's assignment does)."""
+        src, dst = e.in_facts[0].dtype, e.out_facts[0].dtype
+        if src not in COMPILED_DTYPES or dst not in COMPILED_DTYPES or dst.kind == "b" \
+                or e.out_facts[0].rank == 0:
+            return False
+        buf = e.buffer(0)
+        e.line(f"{buf}[...] = {e.ins[0]}")
+        return True
+
 
 @register("CastLike", since=15)
 @dataclass(frozen=True)
@@ -224,6 +240,8 @@ class CastLike(Op):
 @register("Identity", since=1)
 @dataclass(frozen=True)
 class Identity(Op):
+    emit = emit_reshape
+
     def infer(self, inputs, ctx):
         return [inputs[0]]
 

@@ -1,0 +1,98 @@
+"""GEMM callable from Numba code: OpenBLAS's cblas_?gemm, the copy NumPy already loaded.
+
+Numba's own `np.dot` needs SciPy; compiled plans need matrix products inside one compiled
+function, so this binds the CBLAS symbols of NumPy's bundled OpenBLAS as Numba external
+functions. They are resolved by symbol name when machine code is linked (the library is made
+visible to LLVM first), which keeps the callers cacheable: no address is baked into them.
+`available()` is False when no such library is found (a NumPy built against another BLAS);
+compiled plans then leave matrix products to the interpreter.
+"""
+import glob
+import os
+
+import numpy as np
+from numba import types
+
+from .jit import jit
+
+_I = types.int64
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def _library():
+    """(path, symbol prefix, symbol suffix) of NumPy's OpenBLAS, or None."""
+    base = os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs")
+    for path in sorted(glob.glob(os.path.join(base, "libscipy_openblas64_*.so"))):
+        return path, "scipy_cblas_", "64_"
+    return None
+
+
+def _bind():
+    found = _library()
+    if found is None:
+        return None
+    import llvmlite.binding as llvm
+    path, prefix, suffix = found
+    llvm.load_library_permanently(path)
+
+    def gemm(t):
+        return types.void(_I, _I, _I, _I, _I, _I, t, types.voidptr, _I, types.voidptr, _I, t,
+                          types.voidptr, _I)
+
+    def gemv(t):
+        return types.void(_I, _I, _I, _I, t, types.voidptr, _I, types.voidptr, _I, t,
+                          types.voidptr, _I)
+    return [types.ExternalFunction(f"{prefix}{name}{suffix}", sig(t))
+            for name, sig, t in (("sgemm", gemm, types.float32), ("dgemm", gemm, types.float64),
+                                 ("sgemv", gemv, types.float32), ("dgemv", gemv, types.float64))]
+
+
+_sgemm, _dgemm, _sgemv, _dgemv = _bind() or (None,) * 4
+
+
+def available() -> bool:
+    return _sgemm is not None
+
+
+if available():
+    @jit
+    def gemm(a, b, out, trans_a, trans_b, alpha, beta):
+        """out = alpha * op(a) @ op(b) + beta * out for C-contiguous 2-D float32/64 arrays;
+        op transposes when the flag is set. Shapes are the caller's to validate."""
+        m, n = out.shape
+        k = a.shape[0] if trans_a else a.shape[1]
+        ta = _TRANS if trans_a else _NO_TRANS
+        tb = _TRANS if trans_b else _NO_TRANS
+        if m == 0 or n == 0:
+            return
+        if k == 0:
+            out[...] = out * beta
+            return
+        if m == 1:      # a row times a matrix: GEMV, several times faster than GEMM here
+            _gemv(b, a, out, not trans_b, alpha, beta)
+        elif n == 1:
+            _gemv(a, b, out, trans_a, alpha, beta)
+        elif a.itemsize == 4:
+            _sgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float32(alpha), a.ctypes, a.shape[1],
+                   b.ctypes, b.shape[1], np.float32(beta), out.ctypes, n)
+        else:
+            _dgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float64(alpha), a.ctypes, a.shape[1],
+                   b.ctypes, b.shape[1], np.float64(beta), out.ctypes, n)
+
+    @jit
+    def _gemv(mat, vec, out, trans, alpha, beta):
+        """out = alpha * op(mat) @ vec + beta * out; vec and out are contiguous vectors in any
+        2-D shape, mat C-contiguous as stored (op transposes when `trans`)."""
+        t = _TRANS if trans else _NO_TRANS
+        r, c = mat.shape
+        if mat.itemsize == 4:
+            _sgemv(_ROW_MAJOR, t, r, c, np.float32(alpha), mat.ctypes, mat.shape[1], vec.ctypes,
+                   1, np.float32(beta), out.ctypes, 1)
+        else:
+            _dgemv(_ROW_MAJOR, t, r, c, np.float64(alpha), mat.ctypes, mat.shape[1], vec.ctypes,
+                   1, np.float64(beta), out.ctypes, 1)
+
+    @jit
+    def matmul_into(a, b, out):
+        """out (M, N) = a (M, K) @ b (K, N), all C-contiguous."""
+        gemm(a, b, out, False, False, 1.0, 0.0)

@@ -1,0 +1,179 @@
+"""Compiled plans: runs of consecutive nodes become one generated Numba function.
+
+On small audio models each interpreted node costs microseconds of Python and dispatch, more than
+its arithmetic. Here every maximal run of nodes whose facts are static and whose ops can `emit`
+(pulsar/emit.py) is written out as one function: intermediate wires are local variables backed
+by preallocated buffers, state arrays are updated in place, and the run costs one call from
+Python. Nodes that cannot be compiled (symbolic shapes, sequences, subgraphs, ops without
+`emit`) stay interpreted between the compiled runs, so compiling never changes what runs.
+
+Generated sources go to the kernel cache directory (kernels/codegen.py) under a name hashed
+from their text, which names the kernels' own source hash too: Numba's on-disk cache then
+serves a second process, and editing a kernel never reuses stale machine code.
+"""
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from . import elementwise_fusion
+from . import emit as emitting
+from .kernels import codegen
+
+_VAR = re.compile(r"\bv(\d+)\b")
+
+
+class CompiledOp:
+    """Stands in for a segment's op in dumps and profiles."""
+    onnx_name = "Compiled"
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+
+    def __str__(self):
+        return f"Compiled({len(self.nodes)} nodes)"
+
+
+class SegmentNode:
+    """Stands in for a segment's node: named after its first and last node."""
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+        first, last = nodes[0].name or "?", nodes[-1].name or "?"
+        self.name = first if len(nodes) == 1 else f"{first}..{last}"
+        self.op = CompiledOp(nodes)
+        self.inputs, self.outputs, self.scope_inputs = [], [], []
+
+
+def enabled(requested=None) -> bool:
+    """`requested` if given, else $PULSAR_COMPILE (default on)."""
+    if requested is not None:
+        return bool(requested)
+    return os.environ.get("PULSAR_COMPILE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def compile_steps(plan, states=None) -> list:
+    """The plan's steps with every compilable run replaced by one compiled step.
+
+    `states` maps a step's index to its state arrays (stateful ops of a pulsed plan)."""
+    from .plan import Step
+    states = states or {}
+    facts, consts = plan.graph.facts, dict(plan.graph.constants())
+    steps = plan.node_steps
+    ok = [_emits(plan, i, step, facts, consts, states.get(i), emitting.Emitter())
+          for i, step in enumerate(steps)]
+    later_reads = _later_reads(steps)
+    outputs = set(plan.output_slots)
+    result, i = [], 0
+    while i < len(steps):
+        if not ok[i]:
+            result.append(steps[i])
+            i += 1
+            continue
+        j = i
+        while j < len(steps) and ok[j]:
+            j += 1
+        result.append(_segment(plan, range(i, j), facts, consts, states, later_reads, outputs, Step))
+        i = j
+    return result
+
+
+def _emits(plan, i, step, facts, consts, state, e) -> bool:
+    node = step.node
+    if step.scope is not None:
+        return False
+    wires = [w for w in list(node.inputs) + list(node.outputs) if w]
+    if not all(emitting.static(facts.get(w)) for w in wires):
+        return False
+    ne = emitting.NodeEmitter(e, node, [_var(s) if s >= 0 else None for s in step.ins],
+                              [_var(s) if s >= 0 else f"_unused{k}" for k, s in enumerate(step.outs)],
+                              facts, consts, state)
+    mark = e.mark()
+    op_emit = getattr(node.op, "emit", None)
+    done = op_emit is not None and bool(op_emit(ne))
+    if not done:
+        e.rollback(mark)
+        done = elementwise_fusion.emit_single(ne, consts)
+    if not done:
+        e.rollback(mark)
+    return done
+
+
+def _var(slot) -> str:
+    return f"v{slot}"
+
+
+def _later_reads(steps) -> list:
+    """For each step index, the slots read by any step after it."""
+    reads, seen = [None] * len(steps), set()
+    for i in range(len(steps) - 1, -1, -1):
+        reads[i] = set(seen)
+        step = steps[i]
+        seen.update(s for s in step.ins if s >= 0)
+        if step.scope is not None:
+            seen.update(s for _, s in step.scope)
+    return reads
+
+
+def _segment(plan, indices, facts, consts, states, later_reads, outputs, Step):
+    e = emitting.Emitter()
+    steps = [plan.node_steps[i] for i in indices]
+    for i, step in zip(indices, steps):
+        assert _emits(plan, i, step, facts, consts, states.get(i), e), step.node.name
+    written, read_first = set(), []
+    for step in steps:
+        for s in step.ins:
+            if s >= 0 and s not in written and s not in read_first:
+                read_first.append(s)
+        written.update(s for s in step.outs if s >= 0)
+    after = later_reads[indices[-1]] | outputs
+    exported = [s for step in steps for s in step.outs if s >= 0 and s in after]
+    used = {int(m) for line in e.lines for m in _VAR.findall(line)}
+    ins = [s for s in read_first if s in used]
+    source = _source(e, ins, exported, [st.node for st in steps])
+    fn = codegen.load(source, stem="plan").segment
+    bound = [value for _, value in e.args]
+    frees = sorted({s for step in steps for s in step.frees if s not in written})
+
+    def run(*values):
+        return fn(*bound, *values)
+    return Step(SegmentNode([st.node for st in steps]), run, ins, exported, frees, None)
+
+
+def _source(e, ins, exported, nodes) -> str:
+    names = ", ".join(n.name or "?" for n in nodes)
+    imports = [f"from {module} import {name} as {alias}" for (module, name), alias in e.imports.items()]
+    params = ", ".join([name for name, _ in e.args] + [_var(s) for s in ins])
+    results = "".join(f"{_var(s)}.copy(), " for s in exported)
+    header = [f"# generated by pulsar: a compiled plan segment ({len(nodes)} nodes)",
+              f"# nodes: {names[:2000]}", f"# kernels: {kernels_digest()}",
+              "import math", "", "import numpy as np", "",
+              "from pulsar.kernels.jit import jit", *imports, "", ""]
+    body = ["@jit", f"def segment({params}):", *("    " + line for line in e.lines),
+            f"    return ({results})", ""]
+    return "\n".join(header + body)
+
+
+_DIGEST = None
+
+
+def kernels_digest() -> str:
+    """A hash of the kernels' sources: generated code names it so edits invalidate caches."""
+    global _DIGEST
+    if _DIGEST is None:
+        h = hashlib.sha256()
+        for path in sorted(Path(codegen.__file__).parent.glob("*.py")):
+            h.update(path.read_bytes())
+        _DIGEST = h.hexdigest()[:16]
+    return _DIGEST
+
+
+def describe(steps) -> list:
+    """(node name, 'compiled' or 'interpreted') for every node, in plan order."""
+    rows = []
+    for step in steps:
+        if isinstance(step.node, SegmentNode):
+            rows += [(n, "compiled") for n in step.node.nodes]
+        else:
+            rows.append((step.node, "interpreted"))
+    return rows

@@ -1,0 +1,146 @@
+"""What an op sees when it writes itself into a compiled plan (see pulsar/compiled.py).
+
+An op that can run compiled defines `emit(self, e) -> bool`: it reads its static facts and
+constant inputs from `e`, and writes Numba-compatible Python lines that compute its outputs,
+calling kernels (module-level Numba functions) through `e.kernel(fn)`. Arrays it needs
+(prepared weights, scratch, output buffers, state) become arguments of the generated function
+through `e.arg(array)`, so the generated source depends on shapes, never on weight values, and
+one cached compilation serves every model of that structure. Returning False leaves the node
+to the interpreter; nothing it wrote is kept.
+"""
+import numpy as np
+
+from .fact import Fact
+
+
+class Emitter:
+    """Source lines, kernel imports and bound arguments of one generated function."""
+
+    def __init__(self):
+        self.lines, self.imports, self.args = [], {}, []
+        self._arg_ids = {}
+        self._count = 0
+
+    def fresh(self, stem="t") -> str:
+        self._count += 1
+        return f"{stem}{self._count}"
+
+    def kernel(self, fn) -> str:
+        """The local name of a Numba function (or a module-level constant) for the source."""
+        py = getattr(fn, "py_func", fn)
+        module, name = py.__module__, py.__name__
+        key = (module, name)
+        if key not in self.imports:
+            self.imports[key] = f"{name}_{len(self.imports)}"
+        return self.imports[key]
+
+    def arg(self, value, stem="a") -> str:
+        """An argument bound to `value` (the same object always gets the same name)."""
+        key = id(value)
+        if key not in self._arg_ids:
+            name = f"{stem}{len(self.args)}"
+            self.args.append((name, value))
+            self._arg_ids[key] = name
+        return self._arg_ids[key]
+
+    def line(self, text: str):
+        self.lines.append(text)
+
+    def mark(self):
+        return len(self.lines), dict(self.imports), list(self.args), dict(self._arg_ids)
+
+    def rollback(self, mark):
+        n, imports, args, ids = mark
+        del self.lines[n:]
+        self.imports, self.args, self._arg_ids = imports, args, ids
+
+
+class NodeEmitter:
+    """One node's view of the emitter: its input/output variables, facts and constants."""
+
+    def __init__(self, emitter: Emitter, node, ins, outs, facts, consts, state=None):
+        self.e = emitter
+        self.node = node
+        self.ins = ins              # variable names, None for absent optional inputs
+        self.outs = outs            # variable names the node must assign
+        self.in_facts = [facts.get(w) if w else None for w in node.inputs]
+        self.out_facts = [facts.get(w) if w else None for w in node.outputs]
+        self._consts = consts
+        self.state = state          # list of arrays for stateful ops
+
+    def const(self, i):
+        """Input i's value when it is a plan constant, else None."""
+        w = self.node.inputs[i] if i < len(self.node.inputs) else ""
+        return self._consts.get(w) if w else None
+
+    def kernel(self, fn) -> str:
+        return self.e.kernel(fn)
+
+    def fresh(self, stem="t") -> str:
+        return self.e.fresh(stem)
+
+    def arg(self, value, stem="a") -> str:
+        return self.e.arg(value, stem)
+
+    def line(self, text: str):
+        self.e.line(text)
+
+    def buffer(self, j: int) -> str:
+        """A preallocated buffer for output j, assigned to its variable; returns the name."""
+        f = self.out_facts[j]
+        name = self.arg(np.empty(f.shape, dtype=f.dtype), "b")
+        self.line(f"{self.outs[j]} = {name}")
+        return self.outs[j]
+
+    def new_buffer(self, shape, dtype, stem="s") -> str:
+        """A preallocated scratch array."""
+        return self.arg(np.empty(shape, dtype=dtype), stem)
+
+
+def static(fact) -> bool:
+    """A plain tensor fact whose shape is all integers (what compiled code can allocate)."""
+    return isinstance(fact, Fact) and type(fact) is Fact and \
+        all(isinstance(d, int) for d in fact.shape) and fact.dtype != object
+
+
+def shape_literal(shape) -> str:
+    return "(" + "".join(f"{int(d)}, " for d in shape) + ")"
+
+
+def emit_reshape(op, e: NodeEmitter) -> bool:
+    """`emit` of ops whose output is their first input's data in another shape (Reshape,
+    Flatten, Squeeze, Unsqueeze, Identity): a view, no copy, when the input is contiguous."""
+    out = e.out_facts[0]
+    if len(e.outs) != 1 or out.rank == 0 or e.in_facts[0].dtype != out.dtype:
+        return False
+    e.line(f"{e.outs[0]} = np.ascontiguousarray({e.ins[0]}).reshape({shape_literal(out.shape)})")
+    return True
+
+
+# NumPy ufuncs that Numba compiles with an `out` argument, with NumPy's results.
+UFUNCS = {np.add, np.subtract, np.multiply, np.divide, np.maximum, np.minimum, np.less,
+          np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal, np.logical_and,
+          np.logical_or, np.logical_xor, np.logical_not, np.bitwise_and, np.bitwise_or,
+          np.bitwise_xor, np.absolute, np.negative, np.exp, np.log, np.sqrt, np.sin, np.cos,
+          np.tan, np.arcsin, np.arccos, np.arctan, np.sinh, np.cosh, np.tanh, np.arcsinh,
+          np.arccosh, np.arctanh, np.floor, np.ceil, np.sign, np.reciprocal, np.isnan}
+COMPILED_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int8, np.int16, np.int32,
+                                         np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+                                         bool)}
+
+
+def emit_ufunc(ufunc, e: NodeEmitter) -> bool:
+    """out = ufunc(*inputs) with NumPy broadcasting, when NumPy's result dtype is the op's."""
+    xs, out = e.in_facts, e.out_facts[0]
+    if ufunc not in UFUNCS or any(x is None or x.dtype not in COMPILED_DTYPES for x in xs) \
+            or out.rank == 0 or len(e.outs) != 1:
+        return False
+    try:
+        result = ufunc(*(np.zeros(1, x.dtype) for x in xs)).dtype
+    except TypeError:
+        return False
+    if result != out.dtype or (ufunc is np.reciprocal and out.dtype.kind != "f"):
+        return False
+    buf = e.buffer(0)
+    e.line(f"np.{ufunc.__name__}({', '.join(e.ins)}, {buf})")
+    return True

@@ -1,0 +1,114 @@
+"""Conv in a compiled plan: the same algorithm choice and prepared weights as `Conv.eval`,
+written as calls into the same kernels, with the GEMM through kernels/gemm.py.
+
+Weights are prepared once here and bound as arguments; scratch (im2col columns, tap planes) is
+preallocated per node. Convs whose weights are not constants, or whose filters repeat (eval
+computes each distinct filter once, then copies channels), stay interpreted.
+"""
+import math
+
+import numpy as np
+
+from ..emit import shape_literal
+from ..kernels import conv as kconv
+from ..kernels import gemm
+
+
+def literal(v) -> str:
+    """A Python literal Numba reads back as the same number."""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    v = float(v)
+    if math.isnan(v):
+        return "np.nan"
+    if math.isinf(v):
+        return "np.inf" if v > 0 else "-np.inf"
+    return repr(v)
+
+
+def emit_conv(op, e) -> bool:
+    x, wf = e.in_facts[0], e.in_facts[1]
+    w = e.const(1)
+    has_bias = len(e.ins) > 2 and e.ins[2] is not None
+    b = e.const(2) if has_bias else None
+    if w is None or (has_bias and b is None):
+        return False
+    plan = op._plan(tuple(x.shape), tuple(wf.shape), x.dtype)
+    weights = op._weights(w, b, plan.dtype)
+    if weights.copies is not None or plan.dtype != x.dtype:
+        return False
+    if plan.algorithm not in ("conv3d", "flat", "direct") and not gemm.available():
+        return False
+    out = e.buffer(0)
+    xs = f"np.ascontiguousarray({e.ins[0]})"
+    bias = e.arg(weights.b, "w")
+    fused = ", ".join(literal(v) for v in plan.fused)
+    N, C = x.shape[0], x.shape[1]
+    M = wf.shape[0]
+    if plan.as_2d:
+        xs = f"{xs}.reshape({shape_literal((N, C, 1, x.shape[2]))})"
+        out4 = f"{out}.reshape({shape_literal((N, M, 1, plan.out_shape[2]))})"
+        w4 = weights.w.reshape(M, weights.w.shape[1], 1, weights.w.shape[2])
+    else:
+        out4, w4 = out, weights.w
+    if plan.algorithm in ("conv3d", "flat", "direct"):
+        fn = {"conv3d": kconv.conv3d_direct, "flat": kconv.conv2d_flat,
+              "direct": kconv.conv2d_direct}[plan.algorithm]
+        args = ", ".join(literal(a) for a in plan.args)
+        e.line(f"{e.kernel(fn)}({xs}, {e.arg(w4, 'w')}, {bias}, {out4}, {args})")
+        return True
+    mm, planes = e.kernel(gemm.matmul_into), e.kernel(kconv.bias_activation_planes)
+    spatial = math.prod(plan.out_shape[2:])
+    if plan.algorithm == "taps":
+        if weights.taps is None:
+            weights.taps = kconv.taps_weights(w4)
+        KH, KW, dh, dw, pt, pl = plan.args[:6]
+        H, W = (1, x.shape[2]) if plan.as_2d else x.shape[2:]
+        OW = plan.out_shape[-1]
+        y = e.new_buffer(kconv.taps_scratch_shape(M, KH, KW, H, W), x.dtype)
+        x3 = e.fresh("x")
+        e.line(f"{x3} = {xs}.reshape({shape_literal((N, C, H * W))})")
+        e.line(f"for n in range({N}):")
+        e.line(f"    {mm}({e.arg(weights.taps, 'w')}, {x3}[n], {y})")
+        e.line(f"    {e.kernel(kconv.sum_taps)}({y}, {out}.reshape({shape_literal((N, M, spatial))})[n], "
+               f"{bias}, {KH}, {KW}, {dh}, {dw}, {pt}, {pl}, {H}, {W}, {OW}, {fused})")
+        return True
+    # im2col / gather / pointwise: per image and group, columns then one GEMM
+    group = op.group
+    MG, CG = M // group, C // group
+    w2 = e.arg(np.ascontiguousarray(weights.w.reshape(M, -1)), "w")
+    o3 = e.fresh("o")
+    e.line(f"{o3} = {out}.reshape({shape_literal((N, M, spatial))})")
+    x4 = e.fresh("x")
+    e.line(f"{x4} = {xs}")
+    if plan.algorithm == "pointwise":
+        e.line(f"for n in range({N}):")
+        e.line(f"    {mm}({w2}, {x4}[n].reshape({shape_literal((C, spatial))}), {o3}[n])")
+    else:
+        cols = e.new_buffer(plan.scratch_shape, x.dtype)
+        e.line(f"for n in range({N}):")
+        e.line(f"    for g in range({group}):")
+        if plan.index is not None:
+            index = e.arg(plan.index, "w")
+            flat = f"{x4}.reshape({shape_literal((N, C, math.prod(x.shape[2:])))})"
+            e.line(f"        {e.kernel(kconv.fill_im2col_gather)}({flat}, n, g * {CG}, {cols}, {index})")
+        else:
+            sh, sw, dh, dw, pt, pl = _geometry(plan)
+            OH, OW = (1, plan.out_shape[2]) if plan.as_2d else plan.out_shape[2:]
+            KH, KW = w4.shape[2:]
+            e.line(f"        {e.kernel(kconv.fill_im2col)}({x4}, n, g * {CG}, {cols}, {KH}, {KW}, "
+                   f"{sh}, {sw}, {dh}, {dw}, {pt}, {pl}, {OH}, {OW})")
+        e.line(f"        {mm}({w2}[g * {MG}:(g + 1) * {MG}], {cols}, {o3}[n, g * {MG}:(g + 1) * {MG}])")
+    e.line(f"for n in range({N}):")
+    e.line(f"    {planes}({o3}[n], {bias}, {fused})")
+    return True
+
+
+def _geometry(plan):
+    """(stride_h, stride_w, dil_h, dil_w, pad_top, pad_left) of an im2col plan."""
+    if plan.lean:
+        KH, KW, sh, sw, dh, dw, pt, pl = plan.fill_args[:8]
+        return sh, sw, dh, dw, pt, pl
+    return plan.args[:6]

@@ -1,0 +1,10 @@
+"""Test-wide settings.
+
+Compiled plans (pulsar/compiled.py) are on by default for users; here they default to off, so
+the thousands of small models the suite builds cost no Numba compilation each. Compiled mode
+has its own tests (test_compiled*.py, which pass compile=True); run the whole suite compiled
+with PULSAR_COMPILE=1.
+"""
+import os
+
+os.environ.setdefault("PULSAR_COMPILE", "0")
