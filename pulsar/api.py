@@ -112,7 +112,10 @@ class Model:
         return Model(self.raw_graph, self.opsets, declared, self.optimize, self.compile)
 
     def dump(self) -> str:
-        return dump_graph(self.graph if self.graph is not None else self.raw_graph)
+        """The analysed graph, then which nodes run compiled (and why the others do not)."""
+        if self.graph is None:
+            return dump_graph(self.raw_graph)
+        return "\n".join([dump_graph(self.graph), *compiled.summary(self.plan)])
 
     def __repr__(self):
         ins = ", ".join(str(i) for i in self.inputs)

@@ -62,6 +62,7 @@ def compile_steps(plan, states=None) -> list:
     steps = plan.node_steps
     ok = [_emits(plan, i, step, facts, consts, states.get(i), emitting.Emitter())
           for i, step in enumerate(steps)]
+    plan.interpreted_why = {id(st.node): _why(st, facts) for st, good in zip(steps, ok) if not good}
     later_reads = _later_reads(steps)
     outputs = set(plan.output_slots)
     result, i = [], 0
@@ -97,6 +98,15 @@ def _emits(plan, i, step, facts, consts, state, e) -> bool:
     if not done:
         e.rollback(mark)
     return done
+
+
+def _why(step, facts) -> str:
+    if step.scope is not None or step.node.op.subgraphs():
+        return "holds a subgraph"
+    wires = [w for w in list(step.node.inputs) + list(step.node.outputs) if w]
+    if not all(emitting.static(facts.get(w)) for w in wires):
+        return "shapes not static"
+    return "no compiled form for these inputs"
 
 
 def _var(slot) -> str:
@@ -166,6 +176,23 @@ def kernels_digest() -> str:
             h.update(path.read_bytes())
         _DIGEST = h.hexdigest()[:16]
     return _DIGEST
+
+
+def summary(plan) -> list:
+    """Dump lines saying which nodes run compiled and why the others do not."""
+    rows = describe(plan.steps)
+    if not any(isinstance(st.node, SegmentNode) for st in plan.steps) and \
+            getattr(plan, "interpreted_why", None) is None:
+        return [f"# execution: all {len(rows)} nodes interpreted (compiled plans off)"]
+    functions = sum(isinstance(st.node, SegmentNode) for st in plan.steps)
+    n = sum(where == "compiled" for _, where in rows)
+    lines = [f"# execution: {n} of {len(rows)} nodes compiled into {functions} function(s)"]
+    why = plan.interpreted_why
+    for node, where in rows:
+        if where == "interpreted":
+            lines.append(f"#   interpreted: {node.name} ({node.op.onnx_name}): "
+                         f"{why.get(id(node), 'not compiled')}")
+    return lines
 
 
 def describe(steps) -> list:

@@ -72,7 +72,7 @@ class FusedElementwise(Op):
         out = e.out_facts[0]
         inputs = e.ins if inputs is None else inputs
         facts = [f for f in e.in_facts if f is not None]
-        if out.rank == 0 or out.dtype not in FLOATS or \
+        if out.dtype not in FLOATS or \
                 any(tuple(f.shape) != tuple(out.shape) or f.dtype != out.dtype for f in facts):
             return False
         k = e.kernel(codegen.kernel_for(self.expression, self.n_inputs, out.dtype.name))

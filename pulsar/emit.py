@@ -111,7 +111,7 @@ def emit_reshape(op, e: NodeEmitter) -> bool:
     """`emit` of ops whose output is their first input's data in another shape (Reshape,
     Flatten, Squeeze, Unsqueeze, Identity): a view, no copy, when the input is contiguous."""
     out = e.out_facts[0]
-    if len(e.outs) != 1 or out.rank == 0 or e.in_facts[0].dtype != out.dtype:
+    if len(e.outs) != 1 or e.in_facts[0].dtype != out.dtype:
         return False
     e.line(f"{e.outs[0]} = np.ascontiguousarray({e.ins[0]}).reshape({shape_literal(out.shape)})")
     return True
@@ -133,10 +133,10 @@ def emit_ufunc(ufunc, e: NodeEmitter) -> bool:
     """out = ufunc(*inputs) with NumPy broadcasting, when NumPy's result dtype is the op's."""
     xs, out = e.in_facts, e.out_facts[0]
     if ufunc not in UFUNCS or any(x is None or x.dtype not in COMPILED_DTYPES for x in xs) \
-            or out.rank == 0 or len(e.outs) != 1:
+            or len(e.outs) != 1:
         return False
     try:
-        result = ufunc(*(np.zeros(1, x.dtype) for x in xs)).dtype
+        result = ufunc(*(np.ones(1, x.dtype) for x in xs)).dtype
     except TypeError:
         return False
     if result != out.dtype or (ufunc is np.reciprocal and out.dtype.kind != "f"):

@@ -55,6 +55,7 @@ class Plan:
         self.slot_of = slot_of
         self.input_facts = [graph.facts.get(w) for w in graph.inputs]
         self._checked_shapes = None
+        self.interpreted_why = None         # node id -> reason, once compiled
         self.node_steps = self.steps        # one step per node, before any compilation
         if compile:
             self.compile()

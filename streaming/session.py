@@ -141,6 +141,7 @@ class PulsedModel:
             shapes = ", ".join(f"{a.dtype.name}{list(a.shape)}" for a in state)
             lines.append(f"# state of {node.name}: {shapes} ({size} bytes)")
         lines.append(f"# state in all: {total} bytes, preallocated, updated in place")
+        lines += compiled.summary(plan)
         for w, s, lat in zip(self.graph.outputs, self.output_streams, self.latency):
             if s is None:
                 lines.append(f"# {w}: final output, recomputed every pulse, exact after flush")

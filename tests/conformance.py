@@ -20,15 +20,21 @@ def cases_for(*op_types):
                   if {n.op_type for n in c.model.graph.node} & wanted)
 
 
-def run_case(name):
-    """Raise AssertionError (or a pulsar error) unless pulsar reproduces every data set."""
+def run_case(name, compile=False):
+    """Raise AssertionError (or a pulsar error) unless pulsar reproduces every data set.
+    Returns the number of nodes that ran compiled (always 0 unless `compile`)."""
     from pulsar.backend import prepare
     case = all_cases()[name]
-    rep = prepare(case.model)
+    rep = prepare(case.model, compile=compile)
+    compiled = 0
     for inputs, expected in case.data_sets:
-        outputs = rep.run([_array(x) for x in inputs])
+        arrays = [_array(x) for x in inputs]
+        outputs = rep.run(arrays)
         Runner.assert_similar_outputs([_array(x) for x in expected], list(outputs),
                                       case.rtol, case.atol)
+        plan = rep.model.plan_for(arrays)
+        compiled = max(compiled, sum(where == "compiled" for _, where in plan.execution()))
+    return compiled
 
 
 def _array(value):

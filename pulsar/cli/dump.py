@@ -26,4 +26,8 @@ def main(args) -> int:
     graph, _ = pipeline.build(args.model, parse_facts(args.input_fact),
                               parse_bindings(args.set), stage=args.stage)
     print(dump_graph(graph))
+    if args.stage == pipeline.STAGES[-1]:
+        from ..compiled import enabled, summary
+        from ..plan import Plan
+        print("\n".join(summary(Plan(graph, compile=enabled()))))
     return 0

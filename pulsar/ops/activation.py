@@ -11,6 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from .. import dims
+from ..emit import COMPILED_DTYPES
 from .base import fail
 from .registry import register
 from .unary import NUMERIC, Unary, erf, unary_row, widen
@@ -166,6 +167,21 @@ class Clip11(Unary):
             if bound.is_concrete and math.prod(bound.shape) != 1:
                 fail(f"{name} must be a scalar, got {bound}")
         return super().infer(inputs[:1], ctx)
+
+    def emit(self, e):
+        """np.maximum / np.minimum with the bounds broadcast, as `compute` does."""
+        x = e.in_facts[0]
+        if x.dtype not in COMPILED_DTYPES or x.dtype.kind == "b":
+            return False
+        buf = e.buffer(0)
+        src = e.ins[0]
+        for fn, var in zip(("maximum", "minimum"), e.ins[1:3]):
+            if var is not None:
+                e.line(f"np.{fn}({src}, {var}.reshape(()), {buf})")
+                src = buf
+        if src != buf:
+            e.line(f"{buf}[...] = {src}")
+        return True
 
     def compute(self, x, lo=None, hi=None):
         symbolic = x.dtype == object        # shape values: min(S, 512) stays exact

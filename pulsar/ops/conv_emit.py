@@ -37,16 +37,29 @@ def emit_conv(op, e) -> bool:
         return False
     plan = op._plan(tuple(x.shape), tuple(wf.shape), x.dtype)
     weights = op._weights(w, b, plan.dtype)
-    if weights.copies is not None or plan.dtype != x.dtype:
+    if plan.dtype != x.dtype:
         return False
     if plan.algorithm not in ("conv3d", "flat", "direct") and not gemm.available():
         return False
-    out = e.buffer(0)
+    final = e.buffer(0)
+    if weights.copies is None:
+        out = final
+    else:       # distinct filters computed once, channels copied after (as eval does)
+        out = e.new_buffer((plan.out_shape[0], weights.w.shape[0], *plan.out_shape[2:]), x.dtype)
+        _emit_conv_body(op, e, x, plan, weights, out)
+        e.line(f"{final}[...] = {out}[:, {e.arg(weights.copies.astype(np.int64), 'w')}]")
+        return True
+    _emit_conv_body(op, e, x, plan, weights, out)
+    return True
+
+
+def _emit_conv_body(op, e, x, plan, weights, out):
+    """Lines computing the conv of distinct filters `weights` into the buffer `out`."""
     xs = f"np.ascontiguousarray({e.ins[0]})"
     bias = e.arg(weights.b, "w")
     fused = ", ".join(literal(v) for v in plan.fused)
     N, C = x.shape[0], x.shape[1]
-    M = wf.shape[0]
+    M = weights.w.shape[0]
     if plan.as_2d:
         xs = f"{xs}.reshape({shape_literal((N, C, 1, x.shape[2]))})"
         out4 = f"{out}.reshape({shape_literal((N, M, 1, plan.out_shape[2]))})"
@@ -58,7 +71,7 @@ def emit_conv(op, e) -> bool:
               "direct": kconv.conv2d_direct}[plan.algorithm]
         args = ", ".join(literal(a) for a in plan.args)
         e.line(f"{e.kernel(fn)}({xs}, {e.arg(w4, 'w')}, {bias}, {out4}, {args})")
-        return True
+        return
     mm, planes = e.kernel(gemm.matmul_into), e.kernel(kconv.bias_activation_planes)
     spatial = math.prod(plan.out_shape[2:])
     if plan.algorithm == "taps":
@@ -74,7 +87,7 @@ def emit_conv(op, e) -> bool:
         e.line(f"    {mm}({e.arg(weights.taps, 'w')}, {x3}[n], {y})")
         e.line(f"    {e.kernel(kconv.sum_taps)}({y}, {out}.reshape({shape_literal((N, M, spatial))})[n], "
                f"{bias}, {KH}, {KW}, {dh}, {dw}, {pt}, {pl}, {H}, {W}, {OW}, {fused})")
-        return True
+        return
     # im2col / gather / pointwise: per image and group, columns then one GEMM
     group = op.group
     MG, CG = M // group, C // group
@@ -103,7 +116,6 @@ def emit_conv(op, e) -> bool:
         e.line(f"        {mm}({w2}[g * {MG}:(g + 1) * {MG}], {cols}, {o3}[n, g * {MG}:(g + 1) * {MG}])")
     e.line(f"for n in range({N}):")
     e.line(f"    {planes}({o3}[n], {bias}, {fused})")
-    return True
 
 
 def _geometry(plan):

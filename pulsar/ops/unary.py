@@ -216,11 +216,11 @@ class Cast(Op):
     def emit(self, e):
         """NumPy's astype for plain numeric types (a C cast, as Numba's assignment does)."""
         src, dst = e.in_facts[0].dtype, e.out_facts[0].dtype
-        if src not in COMPILED_DTYPES or dst not in COMPILED_DTYPES or dst.kind == "b" \
-                or e.out_facts[0].rank == 0:
+        if src not in COMPILED_DTYPES or dst not in COMPILED_DTYPES:
             return False
         buf = e.buffer(0)
-        e.line(f"{buf}[...] = {e.ins[0]}")
+        e.line(f"{buf}[...] = {e.ins[0]} != 0" if dst.kind == "b" and src.kind != "b"
+               else f"{buf}[...] = {e.ins[0]}")
         return True
 
 
