@@ -92,6 +92,7 @@ def unit_axis_permutation(src, dst):
 from .fusion import fold_batch_norms, fuse_activations, fuse_leaky_relu_floor  # noqa: E402
 from .elementwise_fusion import fuse_elementwise  # noqa: E402
 from .layernorm_fusion import fuse_layer_norms  # noqa: E402
-PASSES = [fold_constants, remove_identities, reshapes_to_transposes, fold_batch_norms,
-          fuse_activations, fuse_leaky_relu_floor, fuse_layer_norms, fuse_elementwise,
+from .scan_gru import scan_gru_cells_to_gru  # noqa: E402
+PASSES = [fold_constants, remove_identities, scan_gru_cells_to_gru, reshapes_to_transposes,
+          fold_batch_norms, fuse_activations, fuse_leaky_relu_floor, fuse_layer_norms, fuse_elementwise,
           remove_dead_nodes]
