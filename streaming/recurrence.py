@@ -2,7 +2,12 @@
 
 The batch op is wrapped: each pulse runs it on the pulse's frames with its initial-state inputs
 replaced by the session's state arrays, and copies the final state back in place. Frames before
-the stream starts (upstream warm-up) are skipped so they never touch the state.
+the stream starts (upstream warm-up) are skipped so they never touch the state, and so are the
+flush frames after its end once the stream length is known.
+
+The stream end is also kept in a state array (`bind_length`, called by the session when the
+length becomes known), so a compiled plan can skip the same frames: compiled code reads arrays,
+not the session's symbol bindings.
 """
 from dataclasses import dataclass
 from typing import ClassVar
@@ -11,6 +16,8 @@ import numpy as np
 
 from pulsar import dims
 from pulsar.fact import StreamInfo
+from pulsar.ops.recurrent import Recurrent
+from pulsar.ops.recurrent_emit import emit_steps, output, outputs_fit, prepare
 
 from .ops import StatefulOp, frame_slice
 from .rules import rule
@@ -44,7 +51,9 @@ class Recurrence(StatefulOp):
         return self.inner.subgraphs()
 
     def init_state(self, input_facts, output_facts):
-        states = [np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)]  # frames seen, ready
+        # frames seen, ready (state initialised), stream end (-1 while unknown)
+        states = [np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64),
+                  np.array([self._end({})], dtype=np.int64)]
         for i, o in self.state_pairs:
             f = input_facts[i] if input_facts[i] is not None else output_facts[o]
             value = f.value if f.value is not None else 0
@@ -54,7 +63,7 @@ class Recurrence(StatefulOp):
     def eval_stateful(self, state, ctx, *inputs, scope=None):
         """Run on the frames of this pulse that belong to the stream: not the upstream warm-up
         before it, nor (once the stream length is known) the flush padding after it."""
-        seen, ready, carried = state[0], state[1], state[2:]
+        seen, ready, carried = state[0], state[1], state[3:]
         axis0 = self.stream_inputs[0][1]
         p = inputs[self.stream_inputs[0][0]].shape[axis0]
         start = int(seen[0]) - self.delay          # stream index of this pulse's first frame
@@ -82,6 +91,58 @@ class Recurrence(StatefulOp):
         for (_, o), array in zip(self.state_pairs, carried):
             outs[o] = array.copy()
         return outs
+
+    def emit(self, e) -> bool:
+        """Compiled pulses of a wrapped LSTM / GRU / RNN (a wrapped Scan stays interpreted):
+        eval_stateful's frame skipping written over the state arrays, the kernel run in place
+        on the carried state."""
+        inner = self.inner
+        if not isinstance(inner, Recurrent) or e.state is None or len(self.stream_inputs) != 1:
+            return False
+        x = e.in_facts[0]
+        p, batch = x.shape[self.stream_inputs[0][1]], x.shape[1 - inner.layout]
+        ready = prepare(inner, e, lens=np.full(batch, p, np.int32))
+        if ready is None:
+            return False
+        batch, hidden, weights, lens = ready
+        state_shape = (1, batch, hidden) if inner.layout == 0 else (batch, 1, hidden)
+        y_shape = (p, 1, batch, hidden) if inner.layout == 0 else (batch, p, 1, hidden)
+        shapes = [y_shape] + [state_shape] * len(self.state_pairs)
+        if not outputs_fit(e, shapes, x.dtype) or self.stream_inputs[0] != (0, inner.layout) or \
+                any(a.shape != state_shape or a.dtype != x.dtype for a in e.state[3:]):
+            return False
+        outs = [output(e, j, shape, x.dtype) for j, shape in enumerate(shapes)]
+        seen, started, end = (e.arg(a, "st") for a in e.state[:3])
+        carried = [e.arg(a, "st") for a in e.state[3:]]
+        lo, hi, start = e.fresh("lo"), e.fresh("hi"), e.fresh("start")
+        e.line(f"{start} = {seen}[0] - {self.delay}")
+        e.line(f"{seen}[0] += {p}")
+        e.line(f"{lo} = min({p}, max(0, -{start}))")
+        e.line(f"{hi} = {p} if {end}[0] < 0 else max({lo}, min({p}, {end}[0] - {start}))")
+        e.line(f"if {lo} == {hi}:")
+        for out in outs:
+            e.line(f"    {out}[...] = 0")
+        e.line("else:")
+        e.line(f"    if {started}[0] == 0:")
+        for (i, _), array in zip(self.state_pairs, carried):
+            initial = e.ins[i] if i < len(e.ins) and e.ins[i] is not None else 0
+            e.line(f"        {array}[...] = {initial}")
+        e.line(f"    {started}[0] = 1")
+        ys = emit_steps(inner, e, e.ins[0], outs[0], carried, weights, hidden, lens, x.dtype,
+                        frames=(lo, hi), indent="    ")
+        e.line(f"    {ys}[:{lo}] = 0")
+        e.line(f"    {ys}[{hi}:] = 0")
+        for (_, o), array in zip(self.state_pairs, carried):
+            e.line(f"    {outs[o]}[...] = {array}")
+        return True
+
+    def bind_length(self, state, bindings):
+        """Keep the stream end (known once the session is flushed) where compiled code reads it."""
+        state[2][0] = self._end(bindings)
+
+    def _end(self, bindings) -> int:
+        end = dims.evaluate(self.length, bindings) if self.length is not None else None
+        return end if isinstance(end, int) else -1
 
     def done(self, state, bindings) -> bool:
         """Has every frame of the stream gone through (so the final state is final)?"""

@@ -33,6 +33,7 @@ class StreamPlan(Plan):
         self.states = []
         self.initial = []
         self.recurrences = []
+        self.length_readers = []    # (op, state) of ops keeping the stream end in their state
         by_step = {}
         for i, step in enumerate(self.steps):
             op = step.node.op
@@ -44,12 +45,21 @@ class StreamPlan(Plan):
                 self.initial.append([a.copy() for a in state])
                 if hasattr(op, "done"):
                     self.recurrences.append((op, state))
+                if hasattr(op, "bind_length"):
+                    self.length_readers.append((op, state))
                 step.run = functools.partial(op.eval_stateful, state, self.context)
                 if step.scope is not None:
                     step.run = _scoped(op, state, self.context)
         if compile:
             self.compile(by_step)
 
+
+    def bind(self, bindings):
+        """Symbol values once the stream length is known; stateful ops that keep the length in
+        a state array (which compiled code reads) get it there too."""
+        self.context.bindings.update(bindings)
+        for op, state in self.length_readers:
+            op.bind_length(state, self.context.bindings)
 
     def finished(self) -> bool:
         """Has every recurrence consumed the whole stream (once its length is known)?"""
@@ -230,7 +240,7 @@ class Session:
         if self.ended:
             raise InputError("the stream was already flushed; call reset() to start a new one")
         self.ended = True
-        self.plan.context.bindings.update(self.model.bindings(self.pushed))
+        self.plan.bind(self.model.bindings(self.pushed))
         want = [d + n if n is not None else 0
                 for d, n in zip(self.model.delay, self.model.output_length(self.pushed))]
         outs = [[] if c is None else [c] for c in (self.carried or [None] * len(want))]

@@ -8,7 +8,8 @@ COMPILED_OPS = ("Conv", "Gemm", "MatMul", "Reshape", "Flatten", "Squeeze", "Unsq
                 "Identity", "Transpose", "Cast", "Add", "Sub", "Mul", "Div", "Max", "Min",
                 "Sum", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Equal", "And", "Or",
                 "Xor", "Abs", "Neg", "Exp", "Log", "Sqrt", "Sin", "Cos", "Tanh", "Sigmoid",
-                "Relu", "LeakyRelu", "HardSigmoid", "Clip", "Floor", "Ceil", "Reciprocal")
+                "Relu", "LeakyRelu", "HardSigmoid", "Clip", "Floor", "Ceil", "Reciprocal",
+                "LSTM", "GRU", "RNN")
 
 
 def cases():

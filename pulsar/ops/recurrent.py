@@ -17,6 +17,7 @@ from ..fact import Fact
 from ..kernels import recurrent as kernels
 from ..kernels.rnn_activation import SIGMOID, TANH, resolve_activations
 from .base import Op, fail
+from .recurrent_emit import emit_recurrent
 from .registry import register
 from .sizes import same_dim, shape_str
 
@@ -132,11 +133,19 @@ class Recurrent(Op):
         scratch = np.empty(self.scratch_shape(batch, hidden), dtype)
         for k, weights in enumerate(self._weights(args, hidden, dtype)):
             reverse = self.direction == "reverse" or k == 1
-            self.run_direction(xs, weights, [s[k] for s in states], y[:, k], k, reverse, lens,
-                               scratch)
+            kernel, kernel_args = self.direction_call(k, xs, weights, [s[k] for s in states],
+                                                      y[:, k], reverse, lens, scratch)
+            kernel(*kernel_args)
         for s in states:
             s[:, lens == 0] = 0    # as onnxruntime: an empty sequence has a zero final state
         return self._outputs(y, states, x.dtype)
+
+    def direction_call(self, k, x, weights, states, y, reverse, lens, scratch) -> tuple:
+        """(kernel, arguments) running direction k: `eval` passes arrays, `emit` names."""
+        raise NotImplementedError
+
+    def emit(self, e) -> bool:
+        return emit_recurrent(self, e)
 
     def _state(self, initial, batch, hidden, dtype) -> np.ndarray:
         """A fresh [D, B, H] state array (the kernels update it in place)."""
@@ -217,12 +226,12 @@ class LSTM(Recurrent):
             return [np.zeros(3 * hidden, dtype)]
         return [np.ascontiguousarray(p[k], dtype=dtype)]
 
-    def run_direction(self, x, weights, states, y, k, reverse, lens, scratch):
+    def direction_call(self, k, x, weights, states, y, reverse, lens, scratch):
         (f, fa, fb), (g, ga, gb), (h, ha, hb) = self.acts[3 * k:3 * k + 3]
         w, r, wb, rb, p = weights
-        kernels.lstm_steps(x, w, r, wb, rb, p, states[0], states[1], y, f, g, h, fa, fb, ga, gb,
-                           ha, hb, self.clip or 0.0, bool(self.input_forget), reverse, lens,
-                           scratch)
+        return kernels.lstm_steps, (x, w, r, wb, rb, p, states[0], states[1], y, f, g, h, fa, fb,
+                                    ga, gb, ha, hb, self.clip or 0.0, bool(self.input_forget),
+                                    reverse, lens, scratch)
 
 
 @register("GRU", since=1)
@@ -236,11 +245,12 @@ class GRU(Recurrent):
     def scratch_shape(self, batch, hidden):
         return kernels.gru_scratch_shapes(batch, hidden)
 
-    def run_direction(self, x, weights, states, y, k, reverse, lens, scratch):
+    def direction_call(self, k, x, weights, states, y, reverse, lens, scratch):
         (f, fa, fb), (g, ga, gb) = self.acts[2 * k:2 * k + 2]
         w, r, wb, rb = weights
-        kernels.gru_steps(x, w, r, wb, rb, states[0], y, f, g, fa, fb, ga, gb, self.clip or 0.0,
-                          bool(self.linear_before_reset), reverse, lens, scratch)
+        return kernels.gru_steps, (x, w, r, wb, rb, states[0], y, f, g, fa, fb, ga, gb,
+                                   self.clip or 0.0, bool(self.linear_before_reset), reverse,
+                                   lens, scratch)
 
 
 @register("RNN", since=1)
@@ -253,11 +263,11 @@ class RNN(Recurrent):
     def scratch_shape(self, batch, hidden):
         return kernels.rnn_scratch_shapes(batch, hidden)
 
-    def run_direction(self, x, weights, states, y, k, reverse, lens, scratch):
+    def direction_call(self, k, x, weights, states, y, reverse, lens, scratch):
         f, fa, fb = self.acts[k]
         w, r, wb, rb = weights
-        kernels.rnn_steps(x, w, r, wb, rb, states[0], y, f, fa, fb, self.clip or 0.0, reverse,
-                          lens, scratch)
+        return kernels.rnn_steps, (x, w, r, wb, rb, states[0], y, f, fa, fb, self.clip or 0.0,
+                                   reverse, lens, scratch)
 
 
 # --- TensorFlow GRU cells in loop bodies --------------------------------------------------
