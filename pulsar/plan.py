@@ -55,6 +55,7 @@ class Plan:
         self.slot_of = slot_of
         self.input_facts = [graph.facts.get(w) for w in graph.inputs]
         self._checked_shapes = None
+        self._initial = None
         self.interpreted_why = None         # node id -> reason, once compiled
         self.node_steps = self.steps        # one step per node, before any compilation
         if compile:
@@ -74,9 +75,7 @@ class Plan:
         """Outputs (in graph output order) for `inputs` (in graph input order)."""
         if self.check_inputs:
             inputs = self.checked(inputs)
-        slots = [None] * self.n_slots
-        for s, v in self.const_slots:
-            slots[s] = v
+        slots = self._initial_slots()
         for s, v in zip(self.input_slots, inputs):
             slots[s] = v
         if outer:
@@ -105,6 +104,15 @@ class Plan:
             error.node_named = True
             raise error from e
         return [slots[s] for s in self.output_slots]
+
+    def _initial_slots(self) -> list:
+        """A new slot list holding the constants (a copy of one made once: a plan may have
+        hundreds of constants, and a pulse should not reload them one by one)."""
+        if self._initial is None:
+            self._initial = [None] * self.n_slots
+            for s, v in self.const_slots:
+                self._initial[s] = v
+        return self._initial.copy()
 
     def checked(self, inputs: list) -> list:
         names = self.graph.inputs

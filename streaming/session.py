@@ -318,7 +318,7 @@ class Session:
 
     def _detached(self, value):
         """Outputs must not alias the pulse buffers, which the next chunk overwrites."""
-        if value is not None and any(np.shares_memory(value, b) for b in self.pulse_buffers):
+        if value is not None and any(np.may_share_memory(value, b) for b in self.pulse_buffers):
             return value.copy()
         return value
 
@@ -334,7 +334,7 @@ class Session:
             skip = min(n, max(0, self.model.delay[o] - self.emitted[o]))
             self.emitted[o] += n
             if skip and self.skip_warmup:
-                result[o] = np.take(r, range(skip, n), axis=axis)
+                result[o] = r[frame_slice(axis, r.ndim, skip, n)]
         return result
 
     def _join(self, parts, o):

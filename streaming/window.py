@@ -10,6 +10,8 @@ import numpy as np
 from pulsar import dims
 from pulsar.errors import InputError, PulseError
 
+from .ops import frame_slice
+
 
 class WindowModel:
     def __init__(self, model, size, hop, input=None, axis=None, fill=0.0, out_axes=None,
@@ -100,7 +102,7 @@ class WindowSession:
         n, done = chunk.shape[axis], 0
         while done < n:
             take = min(n - done, w.hop - self.since_run)
-            self._shift_in(np.take(chunk, range(done, done + take), axis=axis))
+            self._shift_in(chunk[frame_slice(axis, chunk.ndim, done, done + take)])
             done += take
             self.seen += take
             self.since_run += take
@@ -119,13 +121,13 @@ class WindowSession:
 
     def _shift_in(self, frames):
         axis, k = self.window.axis, frames.shape[self.window.axis]
-        keep = self.window.size - k
-        b = np.moveaxis(self.buffer, axis, 0)
+        size, rank, b = self.window.size, self.buffer.ndim, self.buffer
+        keep = size - k
         if keep > 0:
-            b[:keep] = b[k:].copy()
-            b[keep:] = np.moveaxis(frames, axis, 0)
+            b[frame_slice(axis, rank, 0, keep)] = b[frame_slice(axis, rank, k, size)].copy()
+            b[frame_slice(axis, rank, keep, size)] = frames
         else:
-            b[:] = np.moveaxis(frames, axis, 0)[-self.window.size:]
+            b[...] = frames[frame_slice(axis, rank, k - size, k)]
 
     def _validated(self, chunk):
         chunk = np.asarray(chunk)
