@@ -9,7 +9,11 @@ COMPILED_OPS = ("Conv", "Gemm", "MatMul", "Reshape", "Flatten", "Squeeze", "Unsq
                 "Sum", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Equal", "And", "Or",
                 "Xor", "Abs", "Neg", "Exp", "Log", "Sqrt", "Sin", "Cos", "Tanh", "Sigmoid",
                 "Relu", "LeakyRelu", "HardSigmoid", "Clip", "Floor", "Ceil", "Reciprocal",
-                "LSTM", "GRU", "RNN")
+                "LSTM", "GRU", "RNN",
+                "LayerNormalization", "BatchNormalization", "InstanceNormalization", "Softmax",
+                "LogSoftmax", "Hardmax", "MaxPool", "AveragePool", "LpPool",
+                "GlobalAveragePool", "GlobalMaxPool", "ReduceMax", "ReduceMin", "ReduceMean",
+                "ReduceSum")
 
 
 def cases():

@@ -4,12 +4,16 @@ GroupNormalization, LRN, MeanVarianceNormalization, LpNormalization.
 Statistics are accumulated in float64 (float32 sums over long rows drift past onnxruntime's
 tolerance); outputs keep the input dtype. Parameters must match the channel count exactly:
 a wrong-length scale would otherwise broadcast silently or read out of bounds in a kernel.
+Batch (inference), instance and layer normalisation also `emit` into compiled plans as calls
+of the same kernels, on float32/float64 inputs.
 """
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
+from ..emit import shape_literal
 from ..fact import Fact
 from ..kernels import norm as knorm
 from .base import Op, fail, need_rank, normalize_axis
@@ -49,6 +53,38 @@ def _as_rows(x, rows):
     """x in its kernel dtype, viewed as (rows, -1) (or (N, C, L) when rows is a tuple)."""
     shape = rows if isinstance(rows, tuple) else (rows, -1)
     return np.ascontiguousarray(x, dtype=compute_dtype(x.dtype)).reshape(shape)
+
+
+KERNEL_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _emit_channel_params(e, first, c) -> list:
+    """Names of inputs first.. as (C,) float64 arrays: constants converted once and bound,
+    run-time inputs converted in the generated code (their facts are checked to be (C,))."""
+    names = []
+    for i in range(first, len(e.ins)):
+        value = e.const(i)
+        if value is not None:
+            names.append(e.arg(np.ascontiguousarray(value.reshape(c), dtype=np.float64), "w"))
+        else:
+            names.append(f"np.ascontiguousarray({e.ins[i]}).reshape({c}).astype(np.float64)")
+    return names
+
+
+def _emit_ncl(op, e, kernel, n_params) -> bool:
+    """`emit` of a normalisation over an (N, C, L) view with per-channel parameters."""
+    x = e.in_facts[0]
+    if x.dtype not in KERNEL_TYPES or len(e.ins) != n_params + 1 or None in e.ins \
+            or len(e.outs) != 1 or x.rank < 2 or not math.prod(x.shape):
+        return False
+    if any(f.shape != x.shape[1:2] for f in e.in_facts[1:]):
+        return False
+    ncl = shape_literal((x.shape[0], x.shape[1], math.prod(x.shape[2:])))
+    params = _emit_channel_params(e, 1, x.shape[1])
+    buf = e.buffer(0)
+    e.line(f"{e.kernel(kernel)}(np.ascontiguousarray({e.ins[0]}).reshape({ncl}), "
+           f"{', '.join(params)}, {buf}.reshape({ncl}), {float(op.epsilon)!r})")
+    return True
 
 
 def _stats(x, axes):
@@ -117,6 +153,12 @@ class BatchNormalization(Op):
         running_var = (var * m + batch_var * (1 - m)).astype(var.dtype)
         return y, running_mean, running_var
 
+    def emit(self, e):
+        """Inference form over the channel axis only (training and spatial=0 stay interpreted)."""
+        if self.training_mode or not self.spatial:
+            return False
+        return _emit_ncl(self, e, knorm.batch_norm_inference, 4)
+
 
 @register("InstanceNormalization", since=1)
 @dataclass(frozen=True)
@@ -141,6 +183,11 @@ class InstanceNormalization(Op):
         knorm.instance_norm(xk, scale.astype(np.float64), bias.astype(np.float64), out,
                             float(self.epsilon))
         return (out.reshape(x.shape).astype(x.dtype, copy=False),)
+
+    def emit(self, e):
+        if e.in_facts[0].rank < 3:
+            return False
+        return _emit_ncl(self, e, knorm.instance_norm, 2)
 
 
 @register("LayerNormalization", since=17)
@@ -195,6 +242,45 @@ class LayerNormalization(Op):
             fail(f"Scale {list(scale.shape)} / B do not broadcast to the normalised axes {list(shape)}")
         self._cache["params"] = (scale, bias, (shape, dtype), rows)
         return rows
+
+    def emit(self, e):
+        """One layer_norm_rows call over the (rows, cols) view; Mean and InvStdDev are written
+        when the node has them."""
+        x = e.in_facts[0]
+        if x.dtype not in KERNEL_TYPES or x.rank == 0 or not math.prod(x.shape):
+            return False
+        axis = normalize_axis(self.axis, x.rank)
+        rows, cols = math.prod(x.shape[:axis]), math.prod(x.shape[axis:])
+        params = [self._emit_row_param(e, i, x.shape[axis:], x.dtype) for i in (1, 2)]
+        if None in params:
+            return False
+        view = shape_literal((rows, cols))
+        buf = e.buffer(0)
+        stats = [f"{e.buffer(j)}.reshape(({rows},))" if j < len(e.outs) and e.out_facts[j]
+                 else "None" for j in (1, 2)]
+        x2 = f"np.ascontiguousarray({e.ins[0]}).reshape({view})"
+        e.line(f"{e.kernel(knorm.layer_norm_rows)}({x2}, {', '.join(params)}, "
+               f"{buf}.reshape({view}), {float(self.epsilon)!r}, "
+               f"{', '.join(stats)})")
+        return True
+
+    @staticmethod
+    def _emit_row_param(e, i, shape, dtype):
+        """Scale (i = 1) or bias (i = 2) as one full (cols,) row, or None when it cannot be.
+        Constants are broadcast once and bound; a run-time input must have the full shape."""
+        cols = math.prod(shape)
+        present = i < len(e.ins) and e.ins[i] is not None
+        value = e.const(i) if present else np.zeros((), dtype)
+        if value is not None:
+            try:
+                row = np.ascontiguousarray(np.broadcast_to(value, shape), dtype=dtype).reshape(-1)
+            except ValueError:
+                return None
+            return e.arg(row, "w")
+        fact = e.in_facts[i]
+        if fact.dtype != dtype or tuple(fact.shape) != tuple(shape):
+            return None
+        return f"np.ascontiguousarray({e.ins[i]}).reshape(({cols},))"
 
 
 @register("GroupNormalization", since=18)

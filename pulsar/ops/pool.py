@@ -3,20 +3,28 @@
 Window geometry (pads, auto_pad, ceil_mode, dilations) is `conv.SlidingWindow`'s, so pooled
 sizes are symbolic exactly as conv sizes are. 1-D runs as 2-D with H == 1; 1-D to 3-D windows
 run in `kernels.pool`, in float32 for float16 and 8-bit integer inputs (exact for both).
+In a compiled plan (`emit`) float32/float64 pools make the same kernel choice as `eval`
+(`kernel_call`, the whole-window rows) and global pools run the middle-axis reductions of
+`kernels.reduce`; MaxPool's Indices output stays interpreted.
 """
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
+from ..emit import shape_literal
 from ..fact import Fact
 from ..kernels import pool as kpool
+from ..kernels import reduce as kreduce
 from .base import Op, fail, need_rank
 from .conv import FLOATS, SlidingWindow, check_sizes, compute_dtype
+from .conv_emit import literal
 from .registry import register
 
 INT8S = (np.dtype(np.int8), np.dtype(np.uint8))
 INDICES = np.dtype(np.int64)
+KERNEL_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _as_2d(kernel, strides, dilations, begins, ends):
@@ -53,7 +61,7 @@ class Pool(SlidingWindow):
         out = np.empty(out_shape, dtype=xk.dtype)
         if whole and indices is None and out.size:
             # the window is the whole input: one reduction per (n, c) row of a flat view
-            self.run_whole(xk.reshape(out.size, -1), out.reshape(-1))
+            self.whole_kernel(xk.reshape(out.size, -1), out.reshape(-1))
             return out
         if len(out_shape) == 3:
             xk, view = xk[:, :, None], out[:, :, None]
@@ -77,11 +85,46 @@ class Pool(SlidingWindow):
         kernel, strides, dilations, begins, ends, outs = self.geometry(
             shape[2:], self.kernel_shape, self.ceil_mode)
         check_sizes(outs)
-        whole = (self.run_whole is not None and tuple(kernel) == tuple(shape[2:])
+        whole = (self.whole_kernel is not None and tuple(kernel) == tuple(shape[2:])
                  and not any(begins) and not any(ends) and all(d == 1 for d in dilations))
         return (*shape[:2], *outs), _as_2d(kernel, strides, dilations, begins, ends), whole
 
-    run_whole = None
+    # the window is the whole input: kernel(x (rows, L), out (rows,)); None when no such path
+    whole_kernel: ClassVar = None
+
+    def run_kernel(self, x, out, window, indices):
+        fn, args = self.kernel_call(window, out.ndim)
+        fn(x, out, *args)
+
+    def kernel_call(self, window, ndim):
+        """(kernel, its scalar arguments after x and out) for a 2-D-ified window on an output
+        of rank `ndim` (4 or 5), or None when only a NumPy path exists."""
+        raise NotImplementedError
+
+    def emit(self, e):
+        x, y = e.in_facts[0], e.out_facts[0]
+        if x.dtype not in KERNEL_TYPES or any(f is not None for f in e.out_facts[1:]) \
+                or x.rank > 5:
+            return False
+        out_shape, window, whole = self.concrete_geometry(tuple(x.shape))
+        if tuple(out_shape) != tuple(y.shape) or not math.prod(out_shape):
+            return False
+        call = None if whole else self.kernel_call(window, max(4, x.rank))
+        if not whole and call is None:
+            return False
+        buf = e.buffer(0)
+        xs = f"np.ascontiguousarray({e.ins[0]})"
+        if whole:
+            rows, cols = math.prod(out_shape), math.prod(x.shape[2:])
+            e.line(f"{e.kernel(self.whole_kernel)}({xs}.reshape({shape_literal((rows, cols))}), "
+                   f"{buf}.reshape(({rows},)))")
+            return True
+        if x.rank == 3:         # 1-D pooling runs as 2-D over H == 1
+            xs = f"{xs}.reshape({shape_literal((*x.shape[:2], 1, x.shape[2]))})"
+            buf = f"{buf}.reshape({shape_literal((*out_shape[:2], 1, out_shape[2]))})"
+        fn, args = call
+        e.line(f"{e.kernel(fn)}({xs}, {buf}, {', '.join(literal(a) for a in args)})")
+        return True
 
 
 @register("MaxPool", since=1)
@@ -105,19 +148,19 @@ class MaxPool(Pool):
         y = self.pool(x, indices)
         return (y if y.dtype == x.dtype else y.astype(x.dtype), indices)
 
-    @staticmethod
-    def run_whole(x, out):
-        kpool.window_max_flat(x, out)
+    whole_kernel: ClassVar = staticmethod(kpool.window_max_flat)
 
     def run_kernel(self, x, out, window, indices):
+        if indices is None or out.ndim == 5:
+            return super().run_kernel(x, out, window, None)
         kernel, strides, dilations, begins, _ = window
-        if out.ndim == 5:
-            kpool.maxpool3d(x, out, *kernel, *strides, *dilations, *begins)
-        elif indices is not None:
-            kpool.maxpool2d_indices(x, out, indices, *kernel, *strides, *dilations, *begins,
-                                    self.storage_order)
-        else:
-            kpool.maxpool2d(x, out, *kernel, *strides, *dilations, *begins)
+        kpool.maxpool2d_indices(x, out, indices, *kernel, *strides, *dilations, *begins,
+                                self.storage_order)
+
+    def kernel_call(self, window, ndim):
+        kernel, strides, dilations, begins, _ = window
+        fn = kpool.maxpool3d if ndim == 5 else kpool.maxpool2d
+        return fn, (*kernel, *strides, *dilations, *begins)
 
 
 @register("AveragePool", since=1)
@@ -125,15 +168,13 @@ class MaxPool(Pool):
 class AveragePool(Pool):
     count_include_pad: int = 0
 
-    @staticmethod
-    def run_whole(x, out):
-        kpool.window_means_flat(x, out)      # no pads: count_include_pad changes nothing
+    # no pads: count_include_pad changes nothing
+    whole_kernel: ClassVar = staticmethod(kpool.window_means_flat)
 
-    def run_kernel(self, x, out, window, indices):
+    def kernel_call(self, window, ndim):
         kernel, strides, dilations, begins, ends = window
-        pads = (*begins, *ends)
-        fn = kpool.avgpool3d if out.ndim == 5 else kpool.avgpool2d
-        fn(x, out, *kernel, *strides, *dilations, *pads, int(self.count_include_pad))
+        fn = kpool.avgpool3d if ndim == 5 else kpool.avgpool2d
+        return fn, (*kernel, *strides, *dilations, *begins, *ends, int(self.count_include_pad))
 
 
 @register("LpPool", since=1)
@@ -142,12 +183,19 @@ class LpPool(Pool):
     p: int = 2
 
     def run_kernel(self, x, out, window, indices):
-        kernel, strides, dilations, begins, _ = window
-        p = int(self.p) if float(self.p).is_integer() else float(self.p)
         if out.ndim == 4:
-            kpool.lppool2d(x, out, *kernel, *strides, *dilations, *begins, p)
-        else:
-            lp_pool_numpy(x, out, kernel, strides, dilations, begins, p)
+            return super().run_kernel(x, out, window, indices)
+        kernel, strides, dilations, begins, _ = window
+        lp_pool_numpy(x, out, kernel, strides, dilations, begins, self._p())
+
+    def kernel_call(self, window, ndim):
+        if ndim != 4:
+            return None
+        kernel, strides, dilations, begins, _ = window
+        return kpool.lppool2d, (*kernel, *strides, *dilations, *begins, self._p())
+
+    def _p(self):
+        return int(self.p) if float(self.p).is_integer() else float(self.p)
 
 
 def lp_pool_numpy(x, out, kernel, strides, dilations, begins, p):
@@ -178,17 +226,40 @@ class GlobalPool(Op):
         axes = tuple(range(2, x.ndim))
         return (self.reduce(x, axes).astype(x.dtype, copy=False),)
 
+    def emit(self, e):
+        """One reduction per (n, c) row over the flattened spatial axes."""
+        x = e.in_facts[0]
+        if x.dtype not in KERNEL_TYPES or len(e.outs) != 1 or not math.prod(x.shape):
+            return False
+        view = shape_literal((x.shape[0] * x.shape[1], math.prod(x.shape[2:]), 1))
+        out = f"{e.buffer(0)}.reshape({shape_literal((x.shape[0] * x.shape[1], 1))})"
+        args = self.emit_args(e, math.prod(x.shape[2:]))
+        e.line(f"{e.kernel(self.middle_kernel)}(np.ascontiguousarray({e.ins[0]}).reshape({view}), "
+               f"{out}{args})")
+        return True
+
+    def emit_args(self, e, n):
+        return ""
+
 
 @register("GlobalAveragePool", since=1)
 @dataclass(frozen=True)
 class GlobalAveragePool(GlobalPool):
+    middle_kernel: ClassVar = staticmethod(kreduce.sum_middle)
+
     def reduce(self, x, axes):
         return x.mean(axis=axes, keepdims=True, dtype=np.float64 if x.dtype != np.float64 else None)
+
+    def emit_args(self, e, n):
+        """float64 sums as eval's mean (dtype=float64), divided by the spatial size."""
+        return f", {e.new_buffer((1,), np.float64)}, {float(n)!r}"
 
 
 @register("GlobalMaxPool", since=1)
 @dataclass(frozen=True)
 class GlobalMaxPool(GlobalPool):
+    middle_kernel: ClassVar = staticmethod(kreduce.max_middle)      # NaN wins, as x.max
+
     def reduce(self, x, axes):
         return x.max(axis=axes, keepdims=True)
 

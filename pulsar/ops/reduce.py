@@ -5,13 +5,20 @@ moved from an attribute to an input (13 for ReduceSum, 18 for the rest). Empty-s
 follow the spec: Max -> -inf (or the dtype's minimum), Min -> +inf, LogSum(Exp) -> -inf,
 Prod -> 1, the sums -> 0 (Mean, left undefined, gives NaN). Outputs keep the input dtype,
 integers included.
+
+In a compiled plan, float32/float64 ReduceSum/Mean/Max/Min with constant axes run the
+middle-axis kernels of `kernels.reduce` (sums accumulated in float64, so a float32 result can
+differ from NumPy's pairwise float32 sum in the last place; both are within onnxruntime's).
 """
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
+from ..emit import emit_reshape, shape_literal
 from ..fact import Fact
+from ..kernels import reduce as kreduce
 from .base import Op, fail, normalize_axis
 from .registry import register
 
@@ -87,6 +94,26 @@ def reduced_shape(shape, axes, keep) -> tuple:
     return tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)
 
 
+def middle_view(shape, axes):
+    """(perm, (A, R, B)): reducing `axes` of `shape` as reducing the middle axis of (A, R, B).
+
+    Size-1 axes are left out (they change neither order nor sums); when the remaining
+    reduced axes are adjacent the view is a reshape (perm None), else perm moves the kept axes
+    first for a transposed copy and B is 1."""
+    live = [i for i, d in enumerate(shape) if d != 1]
+    reduced = [i for i in live if i in axes]
+    size = math.prod(shape)
+    r = math.prod(shape[i] for i in reduced)
+    if not reduced:
+        return None, (size, 1, 1)
+    first, last = live.index(reduced[0]), live.index(reduced[-1])
+    if last - first + 1 == len(reduced):
+        b = math.prod(shape[i] for i in live[last + 1:])
+        return None, (size // (r * b), r, b)
+    rest = [i for i in range(len(shape)) if i not in reduced]
+    return tuple(rest + reduced), (size // r, r, 1)
+
+
 def checked_axes(axes, rank) -> tuple:
     axes = tuple(normalize_axis(int(a), rank, "axes entry") for a in axes)
     if len(set(axes)) != len(axes):
@@ -127,6 +154,34 @@ class ReduceBase(Op):
         out = np.asarray(type(self).fn(x, checked_axes(axes, x.ndim), bool(self.keepdims)))
         return (out if x.dtype == object else out.astype(x.dtype, copy=False),)
 
+    def emit(self, e):
+        """float Sum/Mean/Max/Min over constant axes: one middle-axis kernel call on a view
+        (or a transposed scratch copy) of x; the no-op form is a view of x."""
+        x = e.in_facts[0]
+        kernel = MIDDLE_KERNELS.get(self.onnx_name)
+        known, axes = self.static_axes(e)
+        if kernel is None or not known or x.dtype not in (np.float32, np.float64) \
+                or x.rank == 0 or len(e.outs) != 1:
+            return False
+        if axes is None:
+            return emit_reshape(self, e)
+        axes = checked_axes(axes, x.rank)
+        if not math.prod(x.shape):
+            return False
+        perm, view = middle_view(tuple(x.shape), axes)
+        source = f"np.ascontiguousarray({e.ins[0]})"
+        if perm is not None:
+            source = e.new_buffer(tuple(x.shape[i] for i in perm), x.dtype)
+            e.line(f"{source}[...] = {e.ins[0]}.transpose({shape_literal(perm)})")
+        out = f"{e.buffer(0)}.reshape({shape_literal((view[0], view[2]))})"
+        args = ""
+        if kernel is kreduce.sum_middle:
+            divisor = view[1] if self.onnx_name == "ReduceMean" else 1
+            args = f", {e.new_buffer((view[2],), np.float64)}, {float(divisor)!r}"
+        e.line(f"{e.kernel(kernel)}({source}.reshape({shape_literal(view)}), {out}{args})")
+        return True
+
+
 
 @dataclass(frozen=True)
 class Reduce(ReduceBase):
@@ -136,6 +191,10 @@ class Reduce(ReduceBase):
 
     def fact_axes(self, inputs):
         return self.resolve(self.axes, inputs[0].rank)
+
+    def static_axes(self, e):
+        """(True, axes or None for the no-op) when the axes are known at emit time."""
+        return True, self.resolve(self.axes, e.in_facts[0].rank)
 
     def eval(self, x):
         return self.reduce(x, self.resolve(self.axes, x.ndim))
@@ -160,6 +219,15 @@ class ReduceAxesInput(ReduceBase):
             fail(f"axes {a} must be constant or of known length: the output rank depends on it")
         return self.resolve((), x.rank) if a.shape[0] == 0 else a.shape[0]
 
+    def static_axes(self, e):
+        rank = e.in_facts[0].rank
+        if len(e.ins) < 2 or e.ins[1] is None:
+            return True, self.resolve((), rank)
+        value = e.const(1)
+        if value is None:
+            return False, None
+        return True, self.resolve(value.reshape(-1).tolist(), rank)
+
     def eval(self, x, axes=None):
         return self.reduce(x, self.resolve(() if axes is None else axes.tolist(), x.ndim))
 
@@ -176,6 +244,9 @@ def _row(name, fn, input_since=18):
     register(name, since=1)(old)
     register(name, since=input_since)(new)
 
+
+MIDDLE_KERNELS = {"ReduceSum": kreduce.sum_middle, "ReduceMean": kreduce.sum_middle,
+                  "ReduceMax": kreduce.max_middle, "ReduceMin": kreduce.min_middle}
 
 _row("ReduceSum", _sum, input_since=13)
 _row("ReduceMean", _mean)

@@ -2,7 +2,9 @@
 
 Opset < 13 coerces the input to 2-D: rows = prod(shape[:axis]), cols = prod(shape[axis:]), the
 op runs over each whole row (default axis 1). Opset >= 13 works along one axis (default -1);
-a non-last axis is moved last for the kernel and moved back.
+a non-last axis is moved last for the kernel and moved back. In a compiled plan (`emit`) the
+same row kernels run on float32/float64, in place on a transposed scratch copy when the axis
+is not last.
 """
 from dataclasses import dataclass
 from math import prod
@@ -10,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..emit import shape_literal
 from ..fact import Fact
 from ..kernels import softmax as kernels
 from .base import Op, fail, normalize_axis
@@ -69,6 +72,33 @@ class RowOp(Op):
         out = run_rows(self, moved.reshape(prod(moved.shape[:-1]), moved.shape[-1]))
         return (np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, axis)),)
 
+    def rows_layout(self, shape):
+        """(rows, cols, perm): the kernel's 2-D view of an input of `shape`; perm moves the
+        axis last (None when it already is)."""
+        axis = normalize_axis(self.axis, len(shape))
+        rows, cols = prod(shape) // shape[axis], shape[axis]
+        if axis == len(shape) - 1:
+            return rows, cols, None
+        return rows, cols, tuple(i for i in range(len(shape)) if i != axis) + (axis,)
+
+    def emit(self, e):
+        x = e.in_facts[0]
+        if x.dtype not in KERNEL_TYPES or x.rank == 0 or not prod(x.shape) or len(e.outs) != 1:
+            return False
+        rows, cols, perm = self.rows_layout(tuple(x.shape))
+        kernel, view = e.kernel(type(self).kernel), shape_literal((rows, cols))
+        buf = e.buffer(0)
+        if perm is None:
+            x2 = f"np.ascontiguousarray({e.ins[0]}).reshape({view})"
+            e.line(f"{kernel}({x2}, {buf}.reshape({view}))")
+            return True
+        moved = e.new_buffer(tuple(x.shape[i] for i in perm), x.dtype)
+        back = tuple(perm.index(i) for i in range(len(perm)))
+        e.line(f"{moved}[...] = {e.ins[0]}.transpose({shape_literal(perm)})")
+        e.line(f"{kernel}({moved}.reshape({view}), {moved}.reshape({view}))")
+        e.line(f"{buf}[...] = {moved}.transpose({shape_literal(back)})")
+        return True
+
 
 @dataclass(frozen=True)
 class CoercedRowOp(RowOp):
@@ -79,6 +109,10 @@ class CoercedRowOp(RowOp):
         axis = normalize_axis(self.axis, x.ndim)
         rows, cols = prod(x.shape[:axis]), prod(x.shape[axis:])
         return (run_rows(self, x.reshape(rows, cols)).reshape(x.shape),)
+
+    def rows_layout(self, shape):
+        axis = normalize_axis(self.axis, len(shape))
+        return prod(shape[:axis]), prod(shape[axis:]), None
 
 
 def _row(name, kernel, narrow):

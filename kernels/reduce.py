@@ -1,0 +1,58 @@
+"""Reductions over the middle axis of an (A, R, B) view: ReduceSum/Mean/Max/Min, global pools.
+
+The caller views x so that the reduced axes form the middle one: a reshape when they are
+adjacent in x (one axis, trailing axes, the spatial axes of a global pool), a transposed copy
+otherwise; out is (A, B). Sums run in float64 whatever the array dtype (a float32 running sum
+over a long row drifts past onnxruntime's tolerance) and are rounded once. Max and min
+propagate NaN like np.maximum.reduce. Caller guarantees R > 0.
+"""
+from .jit import jit
+
+
+@jit
+def sum_middle(x, out, acc, divisor):
+    """out[a, b] = sum over r of x[a, r, b], divided by `divisor` (1.0 for a plain sum, R for
+    a mean). acc: (B,) float64 scratch. x (A, R, B), out (A, B) float, must not overlap."""
+    A, R, B = x.shape
+    for a in range(A):
+        if B == 1:
+            s = 0.0
+            for r in range(R):
+                s += x[a, r, 0]
+            out[a, 0] = s / divisor
+            continue
+        for b in range(B):
+            acc[b] = x[a, 0, b]
+        for r in range(1, R):
+            for b in range(B):
+                acc[b] += x[a, r, b]
+        for b in range(B):
+            out[a, b] = acc[b] / divisor
+
+
+@jit
+def max_middle(x, out):
+    """out[a, b] = max over r of x[a, r, b]; NaN wins. x (A, R, B), out (A, B), no overlap."""
+    A, R, B = x.shape
+    for a in range(A):
+        for b in range(B):
+            out[a, b] = x[a, 0, b]
+        for r in range(1, R):
+            for b in range(B):
+                v = x[a, r, b]
+                if v > out[a, b] or v != v:
+                    out[a, b] = v
+
+
+@jit
+def min_middle(x, out):
+    """out[a, b] = min over r of x[a, r, b]; NaN wins. x (A, R, B), out (A, B), no overlap."""
+    A, R, B = x.shape
+    for a in range(A):
+        for b in range(B):
+            out[a, b] = x[a, 0, b]
+        for r in range(1, R):
+            for b in range(B):
+                v = x[a, r, b]
+                if v < out[a, b] or v != v:
+                    out[a, b] = v
