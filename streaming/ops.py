@@ -1,7 +1,9 @@
 """Ops that exist only in pulsed plans: the delay line and the stream-position pad.
 
 Both are stateful: their state is a list of preallocated arrays the session owns (so reset,
-snapshot and restore are one loop over arrays), updated in place once per pulse.
+snapshot and restore are one loop over arrays), updated in place once per pulse. Both also
+`emit` into compiled plans, reading and writing the same arrays, so interpreted and compiled
+pulses can follow each other on one session.
 """
 from dataclasses import dataclass
 from typing import ClassVar, Optional
@@ -11,6 +13,7 @@ import numpy as np
 from pulsar import dims
 from pulsar.fact import Fact
 from pulsar.ops.base import Op
+from pulsar.ops.layout_emit import frames3, movable, scalar, view3
 
 
 class StatefulOp(Op):
@@ -77,6 +80,40 @@ class Delay(StatefulOp):
             buffer[frame_slice(axis, rank, kept - p, kept)] = x
         return (out,)
 
+    def emit(self, e):
+        """eval_stateful over (outer, frames, inner) views; the history shifts in place."""
+        x, out, axis = e.in_facts[0], e.out_facts[0], self.axis
+        if e.state is None or not movable(x) or x.rank == 0:
+            return False
+        (buffer,) = e.state
+        kept, p = self.delay + self.overlap, x.shape[axis]
+        n = p + self.overlap
+        history = tuple(x.shape[:axis]) + (kept,) + tuple(x.shape[axis + 1:])
+        if buffer.shape != history or buffer.dtype != x.dtype or out.shape[axis] != n:
+            return False
+        o3 = view3(e, e.buffer(0), out.shape, axis, contiguous=True)
+        x3 = view3(e, e.ins[0], x.shape, axis)
+        b3 = view3(e, e.arg(buffer, "state"), buffer.shape, axis, contiguous=True)
+        head = min(kept, n)
+        if head:
+            e.line(f"{o3}[:, 0:{head}, :] = {b3}[:, 0:{head}, :]")
+        if n > kept:
+            e.line(f"{o3}[:, {kept}:{n}, :] = {x3}[:, 0:{n - kept}, :]")
+        if p >= kept:
+            if kept:
+                e.line(f"{b3}[...] = {x3}[:, {p - kept}:{p}, :]")
+            return True
+        # keep the newest kept - p frames: a forward element loop, since a slice assignment
+        # between overlapping parts of one array would allocate a temporary copy
+        outer, _, inner = frames3(buffer.shape, axis)
+        b2, o, k = e.fresh("h"), e.fresh("o"), e.fresh("k")
+        e.line(f"{b2} = {b3}.reshape(({outer}, {kept * inner}))")
+        e.line(f"for {o} in range({outer}):")
+        e.line(f"    for {k} in range({(kept - p) * inner}):")
+        e.line(f"        {b2}[{o}, {k}] = {b2}[{o}, {k} + {p * inner}]")
+        e.line(f"{b3}[:, {kept - p}:{kept}, :] = {x3}")
+        return True
+
     def describe(self):
         fill = f",fill={self.fill:g}" if self.fill else ""
         return f"axis={self.axis},delay={self.delay},overlap={self.overlap}{fill}"
@@ -103,18 +140,25 @@ class PulsePad(StatefulOp):
         return [inputs[0]]
 
     def init_state(self, input_facts, output_facts):
-        return [np.zeros(1, dtype=np.int64)]    # frames seen so far on this wire
+        # frames seen so far on this wire; the stream end (-1 while unknown), kept in an array
+        # because compiled code reads arrays, not the session's symbol bindings
+        return [np.zeros(1, dtype=np.int64), np.array([self._end({})], dtype=np.int64)]
+
+    def bind_length(self, state, bindings):
+        """The session calls this once the stream length (hence `end`) is known."""
+        state[1][0] = self._end(bindings)
+
+    def _end(self, bindings) -> int:
+        end = None if self.end is None else dims.evaluate(self.end, bindings)
+        return end if isinstance(end, int) else -1
 
     def eval_stateful(self, state, ctx, x):
-        (seen,) = state
+        seen, end = state
         p = x.shape[self.axis]
         start = int(seen[0]) - self.delay      # stream index of this pulse's first frame
         seen[0] += p
-        end = None if self.end is None else dims.evaluate(self.end, ctx.bindings)
-        if not isinstance(end, int):
-            end = None
         low = max(0, min(p, self.begin - start))
-        high = p if end is None else max(low, min(p, end - start))
+        high = p if end[0] < 0 else max(low, min(p, int(end[0]) - start))
         if low == 0 and high == p:
             return (x,)
         out = x.copy()
@@ -127,6 +171,40 @@ class PulsePad(StatefulOp):
         if high < p:
             out[frame_slice(self.axis, rank, high, p)] = self.value
         return (out,)
+
+    def emit(self, e):
+        """eval_stateful with the pulse's bounds computed at run time from the state arrays."""
+        x, axis = e.in_facts[0], self.axis
+        if e.state is None or len(e.state) != 2 or not movable(x) or x.rank == 0 or \
+                (x.dtype.kind != "f" and not np.isfinite(self.value)):
+            return False
+        p, fill = x.shape[axis], scalar(self.value, x.dtype)
+        prefix = None if self.prefix is None else np.ascontiguousarray(self.prefix, x.dtype)
+        if prefix is not None and (prefix.ndim != x.rank or any(
+                a != axis and d != n for a, (d, n) in enumerate(zip(prefix.shape, x.shape)))):
+            return False
+        seen, end = (e.arg(a, "state") for a in e.state)
+        start, low, high = e.fresh("start"), e.fresh("low"), e.fresh("high")
+        e.line(f"{start} = {seen}[0] - {self.delay}")
+        e.line(f"{seen}[0] += {p}")
+        e.line(f"{low} = max(0, min({p}, {self.begin} - {start}))")
+        e.line(f"{high} = {p} if {end}[0] < 0 else max({low}, min({p}, {end}[0] - {start}))")
+        out = e.buffer(0)
+        e.line(f"{out}[...] = {e.ins[0]}")
+        o3 = view3(e, out, x.shape, axis, contiguous=True)
+        if prefix is None:
+            e.line(f"{o3}[:, :{low}, :] = {fill}")
+        else:
+            head, i, j = view3(e, e.arg(prefix, "w"), prefix.shape, axis, contiguous=True), \
+                e.fresh("i"), e.fresh("j")
+            e.line(f"for {i} in range({low}):")
+            e.line(f"    {j} = {start} + {i}")
+            e.line(f"    if 0 <= {j} < {prefix.shape[axis]}:")
+            e.line(f"        {o3}[:, {i}, :] = {head}[:, {j}, :]")
+            e.line("    else:")
+            e.line(f"        {o3}[:, {i}, :] = {fill}")
+        e.line(f"{o3}[:, {high}:, :] = {fill}")
+        return True
 
     def _write_prefix(self, out, start, low):
         rank, n = out.ndim, self.prefix.shape[self.axis]

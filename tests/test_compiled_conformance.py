@@ -9,6 +9,7 @@ COMPILED_OPS = ("Conv", "Gemm", "MatMul", "Reshape", "Flatten", "Squeeze", "Unsq
                 "Sum", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Equal", "And", "Or",
                 "Xor", "Abs", "Neg", "Exp", "Log", "Sqrt", "Sin", "Cos", "Tanh", "Sigmoid",
                 "Relu", "LeakyRelu", "HardSigmoid", "Clip", "Floor", "Ceil", "Reciprocal",
+                "Concat", "Slice", "Split", "Pad", "Gather", "Expand", "Where", "Tile",
                 "LSTM", "GRU", "RNN",
                 "LayerNormalization", "BatchNormalization", "InstanceNormalization", "Softmax",
                 "LogSoftmax", "Hardmax", "MaxPool", "AveragePool", "LpPool",

@@ -13,6 +13,7 @@ from ..fact import Fact
 from .base import Op, fail, normalize_axis
 from .broadcast import broadcast_shapes
 from ..emit import emit_ufunc
+from .layout_emit import emit_where
 from .registry import register
 
 BOOL = np.dtype(bool)
@@ -214,3 +215,6 @@ class Where(Elementwise):
     def eval(self, cond, a, b):
         out = np.where(cond, a, b)
         return (out if out.dtype == object else out.astype(a.dtype, copy=False),)
+
+    def emit(self, e):
+        return emit_where(e)

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fact import Fact
+from ..errors import PulsarError
 from .base import Op, fail, need_rank, normalize_axis
+from .layout_emit import movable, view3
 from .registry import register
 from .sizes import read_concrete, same_dim
 
@@ -57,6 +59,32 @@ class Gather(Op):
         axis = normalize_axis(self.axis, data.ndim)
         idx = checked_indices(indices, data.shape[axis], "indices input")
         return (np.asarray(np.take(data, idx, axis=axis)),)   # a 0-d take gives a scalar
+
+    def emit(self, e):
+        """Constant indices: whole frames around `axis` copied one by one, or as one slice
+        when the indices are consecutive (a Gather that picks a frame or a range)."""
+        data, out, indices = e.in_facts[0], e.out_facts[0], e.const(1)
+        if indices is None or np.asarray(indices).dtype == object or not movable(data):
+            return False
+        axis = normalize_axis(self.axis, data.rank)
+        try:
+            flat = checked_indices(indices, data.shape[axis], "indices input").reshape(-1)
+        except PulsarError:
+            return False                # the interpreter reports it, naming the node
+        buf = e.buffer(0)
+        if flat.size == 0 or 0 in out.shape:
+            return True
+        x3 = view3(e, e.ins[0], data.shape, axis)
+        shape = data.shape[:axis] + (flat.size,) + data.shape[axis + 1:]
+        o3 = view3(e, buf, shape, axis, contiguous=True)
+        first = int(flat[0])
+        if np.array_equal(flat, np.arange(first, first + flat.size)):
+            e.line(f"{o3}[...] = {x3}[:, {first}:{first + flat.size}, :]")
+            return True
+        picks, j = e.arg(flat, "m"), e.fresh("j")
+        e.line(f"for {j} in range({flat.size}):")
+        e.line(f"    {o3}[:, {j}, :] = {x3}[:, {picks}[{j}], :]")
+        return True
 
 
 @register("GatherElements", since=11)

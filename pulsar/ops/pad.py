@@ -11,6 +11,7 @@ import numpy as np
 
 from ..fact import Fact
 from .base import Op, fail
+from .layout_emit import constant_ints, copy_by_map, movable, scalar, span
 from .registry import register
 from .sizes import as_int_list, fresh_dims, normalize_axes, read_ints, shape_str
 
@@ -36,6 +37,34 @@ def run_pad(x, widths, mode, value):
     if x.size == 0 and any(b or e for b, e in positive):
         fail(f"cannot {mode}-pad an empty tensor (shape {list(x.shape)})")
     return np.pad(x, positive, mode=mode)
+
+
+def emit_pad(e, widths, mode, value) -> bool:
+    """Constant mode: fill, then copy the (cropped) input into place. Other modes: the same
+    np.pad as `run_pad`, run once at emit time on the input's flat indices, gives a map."""
+    x, out = e.in_facts[0], e.out_facts[0]
+    if x.rank == 0 or not movable(x) or widths is None or mode not in MODES or \
+            tuple(out.shape) != tuple(n + b + end for n, (b, end) in zip(x.shape, widths)):
+        return False
+    crop = [slice(max(-b, 0), n - max(-end, 0)) for (b, end), n in zip(widths, x.shape)]
+    if any(c.stop < 0 for c in crop):
+        return False                    # cropped below nothing: no valid output shape
+    kept = [max(c.stop - c.start, 0) for c in crop]
+    if mode != "constant":
+        if 0 in kept and any(b > 0 or end > 0 for b, end in widths):
+            return False                # run_pad refuses to reflect/edge/wrap-pad nothing
+        flat = np.arange(int(np.prod(x.shape)), dtype=np.int64).reshape(x.shape)[tuple(crop)]
+        copy_by_map(e, e.ins[0], np.pad(flat, [(max(b, 0), max(end, 0)) for b, end in widths],
+                                        mode=mode))
+        return True
+    buf = e.buffer(0)
+    if any(b > 0 or end > 0 for b, end in widths):
+        e.line(f"{buf}[...] = {scalar(value, x.dtype)}")
+    if 0 not in kept:
+        dst = ", ".join(span(max(b, 0), max(b, 0) + n) for (b, _), n in zip(widths, kept))
+        src = ", ".join(span(c.start, c.stop) for c in crop)
+        e.line(f"{buf}[{dst}] = {e.ins[0]}[{src}]")
+    return True
 
 
 @register("Pad", since=11)
@@ -77,6 +106,27 @@ class Pad(Op):
         fill = 0 if value is None or value.size == 0 else value.reshape(-1)[0]
         return (run_pad(x, widths, self.mode, fill),)
 
+    def emit(self, e):
+        rank = e.in_facts[0].rank
+        pads = constant_ints(e.const(1))
+        value, axes = self._optional_const(e, 2), self._optional_const(e, 3)
+        if pads is None or value is False or axes is False:
+            return False
+        axes = list(range(rank)) if axes is None else constant_ints(axes)
+        if axes is None:
+            return False
+        axes = normalize_axes(axes, rank)
+        fill = 0 if value is None or value.size == 0 else value.reshape(-1)[0]
+        return emit_pad(e, pad_widths(rank, pads, axes), self.mode, fill)
+
+    @staticmethod
+    def _optional_const(e, i):
+        """Input i's constant value, None when absent, False when it is not a constant."""
+        if len(e.ins) <= i or e.ins[i] is None:
+            return None
+        value = e.const(i)
+        return False if value is None else np.asarray(value)
+
 
 @register("Pad", since=2)
 @dataclass(frozen=True)
@@ -95,6 +145,11 @@ class PadV2(Pad):
         self._check_mode()
         widths = pad_widths(x.ndim, list(self.pads), list(range(x.ndim)))
         return (run_pad(x, widths, self.mode, self.value),)
+
+    def emit(self, e):
+        rank = e.in_facts[0].rank
+        return emit_pad(e, pad_widths(rank, list(self.pads), list(range(rank))), self.mode,
+                        self.value)
 
 
 @register("CenterCropPad", since=18)

@@ -14,6 +14,7 @@ from ..fact import Fact, symbolic_array
 from .base import Op, fail
 from .broadcast import broadcast_shapes
 from ..emit import emit_reshape, shape_literal
+from .layout_emit import emit_expand
 from .registry import register
 from .sizes import (as_int_list, exact_div, fresh_dims, normalize_axes, product, read_ints,
                     scalar_value, shape_str, vector_length)
@@ -278,3 +279,6 @@ class Expand(Op):
         except ValueError:
             fail(f"cannot expand data of shape {list(x.shape)} to {target}")
         return (np.array(np.broadcast_to(x, out_shape)),)
+
+    def emit(self, e):
+        return emit_expand(e)

@@ -13,6 +13,7 @@ import numpy as np
 from .. import dims
 from ..fact import Fact
 from .base import Op, fail, normalize_axis
+from .layout_emit import along, constant_ints, movable, span
 from .registry import register
 from .sizes import (HUGE, as_int_list, exact_div, fresh_dims, merge_dim, normalize_axes,
                     read_ints, same_dim, shape_str)
@@ -55,6 +56,18 @@ class Concat(Op):
             return (np.concatenate(xs, axis=self._axis(xs[0].ndim)),)
         except ValueError:
             fail("cannot concatenate shapes " + ", ".join(str(list(x.shape)) for x in xs))
+
+    def emit(self, e):
+        out = e.out_facts[0]
+        if out.rank == 0 or not movable(out):
+            return False
+        axis, at = self._axis(out.rank), 0
+        buf = e.buffer(0)
+        for x, f in zip(e.ins, e.in_facts):
+            if x is not None and f.shape[axis]:
+                e.line(f"{buf}[{along(axis, out.rank, span(at, at + f.shape[axis]))}] = {x}")
+                at += f.shape[axis]
+        return at == out.shape[axis]
 
 
 @register("Concat", since=1)
@@ -120,6 +133,19 @@ class Split(Op):
                             self.num_outputs)
         return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
+    def emit(self, e):
+        """Each output copies its part; the parts' lengths are the outputs' static facts."""
+        x = e.in_facts[0]
+        if x.rank == 0 or not movable(x) or any(f is None for f in e.out_facts):
+            return False
+        axis, at = normalize_axis(self.axis, x.rank), 0
+        for j, f in enumerate(e.out_facts):
+            buf, n = e.buffer(j), f.shape[axis]
+            if n:
+                e.line(f"{buf}[...] = {e.ins[0]}[{along(axis, x.rank, span(at, at + n))}]")
+            at += n
+        return at == x.shape[axis]
+
 
 @register("Split", since=2)
 @dataclass(frozen=True)
@@ -155,13 +181,26 @@ def _negative(v) -> bool:
     return bound is not None and bound < 0
 
 
+def slice_bounds(n: int, start: int, end: int, step: int) -> tuple:
+    """ONNX's clamping of a slice of an axis of n: Python's `slice.indices`, except that a start
+    before the axis with a negative step clamps to 0 (Python's slices then select nothing)."""
+    if step < 0 and start < -n:
+        start = 0
+    return slice(start, end, step).indices(n)
+
+
+def as_slice(start: int, stop: int, step: int) -> slice:
+    """A Python slice for `slice_bounds`' result (stop -1 there means 'through index 0')."""
+    return slice(start, None if stop < 0 else stop, step)
+
+
 def slice_length(n, start, end, step):
     if step == 0:
         fail("steps hold a 0")
     if not isinstance(step, int):
         return None
     if all(isinstance(v, int) for v in (n, start, end)):
-        return len(range(*slice(start, end, step).indices(n)))
+        return len(range(*slice_bounds(n, start, end, step)))
     s, e = clamp_index(start, n, step, False), clamp_index(end, n, step, True)
     length = (e - s + step - 1) // step if step > 0 else (s - e - step - 1) // (-step)
     return max(length, 0) if isinstance(length, int) else length
@@ -210,8 +249,37 @@ class Slice(Op):
             fail(f"steps {steps} hold a 0")
         index = [slice(None)] * x.ndim
         for a, s, e, step in zip(normalize_axes(axes, x.ndim), starts, ends, steps):
-            index[a] = slice(s, e, step)
+            index[a] = as_slice(*slice_bounds(x.shape[a], s, e, step))
         return (x[tuple(index)],)
+
+    def emit(self, e):
+        x, out = e.in_facts[0], e.out_facts[0]
+        args = self._constant_args(e)
+        if x.rank == 0 or not movable(x) or args is None:
+            return False
+        starts, ends, axes, steps = args
+        if not len(starts) == len(ends) == len(axes) == len(steps) or 0 in steps:
+            return False
+        index = [":"] * x.rank
+        for a, s, stop, step in zip(normalize_axes(axes, x.rank), starts, ends, steps):
+            start, stop, step = slice_bounds(x.shape[a], s, stop, step)
+            if len(range(start, stop, step)) != out.shape[a]:
+                return False
+            index[a] = span(start, stop, step)
+        buf = e.buffer(0)
+        if all(out.shape):
+            e.line(f"{buf}[...] = {e.ins[0]}[{', '.join(index)}]")
+        return True
+
+    def _constant_args(self, e):
+        """starts, ends, axes, steps as int lists when all are constants, else None."""
+        starts, ends = constant_ints(e.const(1)), constant_ints(e.const(2))
+        given = [i for i in (3, 4) if len(e.ins) > i and e.ins[i] is not None]
+        axes = constant_ints(e.const(3)) if 3 in given else \
+            (None if starts is None else list(range(len(starts))))
+        steps = constant_ints(e.const(4)) if 4 in given else \
+            (None if axes is None else [1] * len(axes))
+        return None if None in (starts, ends, axes, steps) else (starts, ends, axes, steps)
 
 
 @register("Slice", since=1)
@@ -230,6 +298,9 @@ class SliceV1(Slice):
         axes = np.array(self.axes or range(len(self.starts)), dtype=np.int64)
         return super().eval(x, np.array(self.starts, dtype=np.int64),
                             np.array(self.ends, dtype=np.int64), axes)
+
+    def _constant_args(self, e):
+        return self._args(None)
 
 
 @register("Tile", since=6)
@@ -254,3 +325,17 @@ class Tile(Op):
         reps = as_int_list(repeats, "repeats input")
         self._check(reps, x.ndim)
         return (np.tile(x, reps),)
+
+    def emit(self, e):
+        """The output viewed as (r0, d0, r1, d1, ...) is the input broadcast along each r."""
+        x, out = e.in_facts[0], e.out_facts[0]
+        reps = constant_ints(e.const(1))
+        if x.rank == 0 or not movable(x) or reps is None or len(reps) != x.rank:
+            return False
+        buf = e.buffer(0)
+        if all(out.shape):
+            split = tuple(d for pair in zip(reps, x.shape) for d in pair)
+            spread = tuple(d for n in x.shape for d in (1, n))
+            e.line(f"{buf}.reshape({split})[...] = np.broadcast_to("
+                   f"np.ascontiguousarray({e.ins[0]}).reshape({spread}), {split})")
+        return True
