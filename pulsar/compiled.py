@@ -21,6 +21,10 @@ from . import emit as emitting
 from .kernels import codegen
 
 _VAR = re.compile(r"\bv(\d+)\b")
+# Nodes per generated function. Compiling one function of 39 nodes (openWakeWord's embedding,
+# pulsed) took 32 s, five of at most 8 nodes 23 s in all; each extra function costs a call
+# from Python (2-6 us) on every run, paid for the life of a stream: runtime wins.
+MAX_NODES = int(os.environ.get("PULSAR_SEGMENT_NODES", "64"))
 
 
 class CompiledOp:
@@ -72,7 +76,7 @@ def compile_steps(plan, states=None) -> list:
             i += 1
             continue
         j = i
-        while j < len(steps) and ok[j]:
+        while j < len(steps) and ok[j] and j - i < MAX_NODES:
             j += 1
         result.append(_segment(plan, range(i, j), facts, consts, states, later_reads, outputs, Step))
         i = j
