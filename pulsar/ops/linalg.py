@@ -60,7 +60,7 @@ class MatMul(Op):
 
     def emit(self, e):
         """[..., M, K] @ [K, N] as one GEMM over the flattened rows."""
-        a, b, out = e.in_facts[0], e.in_facts[1], e.out_facts[0]
+        a, b = e.in_facts[0], e.in_facts[1]
         if not gemm.available() or a.dtype not in BLAS_TYPES or a.rank < 2 or b.rank != 2:
             return False
         k, n = b.shape
