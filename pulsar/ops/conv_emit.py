@@ -13,6 +13,7 @@ from ..emit import shape_literal
 from ..kernels import conv as kconv
 from ..kernels import gemm
 
+NARROW = 4      # output positions up to which dot products beat BLAS (kernels.gemm.dot_rows)
 
 def literal(v) -> str:
     """A Python literal Numba reads back as the same number."""
@@ -96,26 +97,45 @@ def _emit_conv_body(op, e, x, plan, weights, out):
     e.line(f"{o3} = {out}.reshape({shape_literal((N, M, spatial))})")
     x4 = e.fresh("x")
     e.line(f"{x4} = {xs}")
-    if plan.algorithm == "pointwise":
+    if spatial <= NARROW and group == 1:
+        # a product with a few columns: dot products over a transposed copy of the columns
+        dots = e.kernel(gemm.dot_rows)
+        k = plan.scratch_shape[0] if plan.algorithm != "pointwise" else C
+        cols_t = e.new_buffer((spatial, k), x.dtype)
+        cols = None if plan.algorithm == "pointwise" else e.new_buffer(plan.scratch_shape, x.dtype)
+        e.line(f"for n in range({N}):")
+        if cols is None:
+            e.line(f"    {cols_t}[...] = {x4}[n].reshape({shape_literal((C, spatial))}).T")
+        else:
+            _fill_columns(e, plan, x, x4, w4, cols, C, "    ", "0")
+            e.line(f"    {cols_t}[...] = {cols}.T")
+        e.line(f"    {dots}({w2}, {cols_t}, {o3}[n])")
+    elif plan.algorithm == "pointwise":
         e.line(f"for n in range({N}):")
         e.line(f"    {mm}({w2}, {x4}[n].reshape({shape_literal((C, spatial))}), {o3}[n])")
     else:
         cols = e.new_buffer(plan.scratch_shape, x.dtype)
         e.line(f"for n in range({N}):")
         e.line(f"    for g in range({group}):")
-        if plan.index is not None:
-            index = e.arg(plan.index, "w")
-            flat = f"{x4}.reshape({shape_literal((N, C, math.prod(x.shape[2:])))})"
-            e.line(f"        {e.kernel(kconv.fill_im2col_gather)}({flat}, n, g * {CG}, {cols}, {index})")
-        else:
-            sh, sw, dh, dw, pt, pl = _geometry(plan)
-            OH, OW = (1, plan.out_shape[2]) if plan.as_2d else plan.out_shape[2:]
-            KH, KW = w4.shape[2:]
-            e.line(f"        {e.kernel(kconv.fill_im2col)}({x4}, n, g * {CG}, {cols}, {KH}, {KW}, "
-                   f"{sh}, {sw}, {dh}, {dw}, {pt}, {pl}, {OH}, {OW})")
+        _fill_columns(e, plan, x, x4, w4, cols, C, "        ", f"g * {CG}")
         e.line(f"        {mm}({w2}[g * {MG}:(g + 1) * {MG}], {cols}, {o3}[n, g * {MG}:(g + 1) * {MG}])")
     e.line(f"for n in range({N}):")
     e.line(f"    {planes}({o3}[n], {bias}, {fused})")
+
+
+def _fill_columns(e, plan, x, x4, w4, cols, C, indent, channel):
+    """The line filling `cols` with image n's im2col columns from input channel `channel`."""
+    N = x.shape[0]
+    if plan.index is not None:
+        index = e.arg(plan.index, "w")
+        flat = f"{x4}.reshape({shape_literal((N, C, math.prod(x.shape[2:])))})"
+        e.line(f"{indent}{e.kernel(kconv.fill_im2col_gather)}({flat}, n, {channel}, {cols}, {index})")
+    else:
+        sh, sw, dh, dw, pt, pl = _geometry(plan)
+        OH, OW = (1, plan.out_shape[2]) if plan.as_2d else plan.out_shape[2:]
+        KH, KW = w4.shape[2:]
+        e.line(f"{indent}{e.kernel(kconv.fill_im2col)}({x4}, n, {channel}, {cols}, {KH}, {KW}, "
+               f"{sh}, {sw}, {dh}, {dw}, {pt}, {pl}, {OH}, {OW})")
 
 
 def _geometry(plan):
