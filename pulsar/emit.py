@@ -19,6 +19,7 @@ class Emitter:
     def __init__(self):
         self.lines, self.imports, self.args = [], {}, []
         self._arg_ids = {}
+        self.movable = set()        # names of arguments that only this function uses
         self._count = 0
 
     def fresh(self, stem="t") -> str:
@@ -34,25 +35,29 @@ class Emitter:
             self.imports[key] = f"{name}_{len(self.imports)}"
         return self.imports[key]
 
-    def arg(self, value, stem="a") -> str:
-        """An argument bound to `value` (the same object always gets the same name)."""
+    def arg(self, value, stem="a", movable=False) -> str:
+        """An argument bound to `value` (the same object always gets the same name).
+        `movable`: a buffer made for this function alone, which may live in an arena."""
         key = id(value)
         if key not in self._arg_ids:
             name = f"{stem}{len(self.args)}"
             self.args.append((name, value))
             self._arg_ids[key] = name
+            if movable:
+                self.movable.add(name)
         return self._arg_ids[key]
 
     def line(self, text: str):
         self.lines.append(text)
 
     def mark(self):
-        return len(self.lines), dict(self.imports), list(self.args), dict(self._arg_ids)
+        return len(self.lines), dict(self.imports), list(self.args), dict(self._arg_ids), \
+            set(self.movable)
 
     def rollback(self, mark):
-        n, imports, args, ids = mark
+        n, imports, args, ids, movable = mark
         del self.lines[n:]
-        self.imports, self.args, self._arg_ids = imports, args, ids
+        self.imports, self.args, self._arg_ids, self.movable = imports, args, ids, movable
 
 
 class NodeEmitter:
@@ -88,13 +93,13 @@ class NodeEmitter:
     def buffer(self, j: int) -> str:
         """A preallocated buffer for output j, assigned to its variable; returns the name."""
         f = self.out_facts[j]
-        name = self.arg(np.empty(f.shape, dtype=f.dtype), "b")
+        name = self.e.arg(np.empty(f.shape, dtype=f.dtype), "b", movable=True)
         self.line(f"{self.outs[j]} = {name}")
         return self.outs[j]
 
     def new_buffer(self, shape, dtype, stem="s") -> str:
         """A preallocated scratch array."""
-        return self.arg(np.empty(shape, dtype=dtype), stem)
+        return self.e.arg(np.empty(shape, dtype=dtype), stem, movable=True)
 
 
 def static(fact) -> bool:
