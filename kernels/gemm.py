@@ -104,13 +104,26 @@ if available():
 @jit(fastmath={"reassoc", "contract"})
 def dot_rows(a, bt, out):
     """out (M, N) = a (M, K) @ bt.T for narrow outputs (N of a few columns: a conv over 1-4
-    frames), where OpenBLAS runs at a fraction of its speed: one vectorised dot product per
-    output. a and bt C-contiguous; out any 2-D view."""
+    frames), where OpenBLAS runs at a fraction of its speed: vectorised dot products, four
+    columns at a time so each row of `a` is loaded once per four. a and bt C-contiguous; out
+    any 2-D view."""
     M, K = a.shape
     N = bt.shape[0]
+    N4 = N - N % 4
     for m in range(M):
         row = a[m]
-        for j in range(N):
+        for j in range(0, N4, 4):
+            c0, c1, c2, c3 = bt[j], bt[j + 1], bt[j + 2], bt[j + 3]
+            s0 = row.dtype.type(0)
+            s1, s2, s3 = s0, s0, s0
+            for k in range(K):
+                v = row[k]
+                s0 += v * c0[k]
+                s1 += v * c1[k]
+                s2 += v * c2[k]
+                s3 += v * c3[k]
+            out[m, j], out[m, j + 1], out[m, j + 2], out[m, j + 3] = s0, s1, s2, s3
+        for j in range(N4, N):
             col = bt[j]
             s = row.dtype.type(0)
             for k in range(K):
