@@ -56,6 +56,7 @@ class Plan:
         self.input_facts = [graph.facts.get(w) for w in graph.inputs]
         self._checked_shapes = None
         self._initial = None
+        self._direct = None
         self.interpreted_why = None         # node id -> reason, once compiled
         self.node_steps = self.steps        # one step per node, before any compilation
         if compile:
@@ -65,6 +66,26 @@ class Plan:
         """Run every compilable run of nodes as one generated function (pulsar/compiled.py)."""
         from .compiled import compile_steps
         self.steps = compile_steps(self, states)
+        self._direct = self._direct_call()
+
+    def _direct_call(self):
+        """(step, argument sources, output picks) when one compiled step computes every output
+        from inputs and constants: `run` then calls it without slot bookkeeping."""
+        if len(self.steps) != 1 or self.steps[0].scope is not None or self.outer_slots:
+            return None
+        step = self.steps[0]
+        consts = dict(self.const_slots)
+        sources = []
+        for s in step.ins:
+            if s in self.input_slots:
+                sources.append((True, self.input_slots.index(s)))
+            elif s in consts:
+                sources.append((False, consts[s]))
+            else:
+                return None
+        if not all(s in step.outs for s in self.output_slots):
+            return None
+        return self.steps, sources, [step.outs.index(s) for s in self.output_slots]
 
     def execution(self) -> list:
         """(node, 'compiled' | 'interpreted') for every node, in plan order."""
@@ -75,6 +96,11 @@ class Plan:
         """Outputs (in graph output order) for `inputs` (in graph input order)."""
         if self.check_inputs:
             inputs = self.checked(inputs)
+        direct = self._direct
+        if direct is not None and direct[0] is self.steps and not outer:   # not while profiling
+            _, sources, picks = direct
+            results = self.steps[0].run(*[inputs[v] if is_input else v for is_input, v in sources])
+            return [results[k] for k in picks]
         slots = self._initial_slots()
         for s, v in zip(self.input_slots, inputs):
             slots[s] = v
