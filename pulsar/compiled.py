@@ -12,6 +12,7 @@ from their text, which names the kernels' own source hash too: Numba's on-disk c
 serves a second process, and editing a kernel never reuses stale machine code.
 """
 import hashlib
+import math
 import os
 import re
 from pathlib import Path
@@ -28,6 +29,9 @@ _VAR = re.compile(r"\bv(\d+)\b")
 # pulsed) took 32 s, five of at most 8 nodes 23 s in all; each extra function costs a call
 # from Python (2-6 us) on every run, paid for the life of a stream: runtime wins.
 MAX_NODES = int(os.environ.get("PULSAR_SEGMENT_NODES", "64"))
+# Nodes writing more than this stay interpreted (see `_large`); audio models' wires are a few
+# to tens of KiB per pulse.
+MAX_OUTPUT_BYTES = int(os.environ.get("PULSAR_COMPILE_MAX_BYTES", str(256 * 1024)))
 
 
 class CompiledOp:
@@ -91,7 +95,7 @@ def _emits(plan, i, step, facts, consts, state, e) -> bool:
     if step.scope is not None:
         return False
     wires = [w for w in list(node.inputs) + list(node.outputs) if w]
-    if not all(emitting.static(facts.get(w)) for w in wires):
+    if not all(emitting.static(facts.get(w)) for w in wires) or _large(node, facts):
         return False
     ne = emitting.NodeEmitter(e, node, [_var(s) if s >= 0 else None for s in step.ins],
                               [_var(s) if s >= 0 else f"_unused{k}" for k, s in enumerate(step.outs)],
@@ -113,7 +117,17 @@ def _why(step, facts) -> str:
     wires = [w for w in list(step.node.inputs) + list(step.node.outputs) if w]
     if not all(emitting.static(facts.get(w)) for w in wires):
         return "shapes not static"
+    if _large(step.node, facts):
+        return f"outputs over {MAX_OUTPUT_BYTES // 1024} KiB (its own work dwarfs a call)"
     return "no compiled form for these inputs"
+
+
+def _large(node, facts) -> bool:
+    """Does the node write more than MAX_OUTPUT_BYTES? Such a node runs for hundreds of
+    microseconds, so a call from Python costs it nothing, while compiled it would hold its
+    output buffer for the plan's life and lengthen compilation (an image model's layers)."""
+    return any(facts[w].dtype.itemsize * math.prod(facts[w].shape) > MAX_OUTPUT_BYTES
+               for w in node.outputs if w)
 
 
 def _var(slot) -> str:
@@ -164,6 +178,8 @@ ALIGN = 64     # bytes: each buffer in an arena starts on a cache line (and a ve
 def _arenas(e):
     """Buffers and scratch of one function packed into one array per dtype: Numba's call
     costs ~50 ns per array argument, and a pulsed model has dozens of intermediate wires.
+    Output buffers get disjoint places; every node's scratch starts at the same offset after
+    them, since scratch never outlives its node's lines.
     Returns ([(arena name, array)], {buffer name: source of its view})."""
     groups = {}
     for name, value in e.args:
@@ -172,12 +188,22 @@ def _arenas(e):
     arenas, views = [], {}
     for k, (dtype, members) in enumerate(sorted(groups.items(), key=lambda g: g[0].str)):
         step = max(1, ALIGN // dtype.itemsize)
+
+        def size(value):
+            return -(-max(value.size, 1) // step) * step
         offset, spans = 0, []
         for name, value in members:
-            spans.append((name, offset, value))
-            offset += -(-max(value.size, 1) // step) * step
+            if name not in e.scratch:
+                spans.append((name, offset, value))
+                offset += size(value)
+        ends = {}
+        for name, value in members:
+            if name in e.scratch:
+                start = ends.get(e.scratch[name], offset)
+                spans.append((name, start, value))
+                ends[e.scratch[name]] = start + size(value)
         arena_name = f"arena{k}"
-        arenas.append((arena_name, np.zeros(offset, dtype)))
+        arenas.append((arena_name, np.zeros(max([offset, *ends.values()]), dtype)))
         for name, start, value in spans:
             views[name] = f"{arena_name}[{start}:{start + value.size}].reshape({shape_literal(value.shape)})"
     return arenas, views

@@ -20,6 +20,7 @@ class Emitter:
         self.lines, self.imports, self.args = [], {}, []
         self._arg_ids = {}
         self.movable = set()        # names of arguments that only this function uses
+        self.scratch = {}           # movable name -> the node that alone uses it (scratch)
         self._count = 0
 
     def fresh(self, stem="t") -> str:
@@ -52,12 +53,13 @@ class Emitter:
 
     def mark(self):
         return len(self.lines), dict(self.imports), list(self.args), dict(self._arg_ids), \
-            set(self.movable)
+            set(self.movable), dict(self.scratch)
 
     def rollback(self, mark):
-        n, imports, args, ids, movable = mark
+        n, imports, args, ids, movable, scratch = mark
         del self.lines[n:]
-        self.imports, self.args, self._arg_ids, self.movable = imports, args, ids, movable
+        self.imports, self.args, self._arg_ids = imports, args, ids
+        self.movable, self.scratch = movable, scratch
 
 
 class NodeEmitter:
@@ -98,8 +100,11 @@ class NodeEmitter:
         return self.outs[j]
 
     def new_buffer(self, shape, dtype, stem="s") -> str:
-        """A preallocated scratch array."""
-        return self.e.arg(np.empty(shape, dtype=dtype), stem, movable=True)
+        """A preallocated scratch array for this node alone: its contents do not outlive the
+        node's lines, so other nodes' scratch may share its memory."""
+        name = self.e.arg(np.empty(shape, dtype=dtype), stem, movable=True)
+        self.e.scratch[name] = id(self.node)
+        return name
 
 
 def static(fact) -> bool:
