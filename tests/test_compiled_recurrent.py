@@ -13,6 +13,7 @@ import pulsar
 from models import init, model, tensor
 from pulsar import streaming
 from reference import ort_run
+from test_ops_recurrent import ATTRIBUTE_CASES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
@@ -98,14 +99,7 @@ def test_directions_and_layouts(op, direction, layout):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("op,attrs", [
-    ("LSTM", {"activations": ["HardSigmoid", "LeakyRelu", "Softsign"],
-              "activation_alpha": [0.3, 0.05], "activation_beta": [0.4], "clip": 1.5}),
-    ("LSTM", {"input_forget": 1}),
-    ("GRU", {"linear_before_reset": 1, "clip": 0.7}),
-    ("GRU", {"activations": ["Sigmoid", "Relu", "Sigmoid", "Tanh"]}),
-    ("RNN", {"activations": ["Relu"]}),
-])
+@pytest.mark.parametrize("op,attrs", ATTRIBUTE_CASES)
 def test_attributes(op, attrs):
     direction = "bidirectional" if len(attrs.get("activations", [])) == 4 else "forward"
     m, feeds = rnn_node_model(op, seq=7, batch=2, direction=direction, attrs=attrs)

@@ -110,14 +110,17 @@ def test_matches_onnxruntime(op, direction, layout):
     assert_close(pulsar.load(m).run(feeds), want)
 
 
-@pytest.mark.parametrize("op,attrs", [
+ATTRIBUTE_CASES = [     # (op, attributes): every non-default attribute at least once
     ("LSTM", {"activations": ["HardSigmoid", "LeakyRelu", "Softsign"],
               "activation_alpha": [0.3, 0.05], "activation_beta": [0.4], "clip": 1.5}),
     ("LSTM", {"input_forget": 1}),
     ("GRU", {"linear_before_reset": 1, "clip": 0.7}),
     ("GRU", {"activations": ["Sigmoid", "Relu", "Sigmoid", "Tanh"]}),
     ("RNN", {"activations": ["Relu"]}),
-])
+]
+
+
+@pytest.mark.parametrize("op,attrs", ATTRIBUTE_CASES)
 def test_attributes_match_onnxruntime(op, attrs):
     direction = "bidirectional" if len(attrs.get("activations", [])) == 4 else "forward"
     m = rnn_model(op, (7, 2, 8), direction=direction, attrs=attrs)
