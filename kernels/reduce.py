@@ -33,20 +33,17 @@ def sum_middle(x, out, acc, divisor):
 @jit
 def max_middle(x, out):
     """out[a, b] = max over r of x[a, r, b]; NaN wins. x (A, R, B), out (A, B), no overlap."""
-    A, R, B = x.shape
-    for a in range(A):
-        for b in range(B):
-            out[a, b] = x[a, 0, b]
-        for r in range(1, R):
-            for b in range(B):
-                v = x[a, r, b]
-                if v > out[a, b] or v != v:
-                    out[a, b] = v
+    _extreme_middle(x, out, True)
 
 
 @jit
 def min_middle(x, out):
     """out[a, b] = min over r of x[a, r, b]; NaN wins. x (A, R, B), out (A, B), no overlap."""
+    _extreme_middle(x, out, False)
+
+
+@jit
+def _extreme_middle(x, out, largest):
     A, R, B = x.shape
     for a in range(A):
         for b in range(B):
@@ -54,5 +51,5 @@ def min_middle(x, out):
         for r in range(1, R):
             for b in range(B):
                 v = x[a, r, b]
-                if v < out[a, b] or v != v:
+                if (v > out[a, b] if largest else v < out[a, b]) or v != v:
                     out[a, b] = v
