@@ -150,7 +150,8 @@ def _segment(plan, indices, facts, consts, states, later_reads, outputs, Step):
     e = emitting.Emitter()
     steps = [plan.node_steps[i] for i in indices]
     for i, step in zip(indices, steps):
-        assert _emits(plan, i, step, facts, consts, states.get(i), e), step.node.name
+        if not _emits(plan, i, step, facts, consts, states.get(i), e):    # emitted once before
+            raise RuntimeError(f"node {step.node.name!r} emitted once, then refused")
     written, read_first = set(), []
     for step in steps:
         for s in step.ins:
