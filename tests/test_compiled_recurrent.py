@@ -13,7 +13,7 @@ import pulsar
 from models import init, model, tensor
 from pulsar import streaming
 from reference import ort_run
-from test_ops_recurrent import ATTRIBUTE_CASES
+from test_ops_recurrent import ATTRIBUTE_CASES, assert_close
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
@@ -79,13 +79,6 @@ def run_compiled(m, feeds) -> list:
     where = {n.op.onnx_name: w for n, w in loaded.plan.execution()}
     assert set(where.values()) == {"compiled"}, where
     return outs
-
-
-def assert_close(got, want, atol=2e-5):
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.shape == w.shape and g.dtype == w.dtype
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=atol)
 
 
 @pytest.mark.slow
