@@ -11,7 +11,6 @@ takes `chunks` chunks of real audio (the recording, repeated):
 """
 import json
 import os
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -66,14 +65,8 @@ def traced_blocks() -> list:
 
 
 def measure(chunks=10_000) -> dict:
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), str(chunks)],
-                          capture_output=True, text=True, timeout=3600)
-    if done.returncode != 0:
-        tail = done.stderr.strip().splitlines()[-1:] or ["(no stderr)"]
-        if "FileNotFoundError" in tail[0]:
-            raise FileNotFoundError(tail[0])
-        raise RuntimeError(f"memory run failed: {tail[0]}")
-    data = json.loads(done.stdout.strip().splitlines()[-1])
+    from runtimes import child_json
+    data = child_json(Path(__file__).resolve(), [chunks], "memory run", timeout=3600)
     assert data["scores_finite"], "the pipeline's scores during the memory run were not finite"
     rss = {int(k): v for k, v in data["rss_mb"].items()}
     traced = {int(k): v for k, v in data["traced_blocks"].items()}

@@ -46,3 +46,20 @@ def tract_runnable(model):
         return tract.onnx().load(path).into_model().into_runnable()
     finally:
         os.unlink(path)
+
+
+def child_json(script, args, what, env=None, timeout=1800) -> dict:
+    """Run `script args` in a new Python process and return the JSON on its last output line.
+    A child that found no shared files raises FileNotFoundError (the workload is skipped);
+    any other failure raises RuntimeError naming `what` and the child's last error line."""
+    import json
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, str(script), *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["(no stderr)"]
+        if "FileNotFoundError" in tail[0]:
+            raise FileNotFoundError(tail[0])
+        raise RuntimeError(f"{what} failed: {tail[0]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

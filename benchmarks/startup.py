@@ -10,7 +10,6 @@ onnxruntime is measured the same way as a reference (it has no compile cache).
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,14 +64,9 @@ def spawn(target, runtime, cache_dir=None) -> dict:
         env["NUMBA_CACHE_DIR"] = str(cache_dir / "numba")
         env["PULSAR_CACHE_DIR"] = str(cache_dir / "pulsar")
     t0 = time.time()
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), target, runtime],
-                          env=env, capture_output=True, text=True, timeout=1800)
-    if done.returncode != 0:
-        tail = done.stderr.strip().splitlines()[-1:] or ["(no stderr)"]
-        if "FileNotFoundError" in tail[0]:
-            raise FileNotFoundError(tail[0])
-        raise RuntimeError(f"{target}/{runtime} start-up failed: {tail[0]}")
-    data = json.loads(done.stdout.strip().splitlines()[-1])
+    from runtimes import child_json
+    data = child_json(Path(__file__).resolve(), [target, runtime], f"{target}/{runtime} start-up",
+                      env=env)
     data["seconds"] = data.pop("t_first") - t0
     return data
 
