@@ -165,12 +165,31 @@ def _segment(plan, indices, facts, consts, states, later_reads, outputs, Step):
     arenas, views = _arenas(e)
     source = _source(e, ins, exported, [st.node for st in steps], arenas, views)
     fn = codegen.load(source, stem="plan").segment
-    bound = [a for _, a in arenas] + [value for name, value in e.args if name not in views]
+    fixed = [value for name, value in e.args if name not in views]
     frees = sorted({s for step in steps for s in step.frees if s not in written})
+    return Step(SegmentNode([st.node for st in steps]), _runner(fn, [a for _, a in arenas], fixed),
+                ins, exported, frees, None)
+
+
+def _runner(fn, arenas, fixed):
+    """Calls of `fn` with arenas of their own: a plan is shared by every thread that runs its
+    model, and the arenas hold its intermediate buffers and scratch, so two concurrent calls
+    must never write one arena. Free sets wait in a list (pop and append are atomic under the
+    GIL, so no lock, and callers never wait for each other); a new set is made only when every
+    set is in use, i.e. at most one per concurrent caller. Outputs leave as copies, and state
+    arrays belong to one session, which is driven by one thread at a time."""
+    free = [arenas]
 
     def run(*values):
-        return fn(*bound, *values)
-    return Step(SegmentNode([st.node for st in steps]), run, ins, exported, frees, None)
+        try:
+            mine = free.pop()
+        except IndexError:
+            mine = [np.zeros_like(a) for a in arenas]
+        try:
+            return fn(*mine, *fixed, *values)
+        finally:
+            free.append(mine)
+    return run
 
 
 ALIGN = 64     # bytes: each buffer in an arena starts on a cache line (and a vector boundary)
@@ -206,7 +225,11 @@ def _arenas(e):
         arena_name = f"arena{k}"
         arenas.append((arena_name, np.zeros(max([offset, *ends.values()]), dtype)))
         for name, start, value in spans:
-            views[name] = f"{arena_name}[{start}:{start + value.size}].reshape({shape_literal(value.shape)})"
+            flat = f"{arena_name}[{start}:{start + value.size}]"
+            if value.ndim > 1 and not value.flags.c_contiguous:     # Fortran-ordered scratch
+                views[name] = f"{flat}.reshape({shape_literal(value.shape[::-1])}).T"
+            else:
+                views[name] = f"{flat}.reshape({shape_literal(value.shape)})"
     return arenas, views
 
 

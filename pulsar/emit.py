@@ -99,9 +99,15 @@ class NodeEmitter:
         self.line(f"{self.outs[j]} = {name}")
         return self.outs[j]
 
-    def new_buffer(self, shape, dtype, stem="s") -> str:
+    def new_buffer(self, shape, dtype, stem="s", order="C") -> str:
         """A preallocated scratch array for this node alone: its contents do not outlive the
-        node's lines, so other nodes' scratch may share its memory."""
+        node's lines, so other nodes' scratch may share its memory. Every array the generated
+        code writes must come from here or `buffer` (they live in per-call arenas: see
+        compiled._runner); `arg` is for values it only reads."""
+        if order == "F":
+            name = self.e.arg(np.empty(shape[::-1], dtype=dtype).T, stem, movable=True)
+            self.e.scratch[name] = id(self.node)
+            return name
         name = self.e.arg(np.empty(shape, dtype=dtype), stem, movable=True)
         self.e.scratch[name] = id(self.node)
         return name

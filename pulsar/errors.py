@@ -46,3 +46,7 @@ class OptionError(PulsarError):
 
 class PulseError(PulsarError):
     """The model cannot be streamed as asked; the message names the node and suggests a fix."""
+
+
+class ConcurrencyError(PulsarError):
+    """A session (one stream's state) was driven by two threads at once: give each its own."""

@@ -4,6 +4,7 @@ into named inputs across calls, in preallocated arrays."""
 import numpy as np
 
 from pulsar.errors import InputError, PulseError
+from .owner import exclusive
 
 
 class StatefulModel:
@@ -40,17 +41,21 @@ class StatefulSession:
         self.states = {i: np.zeros(facts[i].shape, dtype=facts[i].dtype) for i in m.state}
         self.reset()
 
+    @exclusive
     def reset(self):
         for name, array in self.states.items():
             array[...] = self.m.init.get(name, 0)
 
+    @exclusive
     def snapshot(self):
         return {k: v.copy() for k, v in self.states.items()}
 
+    @exclusive
     def restore(self, snap):
         for k, v in snap.items():
             self.states[k][...] = v
 
+    @exclusive
     def push(self, inputs) -> list:
         """Run once on `inputs` (dict, or the single data input); returns the outputs that are
         not state, in graph order. State is updated only after a successful run; an empty
@@ -72,6 +77,7 @@ class StatefulSession:
         state_outputs = set(self.m.state.values())
         return [v for w, v in zip(self.m.model.graph.outputs, outs) if w not in state_outputs]
 
+    @exclusive
     def flush(self) -> list:
         return self._empty()
 

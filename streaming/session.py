@@ -15,6 +15,7 @@ from pulsar.errors import InputError, PulseError
 from pulsar.plan import Plan
 
 from .ops import frame_slice
+from .owner import exclusive
 
 
 class StreamContext:
@@ -189,6 +190,7 @@ class Session:
         self.pulse_buffers = [np.zeros(f.shape, dtype=f.dtype) for f in self.facts]
         self.reset()
 
+    @exclusive
     def reset(self):
         for state, initial in zip(self.plan.states, self.plan.initial):
             for array, value in zip(state, initial):
@@ -204,11 +206,13 @@ class Session:
             self.carried = self._pad(self.preroll, 0)   # returned with the first push
             self.pushed = self.preroll
 
+    @exclusive
     def snapshot(self):
         return ([[a.copy() for a in s] for s in self.plan.states],
                 [b.copy() for b in self.pulse_buffers], self.pending_frames, self.pushed,
                 list(self.emitted), self.ended, dict(self.plan.context.bindings), list(self.latest))
 
+    @exclusive
     def restore(self, snap):
         states, pending, self.pending_frames, self.pushed, emitted, self.ended, bindings, latest = snap
         self.latest = list(latest)
@@ -221,6 +225,7 @@ class Session:
         self.plan.context.bindings.clear()
         self.plan.context.bindings.update(bindings)
 
+    @exclusive
     def push(self, chunk) -> list:
         """Feed frames (any number); returns each output's newly computed frames."""
         if self.ended:
@@ -235,6 +240,7 @@ class Session:
             self.carried = None
         return outs
 
+    @exclusive
     def flush(self) -> list:
         """End of stream: pad the last pulse, run until every output is complete."""
         if self.ended:

@@ -11,6 +11,7 @@ from pulsar import dims
 from pulsar.errors import InputError, PulseError
 
 from .ops import frame_slice
+from .owner import exclusive
 
 
 class WindowModel:
@@ -82,18 +83,22 @@ class WindowSession:
         self.buffer = np.empty(window.fact.shape, dtype=window.fact.dtype)
         self.reset()
 
+    @exclusive
     def reset(self):
         self.buffer[...] = self.window.fill
         self.seen = 0
         self.since_run = 0
 
+    @exclusive
     def snapshot(self):
         return self.buffer.copy(), self.seen, self.since_run
 
+    @exclusive
     def restore(self, snap):
         buffer, self.seen, self.since_run = snap
         self.buffer[...] = buffer
 
+    @exclusive
     def push(self, chunk) -> list:
         """Shift frames in; run the model each time `hop` new frames completed a window."""
         chunk = self._validated(chunk)
@@ -117,6 +122,7 @@ class WindowSession:
                 self.since_run = 0
         return [self._join(acc, o) for o, acc in enumerate(outs)]
 
+    @exclusive
     def flush(self) -> list:
         return [self._join([], o) for o in range(len(self.window.model.graph.outputs))]
 

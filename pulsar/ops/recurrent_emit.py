@@ -61,7 +61,7 @@ def runtime_weights(op, e, facts, hidden, dtype) -> list:
 
 
 def fortran_copy(e, src, k, shape, dtype) -> str:
-    buf = e.arg(np.empty(shape, dtype, order="F"), "wf")
+    buf = e.new_buffer(shape, dtype, order="F")     # scratch: written every run
     e.line(f"{buf}[...] = {src}[{k}]")
     return buf
 
