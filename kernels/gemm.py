@@ -11,12 +11,11 @@ import glob
 import os
 
 import numpy as np
-from numba import types
 
 from .jit import jit
 
-_I = types.int64
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_sgemm = _dgemm = _sgemv = _dgemv = None       # Numba external functions, bound on first compile
 
 
 def _library():
@@ -28,34 +27,39 @@ def _library():
 
 
 def _bind():
+    """Make the CBLAS symbols visible to LLVM and to the kernels below (before they compile)."""
+    global _sgemm, _dgemm, _sgemv, _dgemv
     found = _library()
-    if found is None:
-        return None
+    if found is None or _sgemm is not None:
+        return
     import llvmlite.binding as llvm
+    from numba import types
     path, prefix, suffix = found
     llvm.load_library_permanently(path)
+    i = types.int64
 
     def gemm(t):
-        return types.void(_I, _I, _I, _I, _I, _I, t, types.voidptr, _I, types.voidptr, _I, t,
-                          types.voidptr, _I)
+        return types.void(i, i, i, i, i, i, t, types.voidptr, i, types.voidptr, i, t,
+                          types.voidptr, i)
 
     def gemv(t):
-        return types.void(_I, _I, _I, _I, t, types.voidptr, _I, types.voidptr, _I, t,
-                          types.voidptr, _I)
-    return [types.ExternalFunction(f"{prefix}{name}{suffix}", sig(t))
-            for name, sig, t in (("sgemm", gemm, types.float32), ("dgemm", gemm, types.float64),
-                                 ("sgemv", gemv, types.float32), ("dgemv", gemv, types.float64))]
+        return types.void(i, i, i, i, t, types.voidptr, i, types.voidptr, i, t,
+                          types.voidptr, i)
+    _sgemm, _dgemm, _sgemv, _dgemv = [
+        types.ExternalFunction(f"{prefix}{name}{suffix}", sig(t))
+        for name, sig, t in (("sgemm", gemm, types.float32), ("dgemm", gemm, types.float64),
+                             ("sgemv", gemv, types.float32), ("dgemv", gemv, types.float64))]
 
 
-_sgemm, _dgemm, _sgemv, _dgemv = _bind() or (None,) * 4
+_AVAILABLE = _library() is not None
 
 
 def available() -> bool:
-    return _sgemm is not None
+    return _AVAILABLE
 
 
 if available():
-    @jit
+    @jit(prepare=_bind)
     def gemm(a, b, out, trans_a, trans_b, alpha, beta):
         """out = alpha * op(a) @ op(b) + beta * out for C-contiguous 2-D float32/64 arrays;
         op transposes when the flag is set. Shapes are the caller's to validate."""
@@ -79,7 +83,7 @@ if available():
             _dgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float64(alpha), a.ctypes, a.shape[1],
                    b.ctypes, b.shape[1], np.float64(beta), out.ctypes, n)
 
-    @jit
+    @jit(prepare=_bind)
     def _gemv(mat, vec, out, trans, alpha, beta):
         """out = alpha * op(mat) @ vec + beta * out; vec and out are contiguous vectors in any
         2-D shape, mat C-contiguous as stored (op transposes when `trans`)."""

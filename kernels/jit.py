@@ -1,20 +1,197 @@
-"""The one place that owns Numba options for every kernel.
+"""The one place that owns Numba options for every kernel, and when kernels compile.
 
-- cache=True: compiled machine code is stored beside the module, so a second process starts fast.
-- nogil=True: kernels release the GIL, so a streaming session can run beside an audio thread.
+Options:
+- cache=True: compiled machine code is stored on disk, so a second process starts fast.
+- nogil=True: kernels release the GIL, so a streaming session can run beside an audio thread,
+  and one model can serve several threads at once.
 - fastmath=False: results must agree with onnxruntime to 1e-4; reassociation breaks that on
   long reductions.
 - error_model="numpy": division by zero gives inf/nan like NumPy instead of raising.
 - boundscheck stays off: callers validate shapes before calling (see pulsar's op `eval`s).
+
+When: a `Kernel` makes its Numba dispatcher on first need, so importing kernels imports no Numba.
+Compiling one kernel takes a second or more, and a model needs dozens, so a first output must
+not wait for them: each kernel may have a NumPy *twin* with the same signature and semantics
+(`@kernel.numpy`). Under the "auto" policy a call whose argument types have no machine code yet
+runs the twin and queues the compile on the background compiler (kernels/background.py); the
+next call after it finishes runs machine code. The policy is a context variable set by pulsar's
+plans (see `policy`):
+- "auto": twin now, compile in the background (the default);
+- "interpreted": twins only, never compile (kernels without a twin compile anyway);
+- "kernels", "compiled": compile before the call returns (the background compiler's own policy).
 """
-import numba
+import contextlib
+import contextvars
+import functools
+import threading
+
+import numpy as np
 
 OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
+POLICIES = ("auto", "interpreted", "kernels", "compiled")
+
+_policy = contextvars.ContextVar("pulsar_kernel_policy", default="auto")
+_lock = threading.RLock()
+_numba_ready = False
 
 
-def jit(fn=None, **overrides):
-    """Compile `fn` in nopython mode with pulsar's options; usable bare or with overrides."""
+def jit(fn=None, prepare=None, **overrides):
+    """`fn` as a Kernel with pulsar's options; usable bare or with overrides. `prepare` runs
+    once before the kernel first compiles (e.g. to bind external functions)."""
     options = {**OPTIONS, **overrides}
     if fn is None:
-        return lambda f: numba.njit(**options)(f)
-    return numba.njit(**options)(fn)
+        return lambda f: Kernel(f, options, prepare)
+    return Kernel(fn, options, prepare)
+
+
+@contextlib.contextmanager
+def policy(name: str):
+    """Within the block (this thread or task), kernels follow `name` (see POLICIES)."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown kernel policy {name!r}; policies are {', '.join(POLICIES)}")
+    token = _policy.set(name)
+    try:
+        yield
+    finally:
+        _policy.reset(token)
+
+
+def current_policy() -> str:
+    return _policy.get()
+
+
+class Kernel:
+    """A Numba-compiled function made on first need, with an optional NumPy twin."""
+
+    def __init__(self, py_func, options, prepare=None):
+        functools.update_wrapper(self, py_func)
+        self.py_func = py_func
+        self.options = options
+        self.prepare = prepare          # called once before the dispatcher is made
+        self.twin = None
+        self._dispatcher = None
+        self._ready = set()             # argument keys with machine code in this process
+        self._queued = set()
+
+    def numpy(self, twin):
+        """Decorator: `twin` computes what the kernel computes, with NumPy (no compilation)."""
+        self.twin = twin
+        return twin
+
+    @property
+    def dispatcher(self):
+        if self._dispatcher is None:
+            with _lock:
+                if self._dispatcher is None:
+                    _prepare_numba()
+                    if self.prepare is not None:
+                        self.prepare()
+                    import numba
+                    self._dispatcher = numba.njit(**self.options)(self.py_func)
+                    self._prepare_callees()     # after: a callee may call this one back
+        return self._dispatcher
+
+    def _prepare_callees(self):
+        """Make the dispatchers of the kernels this one calls first: their `prepare` hooks
+        (external symbols) must have run before machine code calling them loads from disk."""
+        code, names = self.py_func.__code__, self.py_func.__globals__
+        for name in code.co_names:
+            callee = names.get(name)
+            if isinstance(callee, Kernel) and callee is not self:
+                callee.dispatcher
+
+    def __call__(self, *args):
+        key = arg_key(args)
+        if key in self._ready:
+            return self._dispatcher(*args)
+        return self.run_or_twin(key, args, self.twin)
+
+    def ready(self, args) -> bool:
+        """Has machine code for these argument types been compiled or loaded here?"""
+        return arg_key(args) in self._ready
+
+    def run_or_twin(self, key, args, twin, priority=1):
+        """Machine code if ready; else, by policy, `twin()` (queueing a compile under "auto")
+        or a compile now. `twin` takes the same arguments as the kernel (None: no twin)."""
+        if key in self._ready:
+            return self._dispatcher(*args)
+        mode = _policy.get()
+        if twin is not None and mode in ("auto", "interpreted"):
+            if mode == "auto":
+                self.request(key, args, priority)
+            return twin(*args)
+        result = self.dispatcher(*args)          # compiles now, or loads the disk cache
+        self._ready.add(key)
+        return result
+
+    def request(self, key, args, priority=1):
+        """Queue a background compile for the types of `args` (once per key)."""
+        if key in self._queued:
+            return
+        self._queued.add(key)
+        from .background import compiler
+        protos = prototypes(key)
+        compiler().submit(f"{self.__module__.rsplit('.', 1)[-1]}.{self.__name__}",
+                          functools.partial(self.compile_for, key, protos), priority)
+
+    def compile_for(self, key, protos):
+        """Compile (or load from the disk cache) for the types of `protos`; then mark ready."""
+        import numba
+        self.dispatcher.compile(tuple(numba.typeof(p) for p in protos))
+        self._ready.add(key)
+
+    def __repr__(self):
+        return f"<Kernel {self.__module__}.{self.__name__}>"
+
+
+def arg_key(args) -> tuple:
+    """What Numba specialises on, cheaply: array dtype, rank, layout and flags; scalar types."""
+    return tuple(_key(a) for a in args)
+
+
+def _key(a):
+    if type(a) is np.ndarray:
+        f = a.flags
+        return (a.dtype.str, a.ndim, f.c_contiguous, f.f_contiguous, f.writeable, f.aligned)
+    if type(a) is tuple:
+        return ("tuple",) + tuple(_key(v) for v in a)
+    return type(a)
+
+
+def prototypes(key) -> list:
+    """Small values whose Numba types equal those the key was taken from."""
+    return [_prototype(k) for k in key]
+
+
+def _prototype(k):
+    if type(k) is tuple and k and k[0] == "tuple":
+        return tuple(_prototype(v) for v in k[1:])
+    if type(k) is tuple:
+        dtype, ndim, c, f, writeable, _aligned = k
+        if ndim == 0:
+            a = np.zeros((), dtype)
+        elif c:
+            a = np.zeros((2,) * ndim, dtype)
+        elif f:
+            a = np.zeros((2,) * ndim, dtype, order="F")
+        else:
+            a = np.zeros((2,) * (ndim - 1) + (4,), dtype)[..., ::2]
+        a.setflags(write=writeable)
+        return a
+    if k is type(None):
+        return None
+    return k()
+
+
+def _prepare_numba():
+    """Numba must see a Kernel inside other kernels (and generated code) as its dispatcher."""
+    global _numba_ready
+    if _numba_ready:
+        return
+    from numba.core import types
+    from numba.core.typing.typeof import typeof_impl
+
+    @typeof_impl.register(Kernel)
+    def _typeof_kernel(value, context):
+        return types.Dispatcher(value.dispatcher)
+    _numba_ready = True

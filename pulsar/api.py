@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import compiled, pipeline
+from . import compiled, pipeline, tiers
 from .analyse import analyse
 from .dump import dump_graph
 from .errors import InputError
@@ -22,30 +22,38 @@ class TensorInfo:
         return f"{self.name}: {np.dtype(self.dtype).name}[{','.join(str(d) for d in self.shape)}]"
 
 
-def load(source, inputs=None, symbols=None, optimize=True, compile=None) -> "Model":
+def load(source, inputs=None, symbols=None, optimize=True, compile=None, tier=None) -> "Model":
     """Load an ONNX model from a path, bytes or `onnx.ModelProto`.
 
     inputs:   override input facts, e.g. {"input_1": "1,S,32,1"} or {"x": "f32[1,S]"}.
     symbols:  fix symbols, e.g. {"S": 1760}; downstream shapes become concrete.
-    compile:  run nodes with static shapes as generated Numba functions (pulsar/compiled.py);
-              default $PULSAR_COMPILE, else on. Off, every node is interpreted.
+    tier:     "auto" (default: answer at once, compile in the background), "interpreted"
+              (never compile), "kernels" (node by node on compiled kernels) or "compiled"
+              (compile before the first output); see pulsar/tiers.py. Else $PULSAR_TIER.
+    compile:  the older switch: True is tier "compiled", False tier "kernels".
     """
     graph, opsets = pipeline.load_graph(source)
     declared = pipeline.declare_inputs(graph, inputs, symbols)
-    return Model(graph, opsets, declared, optimize, compile)
+    return Model(graph, opsets, declared, optimize, compile, tier)
 
 
 class Model:
-    def __init__(self, raw_graph, opsets, declared, optimize=True, compile=None):
+    """A loaded model: analysed, optimised and planned; `run` it, `bind` symbols, `dump` it.
+
+    A Model may be shared by any number of threads: every run has buffers of its own.
+    """
+
+    def __init__(self, raw_graph, opsets, declared, optimize=True, compile=None, tier=None):
         self.raw_graph = raw_graph
         self.opsets = opsets
         self.optimize = optimize
-        self.compile = compiled.enabled(compile)
+        self.tier = tiers.resolve(tier, compile)
+        self.compile = tiers.generates_code(self.tier)
         self.declared = declared
         self._plans = {}
         self.deferred = any(f is None or isinstance(f, UnrankedFact) for f in declared.values())
         self.graph = None if self.deferred else self._analysed(declared)
-        self.plan = None if self.deferred else Plan(self.graph, compile=self.compile)
+        self.plan = None if self.deferred else Plan(self.graph, compile=self.compile, tier=self.tier)
 
     def _analysed(self, facts):
         graph = analyse(self.raw_graph, facts, self.opsets)
@@ -103,13 +111,13 @@ class Model:
         key = tuple((a.dtype.str, a.shape) for a in arrays)
         if key not in self._plans:
             facts = {w: Fact(a.dtype, a.shape) for w, a in zip(self.raw_graph.inputs, arrays)}
-            self._plans[key] = Plan(self._analysed(facts), compile=self.compile)
+            self._plans[key] = Plan(self._analysed(facts), compile=self.compile, tier=self.tier)
         return self._plans[key]
 
     def bind(self, **symbols) -> "Model":
         """A copy with symbols fixed (`model.bind(S=1760)`): every shape becomes concrete."""
         declared = pipeline.declare_inputs(self.raw_graph, self.declared, symbols)
-        return Model(self.raw_graph, self.opsets, declared, self.optimize, self.compile)
+        return Model(self.raw_graph, self.opsets, declared, self.optimize, tier=self.tier)
 
     def dump(self) -> str:
         """The analysed graph, then which nodes run compiled (and why the others do not)."""

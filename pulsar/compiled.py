@@ -14,17 +14,17 @@ serves a second process, and editing a kernel never reuses stale machine code.
 import hashlib
 import math
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 
-from . import elementwise_fusion
+from . import elementwise_fusion, tiers
 from . import emit as emitting
 from .emit import shape_literal
 from .kernels import codegen
+from .kernels.jit import arg_key
+from .kernels.jit import policy as kernel_policy
 
-_VAR = re.compile(r"\bv(\d+)\b")
 # Nodes per generated function. Compiling one function of 39 nodes (openWakeWord's embedding,
 # pulsed) took 32 s, five of at most 8 nodes 23 s in all; each extra function costs a call
 # from Python (2-6 us) on every run, paid for the life of a stream: runtime wins.
@@ -57,10 +57,11 @@ class SegmentNode:
 
 
 def enabled(requested=None) -> bool:
-    """`requested` if given, else $PULSAR_COMPILE (default on)."""
-    if requested is not None:
-        return bool(requested)
-    return os.environ.get("PULSAR_COMPILE", "1").strip().lower() not in ("0", "false", "no", "off")
+    """Do plans contain generated functions, for `requested` (a compile flag or a tier name)
+    or else the environment (pulsar/tiers.py)?"""
+    if isinstance(requested, str):
+        return tiers.generates_code(tiers.resolve(requested))
+    return tiers.generates_code(tiers.resolve(compile=requested))
 
 
 def compile_steps(plan, states=None) -> list:
@@ -160,25 +161,35 @@ def _segment(plan, indices, facts, consts, states, later_reads, outputs, Step):
         written.update(s for s in step.outs if s >= 0)
     after = later_reads[indices[-1]] | outputs
     exported = [s for step in steps for s in step.outs if s >= 0 and s in after]
-    used = {int(m) for line in e.lines for m in _VAR.findall(line)}
-    ins = [s for s in read_first if s in used]
+    ins = read_first         # the interpreted twin may need inputs the generated code does not
     arenas, views = _arenas(e)
     source = _source(e, ins, exported, [st.node for st in steps], arenas, views)
     fn = codegen.load(source, stem="plan").segment
     fixed = [value for name, value in e.args if name not in views]
     frees = sorted({s for step in steps for s in step.frees if s not in written})
-    return Step(SegmentNode([st.node for st in steps]), _runner(fn, [a for _, a in arenas], fixed),
-                ins, exported, frees, None)
+    twin = _interpreted(plan, steps, ins, exported)
+    return Step(SegmentNode([st.node for st in steps]),
+                _runner(fn, [a for _, a in arenas], fixed, twin), ins, exported, frees, None)
 
 
-def _runner(fn, arenas, fixed):
-    """Calls of `fn` with arenas of their own: a plan is shared by every thread that runs its
-    model, and the arenas hold its intermediate buffers and scratch, so two concurrent calls
-    must never write one arena. Free sets wait in a list (pop and append are atomic under the
-    GIL, so no lock, and callers never wait for each other); a new set is made only when every
-    set is in use, i.e. at most one per concurrent caller. Outputs leave as copies, and state
-    arrays belong to one session, which is driven by one thread at a time."""
+def _runner(fn, arenas, fixed, twin):
+    """Calls of `fn` (a Kernel) with arenas of their own, or of its interpreted twin.
+
+    Arenas: a plan is shared by every thread that runs its model, and the arenas hold its
+    intermediate buffers and scratch, so two concurrent calls must never write one arena. Free
+    sets wait in a list (pop and append are atomic under the GIL, so no lock, and callers never
+    wait for each other); a new set is made only when every set is in use, i.e. at most one per
+    concurrent caller. Outputs leave as copies, and state arrays belong to one session, which
+    is driven by one thread at a time.
+    Tiers (pulsar/tiers.py): until `fn` has machine code, the kernel policy decides between the
+    twin (the same nodes interpreted, on the same state arrays) and compiling now; once it has,
+    every later call goes straight to the dispatcher."""
     free = [arenas]
+    hot = []
+
+    def interpreted(*args):
+        with kernel_policy("interpreted"):
+            return twin(args[len(arenas) + len(fixed):])
 
     def run(*values):
         try:
@@ -186,10 +197,33 @@ def _runner(fn, arenas, fixed):
         except IndexError:
             mine = [np.zeros_like(a) for a in arenas]
         try:
-            return fn(*mine, *fixed, *values)
+            if hot:
+                return hot[0](*mine, *fixed, *values)
+            args = (*mine, *fixed, *values)
+            key = arg_key(args)
+            result = fn.run_or_twin(key, args, interpreted, priority=0)
+            if fn.ready(args):
+                hot.append(fn.dispatcher)
+            return result
         finally:
             free.append(mine)
     return run
+
+
+def _interpreted(plan, steps, ins, exported):
+    """The segment's nodes run one by one: what its outputs are before its machine code is."""
+    consts = dict(plan.const_slots)
+
+    def twin(values):
+        slots = dict(consts)
+        slots.update(zip(ins, values))
+        for step in steps:
+            results = step.run(*[slots[i] if i >= 0 else None for i in step.ins])
+            for s, r in zip(step.outs, results):
+                if s >= 0:
+                    slots[s] = r
+        return tuple(slots[s] for s in exported)
+    return twin
 
 
 ALIGN = 64     # bytes: each buffer in an arena starts on a cache line (and a vector boundary)

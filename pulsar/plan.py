@@ -7,6 +7,7 @@ the actual input shapes on every run and checked against every input that mentio
 import numpy as np
 
 from . import blas, dims
+from .kernels import jit as kernel_jit
 from .errors import InputError, PulsarError, SymbolConflictError
 from .fact import SequenceFact
 
@@ -20,8 +21,9 @@ class Step:
 
 
 class Plan:
-    def __init__(self, graph, check_inputs=True, compile=False):
+    def __init__(self, graph, check_inputs=True, compile=False, tier=None):
         blas.limit_threads()
+        self.tier = tier            # kernel policy for runs (None: the caller's)
         self.graph = graph
         self.check_inputs = check_inputs
         slot_of = {}
@@ -94,6 +96,12 @@ class Plan:
 
     def run(self, inputs: list, outer: dict = None) -> list:
         """Outputs (in graph output order) for `inputs` (in graph input order)."""
+        if self.tier is not None and self.tier != kernel_jit.current_policy():
+            with kernel_jit.policy(self.tier):
+                return self._run(inputs, outer)
+        return self._run(inputs, outer)
+
+    def _run(self, inputs: list, outer: dict = None) -> list:
         if self.check_inputs:
             inputs = self.checked(inputs)
         direct = self._direct

@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from pulsar import compiled, dims
+from pulsar import compiled, dims, tiers
 from pulsar.dump import dump_graph
 from pulsar.errors import InputError, PulseError
 from pulsar.plan import Plan
@@ -28,8 +28,8 @@ class StreamContext:
 class StreamPlan(Plan):
     """A Plan whose stateful steps are bound to one session's state arrays."""
 
-    def __init__(self, graph, compile=False):
-        super().__init__(graph, check_inputs=False)
+    def __init__(self, graph, compile=False, tier=None):
+        super().__init__(graph, check_inputs=False, tier=tier)
         self.context = StreamContext()
         self.states = []
         self.initial = []
@@ -76,9 +76,10 @@ def _scoped(op, state, context):
 class PulsedModel:
     """A model pulsed along one symbol; `session()` streams it."""
 
-    def __init__(self, pulsed, batch_graph, compile=None):
+    def __init__(self, pulsed, batch_graph, compile=None, tier=None):
         self.pulsed = pulsed
-        self.compile = compiled.enabled(compile)
+        self.tier = tiers.resolve(tier, compile)
+        self.compile = tiers.generates_code(self.tier)
         self.graph = pulsed.graph
         self.batch_graph = batch_graph
         self.symbol = pulsed.symbol
@@ -144,7 +145,7 @@ class PulsedModel:
         lines = [dump_graph(self.graph)]
         for (node, note) in self.pulsed.report:
             lines.append(f"# {node}: {note}")
-        plan, total = StreamPlan(self.graph, compile=self.compile), 0
+        plan, total = StreamPlan(self.graph, compile=self.compile, tier=self.tier), 0
         stateful = [st.node for st in plan.node_steps if getattr(st.node.op, "stateful", False)]
         for node, state in zip(stateful, plan.states):
             size = sum(a.nbytes for a in state)
@@ -183,7 +184,7 @@ class Session:
         self.pad_value = pad_value
         self.skip_warmup = bool(skip_warmup)
         self.preroll = int(preroll)
-        self.plan = StreamPlan(model.graph, compile=model.compile)
+        self.plan = StreamPlan(model.graph, compile=model.compile, tier=model.tier)
         self.inputs = list(model.graph.inputs)
         self.facts = [model.graph.facts[w] for w in self.inputs]
         # One pulse of each input, preallocated: chunks are copied in, a full pulse runs.
@@ -386,4 +387,4 @@ def pulse(model, symbol=None, pulse=None, input=None, axis=None) -> PulsedModel:
         inputs = {input: axis}
     pulsed = pulsify(graph, model.opsets, int(pulse), symbol, inputs)
     pulsed.graph = remove_dead_nodes(fold_constants(pulsed.graph))
-    return PulsedModel(pulsed, graph, getattr(model, "compile", None))
+    return PulsedModel(pulsed, graph, tier=getattr(model, "tier", None))

@@ -1,0 +1,110 @@
+"""The background compiler: one daemon thread that compiles kernels while NumPy twins answer.
+
+One thread, not a pool: the machines pulsar targets have two to four cores, and the caller's
+own stream needs one. Jobs run in order of priority, then of arrival (a compiled plan's
+functions before the kernels of nodes that stay interpreted). Each job runs under the
+"compiled" kernel policy, so what it calls compiles instead of queueing more twins.
+
+While jobs are pending, the interpreter's switch interval is lowered from 5 ms to 0.5 ms: Numba
+spends part of a compile in Python, holding the GIL, and a caller thread that needs the GIL
+back (after every NumPy call that released it) would otherwise wait up to 5 ms each time.
+"""
+import heapq
+import itertools
+import logging
+import sys
+import threading
+import time
+
+from .jit import policy
+
+log = logging.getLogger("pulsar")
+SWITCH_INTERVAL = 0.0005
+
+
+class BackgroundCompiler:
+    def __init__(self):
+        self._jobs = []
+        self._order = itertools.count()
+        self._cond = threading.Condition()
+        self._thread = None
+        self._running = None
+        self._saved_interval = None
+        self.done = 0
+        self.seconds = 0.0
+        self.errors = []
+
+    def submit(self, label: str, job, priority: int = 1):
+        """Run job() on the compiler thread; lower priority numbers run first."""
+        with self._cond:
+            heapq.heappush(self._jobs, (priority, next(self._order), label, job))
+            if self._saved_interval is None:
+                self._saved_interval = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved_interval, SWITCH_INTERVAL))
+                log.info("pulsar: compiling in the background; outputs come from the "
+                         "interpreter until machine code is ready")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="pulsar-compiler",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._jobs) + (self._running is not None)
+
+    def wait(self, timeout=None) -> bool:
+        """Block until every queued job has finished (True) or `timeout` seconds pass."""
+        end = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._jobs or self._running is not None:
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def _work(self):
+        while True:
+            with self._cond:
+                while not self._jobs:
+                    self._cond.wait()
+                _, _, label, job = heapq.heappop(self._jobs)
+                self._running = label
+            started = time.perf_counter()
+            try:
+                with policy("compiled"):
+                    job()
+            except Exception as e:      # noqa: BLE001 - a failed compile leaves the twin in use
+                self.errors.append((label, e))
+                log.warning("pulsar: background compile of %s failed (%s: %s); it keeps "
+                            "running interpreted", label, type(e).__name__, e)
+            elapsed = time.perf_counter() - started
+            log.debug("pulsar: compiled %s in %.2f s", label, elapsed)
+            with self._cond:
+                self._running = None
+                self.done += 1
+                self.seconds += elapsed
+                if not self._jobs:
+                    self._finished()
+                self._cond.notify_all()
+
+    def _finished(self):
+        if self._saved_interval is not None:
+            sys.setswitchinterval(self._saved_interval)
+            self._saved_interval = None
+        log.info("pulsar: background compiles done (%d functions, %.1f s so far); running "
+                 "machine code", self.done, self.seconds)
+
+
+_compiler = None
+_compiler_lock = threading.Lock()
+
+
+def compiler() -> BackgroundCompiler:
+    global _compiler
+    if _compiler is None:
+        with _compiler_lock:
+            if _compiler is None:
+                _compiler = BackgroundCompiler()
+    return _compiler
