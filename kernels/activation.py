@@ -131,3 +131,6 @@ def apply_activation_inplace(a, act, alpha, beta):
     """
     if act != ACT_NONE:
         bias_activation_row(a, a.dtype.type(0), act, alpha, beta)
+
+
+from . import activation_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

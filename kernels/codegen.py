@@ -57,8 +57,12 @@ def cache_dir() -> Path:
 
 @functools.lru_cache(maxsize=None)
 def kernel_for(expression: str, n_inputs: int, dtype: str):
-    """The compiled-on-first-call kernel(out, x0, ..., x{n_inputs-1}) for `expression`."""
-    return load(kernel_source(expression, n_inputs, dtype)).kernel
+    """The compiled-on-first-call kernel(out, x0, ..., x{n_inputs-1}) for `expression`, with
+    its NumPy twin (codegen_numpy) attached."""
+    kernel = load(kernel_source(expression, n_inputs, dtype)).kernel
+    if kernel.twin is None:
+        kernel.numpy(codegen_numpy.twin_for(expression, n_inputs, dtype))
+    return kernel
 
 
 def kernel_source(expression: str, n_inputs: int, dtype: str) -> str:
@@ -163,3 +167,6 @@ def _write_once(directory: Path, filename: str, source: str) -> Path:
     finally:
         os.unlink(tmp)
     return path
+
+
+from . import codegen_numpy  # noqa: E402  (twins of the generated kernels)

@@ -142,3 +142,6 @@ def apply_rnn_activation(v, code, alpha, beta):
     else:
         for j in range(n):
             v[j] = rnn_activation(v[j], code, alpha, beta)
+
+
+from . import rnn_activation_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

@@ -1,0 +1,75 @@
+"""NumPy twins of the fused activations (kernels/activation.py), and `activate`, which the
+other twin modules use to finish a convolution the way the kernels do.
+
+Same arithmetic as the kernels: the bias is added in the array dtype; ReLU, LeakyReLU, Clip
+and LeakyReLU-then-Max stay in the array dtype when their parameters are exact in it (what
+`bias_activation_span` does), every other activation is computed in float64 and rounded once.
+NaN behaves as in the kernels: ReLU maps it to 0 (`v > 0` is false), the others keep it.
+"""
+import numpy as np
+
+from . import activation as k
+from .activation import (ACT_CLIP, ACT_HARD_SIGMOID, ACT_LEAKY_RELU, ACT_LEAKY_RELU_MAX,
+                         ACT_NONE, ACT_RELU, ACT_SIGMOID, ACT_TANH)
+
+
+def activate(v, act, alpha, beta):
+    """Activation `act` of the float array `v` (bias already added), in v's dtype. May
+    return `v` itself (ACT_NONE) or modify it."""
+    if act == ACT_NONE:
+        return v
+    t = v.dtype.type
+    with np.errstate(invalid="ignore", over="ignore"):
+        if act == ACT_RELU:
+            return np.fmax(v, t(0), out=v if v.flags.writeable else None)   # NaN -> 0
+        if act == ACT_LEAKY_RELU and t(alpha) == alpha:
+            return np.where(v >= 0, v, v * t(alpha))
+        if act == ACT_LEAKY_RELU_MAX and t(alpha) == alpha and t(beta) == beta:
+            y = np.where(v >= 0, v, v * t(alpha))
+            return np.where(y < t(beta), t(beta), y)
+        if act == ACT_CLIP and t(alpha) == alpha and t(beta) == beta:
+            return np.where(v < t(alpha), t(alpha), np.where(v > t(beta), t(beta), v))
+        return activate64(v.astype(np.float64), act, alpha, beta).astype(v.dtype)
+
+
+def activate64(x, act, alpha, beta):
+    """`apply_activation` over a float64 array (a new array, or x itself for no-ops)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        if act == ACT_RELU:
+            return np.where(x > 0.0, x, 0.0)
+        if act in (ACT_LEAKY_RELU, ACT_LEAKY_RELU_MAX):
+            y = np.where(x >= 0.0, x, alpha * x)
+            return np.where(y < beta, beta, y) if act == ACT_LEAKY_RELU_MAX else y
+        if act == ACT_CLIP:
+            return np.where(x < alpha, alpha, np.where(x > beta, beta, x))
+        if act == ACT_SIGMOID:
+            e = np.exp(-np.abs(x))
+            return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+        if act == ACT_TANH:
+            return np.tanh(x)
+        if act == ACT_HARD_SIGMOID:
+            y = alpha * x + beta
+            return np.where(y < 0.0, 0.0, np.where(y > 1.0, 1.0, y))
+    return x
+
+
+@k.apply_activation.numpy
+def apply_activation(v, act, alpha, beta):
+    return float(activate64(np.float64(v), act, alpha, beta))
+
+
+@k.bias_activation_span.numpy
+def bias_activation_span(a, lo, hi, bias, act, alpha, beta):
+    seg = a[lo:hi]
+    seg[...] = activate(seg + bias, act, alpha, beta)
+
+
+@k.bias_activation_row.numpy
+def bias_activation_row(a, bias, act, alpha, beta):
+    a[...] = activate(a + bias, act, alpha, beta)
+
+
+@k.apply_activation_inplace.numpy
+def apply_activation_inplace(a, act, alpha, beta):
+    if act != ACT_NONE:
+        a[...] = activate(a, act, alpha, beta)
