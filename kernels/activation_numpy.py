@@ -14,19 +14,30 @@ from .activation import (ACT_CLIP, ACT_HARD_SIGMOID, ACT_LEAKY_RELU, ACT_LEAKY_R
 
 
 def activate(v, act, alpha, beta):
-    """Activation `act` of the float array `v` (bias already added), in v's dtype. May
-    return `v` itself (ACT_NONE) or modify it."""
+    """Activation `act` of the float array `v` (bias already added), in v's dtype: computed
+    in place into `v` where it can be (a writeable temporary), so the caller must use the
+    returned array."""
     if act == ACT_NONE:
         return v
     t = v.dtype.type
+    if not v.flags.writeable:
+        v = v.copy()
+    # the in-place paths below raise no floating-point warnings (alpha <= 1 cannot overflow)
+    if act == ACT_RELU:
+        return np.fmax(v, t(0), out=v)                      # NaN -> 0, as `v > 0 ? v : 0`
+    if act in (ACT_LEAKY_RELU, ACT_LEAKY_RELU_MAX) and t(alpha) == alpha and 0.0 <= alpha <= 1.0 \
+            and (act == ACT_LEAKY_RELU or t(beta) == beta):
+        # max(v, alpha*v) is v for v >= 0 and alpha*v below: the kernel's select, NaN included
+        # (alpha*NaN is NaN and np.maximum keeps it)
+        np.maximum(v, v * t(alpha), out=v)
+        if act == ACT_LEAKY_RELU_MAX:                       # `beta if y < beta else y`
+            np.maximum(v, t(beta), out=v)
+        return v
+    if act == ACT_CLIP and t(alpha) == alpha and t(beta) == beta and alpha <= beta:
+        return np.minimum(np.maximum(v, t(alpha), out=v), t(beta), out=v)     # NaN kept
     with np.errstate(invalid="ignore", over="ignore"):
-        if act == ACT_RELU:
-            return np.fmax(v, t(0), out=v if v.flags.writeable else None)   # NaN -> 0
         if act == ACT_LEAKY_RELU and t(alpha) == alpha:
             return np.where(v >= 0, v, v * t(alpha))
-        if act == ACT_LEAKY_RELU_MAX and t(alpha) == alpha and t(beta) == beta:
-            y = np.where(v >= 0, v, v * t(alpha))
-            return np.where(y < t(beta), t(beta), y)
         if act == ACT_CLIP and t(alpha) == alpha and t(beta) == beta:
             return np.where(v < t(alpha), t(alpha), np.where(v > t(beta), t(beta), v))
         return activate64(v.astype(np.float64), act, alpha, beta).astype(v.dtype)
@@ -53,6 +64,13 @@ def activate64(x, act, alpha, beta):
     return x
 
 
+def activate_into(a, act, alpha, beta):
+    """a[...] = activation of a (in place when `activate` could work in place)."""
+    result = activate(a, act, alpha, beta)
+    if result is not a:
+        a[...] = result
+
+
 @k.apply_activation.numpy
 def apply_activation(v, act, alpha, beta):
     return float(activate64(np.float64(v), act, alpha, beta))
@@ -71,5 +89,4 @@ def bias_activation_row(a, bias, act, alpha, beta):
 
 @k.apply_activation_inplace.numpy
 def apply_activation_inplace(a, act, alpha, beta):
-    if act != ACT_NONE:
-        a[...] = activate(a, act, alpha, beta)
+    activate_into(a, act, alpha, beta)

@@ -10,7 +10,7 @@ taps only, never over pixels or channels.
 import numpy as np
 
 from . import conv as k
-from .activation_numpy import activate
+from .activation_numpy import activate, activate_into
 from .window_numpy import bordered, prod, taps, windows
 
 
@@ -98,12 +98,14 @@ def _store(dst, values):
 
 @k.add_bias_activation.numpy
 def add_bias_activation(out, b, act, alpha, beta):
-    out[...] = activate(out + b[None, :, None], act, alpha, beta)
+    out += b[None, :, None]
+    activate_into(out, act, alpha, beta)
 
 
 @k.bias_activation_planes.numpy
 def bias_activation_planes(out, b, act, alpha, beta):
-    out[...] = activate(out + b[:, None], act, alpha, beta)
+    out += b[:, None]
+    activate_into(out, act, alpha, beta)
 
 
 @k.sum_taps.numpy
