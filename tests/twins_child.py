@@ -27,7 +27,8 @@ def ort_run(model, feeds):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     source = model if isinstance(model, str) else model.SerializeToString()
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"]).run(None, feeds)
+    session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
 
 
 def check(label, model, atol=1e-4):
@@ -48,17 +49,21 @@ def check(label, model, atol=1e-4):
 def synthetic():
     """Small models over the op families the twins cover."""
     def init(name, *shape, scale=0.3):
-        return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
+        values = (rng.standard_normal(shape) * scale).astype(np.float32)
+        return numpy_helper.from_array(values, name)
 
     def make(nodes, x_shape, inits):
-        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+        graph = helper.make_graph(
+            nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
     n = helper.make_node
-    cnn = make([n("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]), n("Relu", ["c1"], ["r1"]),
+    cnn = make([n("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+                n("Relu", ["c1"], ["r1"]),
                 n("Conv", ["r1", "w2"], ["c2"], group=8, pads=[1, 1, 1, 1]),
-                n("Sigmoid", ["c2"], ["s2"]), n("MaxPool", ["s2"], ["p2"], kernel_shape=[2, 2], strides=[2, 2]),
+                n("Sigmoid", ["c2"], ["s2"]),
+                n("MaxPool", ["s2"], ["p2"], kernel_shape=[2, 2], strides=[2, 2]),
                 n("AveragePool", ["p2"], ["a2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
                 n("ConvTranspose", ["a2", "w3"], ["t3"], strides=[2, 2]),
                 n("GlobalAveragePool", ["t3"], ["g"]), n("Flatten", ["g"], ["f"]),
@@ -67,13 +72,15 @@ def synthetic():
                                 init("w3", 8, 4, 2, 2)])
     lstm = make([n("LSTM", ["x", "W", "R", "B"], ["ys", "h"], hidden_size=6),
                  n("Squeeze", ["ys", "axis"], ["sq"]),
-                 n("GRU", ["sq", "W2", "R2", "B2"], ["ys2", "h2"], hidden_size=5, linear_before_reset=1),
+                 n("GRU", ["sq", "W2", "R2", "B2"], ["ys2", "h2"], hidden_size=5,
+                   linear_before_reset=1),
                  n("ReduceMean", ["ys2"], ["y"], axes=[0], keepdims=0)],
                 [7, 2, 4], [init("W", 1, 24, 4), init("R", 1, 24, 6), init("B", 1, 48),
                             numpy_helper.from_array(np.array([1], np.int64), "axis"),
                             init("W2", 1, 15, 6), init("R2", 1, 15, 5), init("B2", 1, 30)])
     norm = make([n("LayerNormalization", ["x", "s", "b"], ["l"], axis=-1),
-                 n("Mul", ["l", "k"], ["m"]), n("Tanh", ["m"], ["t"]), n("Add", ["t", "l"], ["e"]),
+                 n("Mul", ["l", "k"], ["m"]), n("Tanh", ["m"], ["t"]),
+                 n("Add", ["t", "l"], ["e"]),
                  n("Erf", ["e"], ["r"]), n("LogSoftmax", ["r"], ["y"], axis=1)],
                 [2, 5, 12], [init("s", 12), init("b", 12),
                              numpy_helper.from_array(np.array(1.5, np.float32), "k")])
@@ -86,8 +93,8 @@ def wakeword_pipeline():
     """openWakeWord's pipeline over one recording against openWakeWord's scores."""
     from pulsar.streaming.wakeword import openwakeword
     wav, ref = AUDIO / "tts_hey_jarvis_en-gb_130.wav", AUDIO / "openwakeword_reference_scores.npz"
-    paths = [MODELS / "openwakeword" / f for f in ("melspectrogram.onnx", "embedding_model.onnx",
-                                                    "hey_jarvis_v0.1.onnx")]
+    paths = [MODELS / "openwakeword" / f
+             for f in ("melspectrogram.onnx", "embedding_model.onnx", "hey_jarvis_v0.1.onnx")]
     if not (wav.exists() and ref.exists() and all(p.exists() for p in paths)):
         return False
     ww = openwakeword(str(paths[0]), str(paths[1]), {"hey_jarvis": str(paths[2])})
@@ -113,5 +120,5 @@ for p in present:
     check(p, str(MODELS / p))
 count = synthetic()
 pipeline = wakeword_pipeline()
-print(json.dumps({"numba_imported": "numba" in sys.modules, "shared": present, "synthetic": count,
-                  "pipeline": pipeline, "mismatches": mismatches}))
+print(json.dumps({"numba_imported": "numba" in sys.modules, "shared": present,
+                  "synthetic": count, "pipeline": pipeline, "mismatches": mismatches}))
