@@ -224,8 +224,8 @@ graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", Tensor
 model = pulsar.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
 model.run([np.arange(5, dtype=np.float32)])
 kernels = [codegen.kernel_for(e, 1, "float32") for e in ("exp(relu(x0))", "neg(sigmoid(x0))")]
-print(sum(sum(k.stats.cache_misses.values()) for k in kernels),
-      sum(sum(k.stats.cache_hits.values()) for k in kernels))
+print(sum(sum(k.dispatcher.stats.cache_misses.values()) for k in kernels),
+      sum(sum(k.dispatcher.stats.cache_hits.values()) for k in kernels))
 """
 
 
