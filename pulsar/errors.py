@@ -46,3 +46,7 @@ class OptionError(PulsarError):
 
 class PulseError(PulsarError):
     """The model cannot be streamed as asked; the message names the node and suggests a fix."""
+
+
+class ResourceError(PulsarError):
+    """The model or an input would need more memory or work than allowed (see PULSAR_MEMORY_BUDGET)."""
