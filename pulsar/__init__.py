@@ -4,11 +4,12 @@
     outs = model.run({"input": x})
 """
 from .errors import (PulsarError, ModelLoadError, UnsupportedOpError, InferenceError,
-                     InputError, SymbolConflictError, OptionError, PulseError)
+                     InputError, SymbolConflictError, OptionError, PulseError, ResourceError)
 
 __version__ = "0.1.0"
 __all__ = ["load", "Model", "TensorInfo", "PulsarError", "ModelLoadError", "UnsupportedOpError",
            "InferenceError", "InputError", "SymbolConflictError", "OptionError", "PulseError",
+           "ResourceError",
            "streaming", "dims", "__version__"]
 
 
