@@ -104,10 +104,10 @@ def _counts(schema, inputs, n_outputs, at):
         raise ModelLoadError(f"{at}: {n_outputs} output(s) given, the operator has "
                              f"{_range(schema.min_output, schema.max_output)}")
     formal = schema.inputs
-    Single = defs.OpSchema.FormalParameterOption.Single
+    Optional = defs.OpSchema.FormalParameterOption.Optional
     for k, w in enumerate(inputs):
         param = formal[min(k, len(formal) - 1)] if formal else None
-        if not w and param is not None and param.option == Single:
+        if not w and param is not None and param.option != Optional:
             raise ModelLoadError(f"{at}: required input {k} ({param.name}) has an empty name")
 
 

@@ -85,7 +85,9 @@ class DFT(Op):
 
     def eval(self, x, length=None, axis=None):
         axis = self.signal_axis(self.axis if axis is None else int(axis), x.ndim)
-        n = None if length is None else int(length)
+        if length is not None and np.size(length) != 1:
+            fail(f"dft_length must be a scalar, got shape {list(np.shape(length))}")
+        n = None if length is None else int(np.asarray(length).reshape(-1)[0])
         if n is not None and n < 1:
             fail(f"dft_length must be >= 1, got {n}")
         z = to_complex(x)
