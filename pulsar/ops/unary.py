@@ -296,7 +296,7 @@ class Dropout12(Dropout10):
         if training is None or not bool(training) or rate == 0:
             return super().eval(x)
         # onnx's tests draw the mask from NumPy's legacy stream seeded with `seed`
-        rng = np.random.RandomState(self.seed) if self.seed is not None \
+        rng = np.random.RandomState(self.seed % 2 ** 32) if self.seed is not None \
             else np.random.default_rng()
         keep = rng.uniform(0.0, 1.0, x.shape) >= rate
         scale = 1.0 / (1.0 - rate) if rate < 1 else 0.0
