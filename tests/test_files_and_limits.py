@@ -137,3 +137,23 @@ def test_lrn_with_a_huge_size_follows_the_spec():
         square_sum = (x[:, lo:hi + 1].astype(np.float64) ** 2).sum(axis=1)
         want[:, c] = x[:, c] / (1.0 + 1e-4 / size * square_sum) ** 0.75
     np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("op, attrs", [
+    ("MaxPool", dict(kernel_shape=[2 ** 31 - 1, 2], pads=[2 ** 30, 0, 2 ** 30, 0])),
+    ("AveragePool", dict(kernel_shape=[2 ** 20, 2 ** 20], pads=[2 ** 19] * 4)),
+    ("LpPool", dict(kernel_shape=[2 ** 20, 2 ** 20], pads=[2 ** 19] * 4)),
+])
+def test_pooling_windows_that_would_run_for_hours_are_refused(op, attrs):
+    proto = model([helper.make_node(op, ["x"], ["y"], name="pool", **attrs)],
+                  [tensor("x", [1, 1, 8, 8])], [tensor("y", None)])
+    with pytest.raises(pulsar.ResourceError, match="'pool'.*steps"):
+        pulsar.load(proto)
+
+
+def test_conv_pads_beyond_the_budget_are_refused():
+    proto = model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[2 ** 31] * 4)],
+                  [tensor("x", [1, 1, 8, 8])], [tensor("y", None)],
+                  [numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w")])
+    with pytest.raises(pulsar.ResourceError, match="'conv'"):
+        pulsar.load(proto)
