@@ -23,7 +23,8 @@ FLAGS = {"keepdims", "transA", "transB", "noop_with_empty_axes", "select_last_in
          "is_case_sensitive", "fmod", "linear_before_reset", "input_forget", "allowzero",
          "training_mode", "new_axis", "center_point_box", "saturate", "storage_order", "layout",
          "cubic_coeff_a_is_flag_never", "interleaved", "is_causal"}
-POSITIVE = {"kernel_shape", "strides", "dilations", "size", "group", "blocksize"}
+POSITIVE = {"kernel_shape", "strides", "dilations", "size", "group", "blocksize",
+            "output_height", "output_width"}
 NON_NEGATIVE = {"pads", "output_padding"}          # Pad's own `pads` (opset < 11) may be negative
 MAX_ELEMENTS = 1 << 40          # a tensor's declared element count; real data is far smaller
 

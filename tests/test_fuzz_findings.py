@@ -57,3 +57,27 @@ def test_inputs_that_do_not_broadcast_at_run_time():
     m = pulsar.load(proto)
     with pytest.raises(pulsar.InferenceError, match="'add'.*do not broadcast"):
         m.run({"a": np.ones(2, np.float32), "b": np.ones(3, np.float32)})
+
+
+def test_size_of_a_tensor_whose_size_overflows_int64():
+    proto = model([helper.make_node("Size", ["x"], ["y"], name="size")],
+                  [tensor("x", [2 ** 40, 2 ** 40])], [tensor("y", None, TensorProto.INT64)])
+    with pytest.raises(pulsar.PulsarError, match="does not fit"):
+        pulsar.load(proto)
+
+
+def test_dropout_with_a_non_scalar_training_flag():
+    proto = model([helper.make_node("Dropout", ["x", "r", "t"], ["y"], name="drop")],
+                  [tensor("x", [4]), tensor("t", [2], TensorProto.BOOL)], [tensor("y", None)],
+                  [numpy_helper.from_array(np.float32(0.5), "r")], opset=13)
+    with pytest.raises(pulsar.PulsarError, match="scalars"):
+        pulsar.load(proto).run({"x": np.ones(4, np.float32), "t": np.array([True, False])})
+
+
+def test_roialign_with_a_negative_output_size_is_refused_at_load():
+    proto = model([helper.make_node("RoiAlign", ["x", "rois", "idx"], ["y"], name="roi",
+                                    output_height=-1)],
+                  [tensor("x", [1, 1, 4, 4]), tensor("rois", [1, 4]),
+                   tensor("idx", [1], TensorProto.INT64)], [tensor("y", None)])
+    with pytest.raises(pulsar.ModelLoadError, match="'output_height' must be positive"):
+        pulsar.load(proto)
