@@ -49,7 +49,10 @@ def mutate(raw: bytes, draw) -> tuple[bytes, list]:
             except Exception:
                 raw = _bytes(raw, draw, done)
                 continue
-            raw = _proto(model, raw, draw, done)
+            try:
+                raw = _proto(model, raw, draw, done)
+            except (ValueError, TypeError):    # a field protobuf will not set (non-UTF-8 text)
+                done.append("skipped")
     return raw, done
 
 
