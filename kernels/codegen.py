@@ -14,10 +14,12 @@ float64: the kernel computes in the input dtype, as the unfused NumPy ops do.
 import ast
 import functools
 import hashlib
-import importlib.util
+import logging
 import os
+import stat
 import sys
 import tempfile
+import types
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +51,38 @@ FUNCTIONS = {
 OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 DTYPES = {"float32": "np.float32", "float64": "np.float64"}
 NAMED_CONSTANTS = {"inf": "np.inf", "nan": "np.nan"}
+log = logging.getLogger("pulsar.cache")
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("PULSAR_CACHE_DIR") or Path.home() / ".cache" / "pulsar" / "kernels")
+    """The directory generated sources live in: `$PULSAR_CACHE_DIR`, else ~/.cache/pulsar/kernels;
+    a private temporary directory (with one warning) when that one is unusable."""
+    wanted = Path(os.environ.get("PULSAR_CACHE_DIR") or Path.home() / ".cache" / "pulsar" / "kernels")
+    if wanted not in _usable:
+        _usable[wanted] = wanted if _prepare(wanted) else _fallback_dir(wanted)
+    return _usable[wanted]
+
+
+_usable = {}            # wanted directory -> directory used (itself or the fallback)
+_fallback = []
+
+
+def _prepare(directory: Path) -> bool:
+    """True when `directory` is a real (not symlinked) directory we can write to."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        st = os.lstat(directory)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and os.access(directory, os.W_OK | os.X_OK)
+
+
+def _fallback_dir(wanted: Path) -> Path:
+    if not _fallback:
+        _fallback.append(Path(tempfile.mkdtemp(prefix="pulsar-kernels-")))
+        log.warning("pulsar: kernel cache directory %s is not a writable directory (set "
+                    "PULSAR_CACHE_DIR to change it); using %s for this process", wanted, _fallback[0])
+    return _fallback[0]
 
 
 @functools.lru_cache(maxsize=None)
@@ -136,37 +166,83 @@ class _Emitter:
 
 
 def load(source: str, stem: str = "fused"):
-    """Import `source` from its file in the cache directory, writing the file only if absent."""
+    """Import `source` as a module whose file is `<cache dir>/<stem>_<hash>.py`.
+
+    The file exists for Numba's cache (keyed on its path and timestamp); what runs is always
+    `source` itself, compiled here under the file's name, and only once the file on disk is
+    checked to hold exactly `source`: a truncated, garbage or tampered file, or a symlink, is
+    replaced (with a warning) rather than trusted, which also invalidates Numba's cache of it."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     name = f"pulsar_{stem}_{digest}"
     if name in sys.modules:
         return sys.modules[name]
     path = _write_once(cache_dir(), f"{stem}_{digest}.py", source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    exec(compile(source, str(path), "exec"), module.__dict__)
     sys.modules[name] = module
     return module
 
 
 def _write_once(directory: Path, filename: str, source: str) -> Path:
-    """The file's path. Written under a temporary name and hard-linked into place, so a
-    concurrent process never sees half a file and never replaces a finished one (which would
-    change its timestamp and invalidate Numba's cache)."""
+    """The file's path, holding `source`. Written under a temporary name and hard-linked into
+    place, so a concurrent process never sees half a file and never replaces a finished one
+    (which would change its timestamp and invalidate Numba's cache). A bad entry is replaced
+    atomically (rename over it); an entry that cannot be replaced moves us to the fallback dir."""
     path = directory / filename
-    if path.exists():
+    data = source.encode()
+    problem = _check_entry(path, data)
+    if problem is None:
         return path
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(source)
     try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass                            # another process won the race with the same source
-    finally:
-        os.unlink(tmp)
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        try:
+            if problem == "absent":
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:     # another process won the race: check what it wrote
+                    if _check_entry(path, data) is not None:
+                        os.replace(tmp, path)
+            else:
+                log.warning("pulsar: cache entry %s is %s; rebuilding it", path, problem)
+                os.replace(tmp, path)      # replaces a symlink itself, never its target
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+    except OSError as e:
+        log.warning("pulsar: cannot write cache entry %s (%s)", path, e)
+        if _fallback and directory == _fallback[0]:
+            return path                    # run from memory; Numba then compiles uncached
+        _usable.clear()
+        _usable[directory] = _fallback_dir(directory)
+        return _write_once(_usable[directory], filename, source)
     return path
+
+
+def _check_entry(path: Path, data: bytes):
+    """None when `path` is a regular file holding exactly `data`, else what is wrong with it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return "absent"
+    except OSError as e:
+        return "a symlink" if os.path.islink(path) else f"unreadable ({e.strerror or e})"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "not a regular file"
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            content = f.read(len(data) + 1)
+    except OSError as e:
+        return f"unreadable ({e.strerror or e})"
+    finally:
+        os.close(fd)
+    if content == data:
+        return None
+    if data.startswith(content):
+        return "truncated"
+    return "corrupted (its content does not hash to its name)"
 
 
 from . import codegen_numpy  # noqa: E402  (twins of the generated kernels)

@@ -1,7 +1,8 @@
 """The one place that owns Numba options for every kernel, and when kernels compile.
 
 Options:
-- cache=True: compiled machine code is stored on disk, so a second process starts fast.
+- cache=True: compiled machine code is stored on disk, so a second process starts fast; the
+  cache is `numba_cache.SafeFunctionCache`, which rebuilds a corrupted entry instead of failing.
 - nogil=True: kernels release the GIL, so a streaming session can run beside an audio thread,
   and one model can serve several threads at once.
 - fastmath=False: results must agree with onnxruntime to 1e-4; reassociation breaks that on
@@ -87,7 +88,13 @@ class Kernel:
                     if self.prepare is not None:
                         self.prepare()
                     import numba
-                    self._dispatcher = numba.njit(**self.options)(self.py_func)
+                    options = dict(self.options)
+                    cache = options.pop("cache", False)
+                    dispatcher = numba.njit(**options)(self.py_func)
+                    if cache:
+                        from . import numba_cache
+                        numba_cache.enable(dispatcher)
+                    self._dispatcher = dispatcher
                     self._prepare_callees()     # after: a callee may call this one back
         return self._dispatcher
 

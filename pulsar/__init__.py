@@ -4,12 +4,13 @@
     outs = model.run({"input": x})
 """
 from .errors import (PulsarError, ModelLoadError, UnsupportedOpError, InferenceError,
-                     InputError, SymbolConflictError, OptionError, PulseError, ConcurrencyError)
+                     InputError, SymbolConflictError, OptionError, PulseError, ConcurrencyError,
+                     ResourceError)
 
 __version__ = "0.1.0"
 __all__ = ["load", "Model", "TensorInfo", "PulsarError", "ModelLoadError", "UnsupportedOpError",
            "InferenceError", "InputError", "SymbolConflictError", "OptionError", "PulseError",
-           "ConcurrencyError",
+           "ConcurrencyError", "ResourceError",
            "streaming", "dims", "__version__"]
 
 

@@ -6,8 +6,8 @@ Reshape` chains fold into symbolic shapes with no special casing.
 """
 import numpy as np
 
-from . import dims
-from .errors import InferenceError, PulsarError
+from . import budget, dims
+from .errors import InferenceError, PulsarError, ResourceError
 from .fact import Fact, concretize
 from .onnx_import import UnrankedFact
 
@@ -46,6 +46,7 @@ class SymbolTable:
 
     def fresh(self, hint: str) -> dims.Dim:
         self.count += 1
+        budget.count_symbol(self.count)
         clean = "".join(c if c.isalnum() or c == "_" else "_" for c in hint).strip("_") or "n"
         return dims.sym(f"{clean}_{self.count}")
 
@@ -94,9 +95,13 @@ def infer_node(node, scope, opsets, symbols) -> list:
         outs = list(node.op.infer(inputs, ctx))
         if len(outs) < len([w for w in node.outputs if w]):
             raise InferenceError(f"produces {len(outs)} outputs, the node asks for {len(node.outputs)}")
+        for wire, fact in zip(node.outputs, outs):
+            budget.check_fact(fact, f"output {wire!r}")
         return fold(node, inputs, outs)
     except PulsarError as e:
         raise type(e)(describe_failure(node, inputs, e)) from e
+    except MemoryError as e:
+        raise ResourceError(describe_failure(node, inputs, "out of memory during analysis")) from e
 
 
 def fold(node, inputs, outs) -> list:

@@ -6,7 +6,7 @@ import numpy as np
 from . import compiled, pipeline, tiers
 from .analyse import analyse
 from .dump import dump_graph
-from .errors import InputError
+from .errors import InputError, ResourceError
 from .onnx_import import UnrankedFact
 from .optimise import optimise
 from .plan import Plan
@@ -78,8 +78,12 @@ class Model:
     def run(self, feeds) -> list:
         """Outputs in graph order; `feeds` is a dict by input name or a list in input order."""
         arrays = self._ordered(feeds)
-        plan = self.plan if not self.deferred else self._deferred_plan(arrays)
-        return plan.run(arrays)
+        try:
+            plan = self.plan if not self.deferred else self._deferred_plan(arrays)
+            return plan.run(arrays)
+        except MemoryError as e:
+            raise ResourceError("running the model ran out of memory (lower the input sizes or "
+                                "raise PULSAR_MEMORY_BUDGET)") from e
 
     def plan_for(self, feeds):
         """The Plan that `run(feeds)` uses (models without declared shapes plan per shape)."""

@@ -50,3 +50,7 @@ class PulseError(PulsarError):
 
 class ConcurrencyError(PulsarError):
     """A session (one stream's state) was driven by two threads at once: give each its own."""
+
+
+class ResourceError(PulsarError):
+    """The model or an input would need more memory or work than allowed (see PULSAR_MEMORY_BUDGET)."""

@@ -6,14 +6,15 @@ whole model, subgraphs included, and reported together.
 """
 import os
 import re
+import stat
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 from google.protobuf.message import DecodeError
 
-from . import dims, dtypes
-from .errors import InferenceError, ModelLoadError, UnsupportedOpError
+from . import budget, dims, dtypes, validate
+from .errors import InferenceError, ModelLoadError, ResourceError, UnsupportedOpError
 from .fact import Fact, SequenceFact, const
 from .graph import Graph, Node, topological_order
 from .ops import registry
@@ -31,6 +32,7 @@ class ImportContext:
 
     def fresh_symbol(self, hint: str) -> dims.Dim:
         self._fresh += 1
+        budget.count_symbol(self._fresh)
         clean = re.sub(r"[^A-Za-z0-9_]", "_", hint).strip("_") or "d"
         return dims.sym(f"{clean}_{self._fresh}")
 
@@ -41,13 +43,47 @@ def read_model(source) -> tuple[onnx.ModelProto, object]:
         return source, None
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _parse(bytes(source), "<bytes>"), None
+    if not isinstance(source, (str, os.PathLike)):
+        raise ModelLoadError(f"cannot load a model from {type(source).__name__}: pass a path, "
+                             "bytes or an onnx.ModelProto")
     path = os.fspath(source)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise ModelLoadError(f"cannot read model {path!r}: {e.strerror or e}") from e
+    data = read_regular_file(path, f"model {path!r}")
     return _parse(data, path), os.path.dirname(os.path.abspath(path))
+
+
+def read_regular_file(path, what: str, offset: int = 0, length=None) -> bytes:
+    """`length` bytes (default: to the end) at `offset` of the regular file `path`.
+
+    FIFOs, devices and directories are refused before any read (a FIFO would block forever,
+    /dev/zero would never end), and the range is checked against the file's size first."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, ValueError) as e:          # ValueError: a NUL byte in the path
+        raise ModelLoadError(f"cannot read {what}: {getattr(e, 'strerror', None) or e}") from e
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ModelLoadError(f"cannot read {what}: not a regular file")
+        size = st.st_size
+        if length is None:
+            length = size - offset
+        if offset > size or offset + length > size:
+            raise ModelLoadError(f"{what}: bytes {offset}..{offset + length} lie past the end of "
+                                 f"the file ({size} bytes)")
+        limit = budget.memory_budget()
+        if length > limit:
+            raise ResourceError(f"{what}: {length} bytes exceed the memory budget of {limit} "
+                                "bytes (PULSAR_MEMORY_BUDGET)")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            f.seek(offset)
+            data = f.read(length)
+    except OSError as e:
+        raise ModelLoadError(f"cannot read {what}: {e.strerror or e}") from e
+    finally:
+        os.close(fd)
+    if len(data) != length:
+        raise ModelLoadError(f"{what}: read {len(data)} bytes, expected {length} (file changed?)")
+    return data
 
 
 def _parse(data: bytes, where: str) -> onnx.ModelProto:
@@ -62,6 +98,7 @@ def _parse(data: bytes, where: str) -> onnx.ModelProto:
 
 
 def import_model(model: onnx.ModelProto, base_dir=None) -> Graph:
+    validate.validate_model(model)
     opsets = {registry.DOMAIN_ALIASES.get(o.domain, o.domain): o.version for o in model.opset_import}
     opsets.setdefault("", 1 if not model.opset_import else opsets.get("", 1))
     ctx = ImportContext(opsets, base_dir)
@@ -237,7 +274,12 @@ def _text(b: bytes):
 def _tensor(t, ctx) -> np.ndarray:
     if t.data_location == onnx.TensorProto.EXTERNAL:
         t = _with_external_data(t, ctx)
-    arr = numpy_helper.to_array(t)
+        validate.tensor(t, f"tensor {t.name!r} (external data)")
+    try:
+        arr = numpy_helper.to_array(t)
+    except (ValueError, TypeError, KeyError, IndexError, NotImplementedError) as e:
+        raise ModelLoadError(f"tensor {t.name!r}: cannot convert its data "
+                             f"({type(e).__name__}: {e})") from e
     if arr.dtype.kind in "SU":
         arr = arr.astype(object)
     return arr
@@ -247,6 +289,11 @@ def _sparse(st, ctx) -> np.ndarray:
     values = _tensor(st.values, ctx)
     indices = _tensor(st.indices, ctx).astype(np.int64)
     shape = tuple(st.dims)
+    size = int(np.prod(shape, dtype=object))
+    limits = np.array([size]) if indices.ndim == 1 else np.array(shape, dtype=np.int64)
+    if indices.size and ((indices < 0).any() or (indices >= limits).any()):
+        raise ModelLoadError(f"sparse tensor {st.values.name!r}: indices out of range for dims "
+                             f"{list(shape)}")
     dense = np.zeros(shape, dtype=values.dtype)
     if indices.ndim == 1:
         dense.reshape(-1)[indices] = values
@@ -258,6 +305,8 @@ def _sparse(st, ctx) -> np.ndarray:
 def _with_external_data(t, ctx):
     info = {e.key: e.value for e in t.external_data}
     where = info.get("location", "")
+    if not where or "\x00" in where:
+        raise ModelLoadError(f"tensor {t.name!r}: malformed external data location {where!r}")
     if ctx.base_dir is None:
         raise ModelLoadError(f"tensor {t.name!r} uses external data {where!r}, but the model was "
                              "not loaded from a file: load it from its path")
@@ -266,16 +315,21 @@ def _with_external_data(t, ctx):
     if os.path.isabs(where) or os.path.commonpath([base, path]) != base:
         raise ModelLoadError(f"tensor {t.name!r}: external data location {where!r} escapes the "
                              f"model's folder {base!r}; refusing to read it")
-    offset, length = int(info.get("offset", 0)), info.get("length")
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            raw = f.read(int(length)) if length is not None else f.read()
-    except OSError as e:
-        raise ModelLoadError(f"tensor {t.name!r}: cannot read external data {where!r}: {e}") from e
+    offset = _byte_count(info.get("offset", "0"), "offset", t.name)
+    length = info.get("length")
+    length = None if length is None else _byte_count(length, "length", t.name)
+    raw = read_regular_file(path, f"external data {where!r} of tensor {t.name!r}", offset, length)
     copy = onnx.TensorProto()
     copy.CopyFrom(t)
     del copy.external_data[:]
     copy.data_location = onnx.TensorProto.DEFAULT
     copy.raw_data = raw
     return copy
+
+
+def _byte_count(text: str, key: str, tensor: str) -> int:
+    """A non-negative decimal integer, as external data's offset and length must be."""
+    if not (isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 19):
+        raise ModelLoadError(f"tensor {tensor!r}: external data {key} {text!r} is not a "
+                             "non-negative integer")
+    return int(text)

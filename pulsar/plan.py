@@ -6,9 +6,9 @@ the actual input shapes on every run and checked against every input that mentio
 """
 import numpy as np
 
-from . import blas, dims
+from . import blas, budget, dims
+from .errors import InputError, PulsarError, ResourceError, SymbolConflictError
 from .kernels import jit as kernel_jit
-from .errors import InputError, PulsarError, SymbolConflictError
 from .fact import SequenceFact
 
 
@@ -137,6 +137,9 @@ class Plan:
                 raise e from None
             error.node_named = True
             raise error from e
+        except MemoryError as e:
+            where = f"node {step.node.name!r} ({step.node.op.onnx_name})" if step else "the plan"
+            raise ResourceError(f"{where} ran out of memory at run time") from e
         return [slots[s] for s in self.output_slots]
 
     def _initial_slots(self) -> list:
@@ -156,9 +159,22 @@ class Plan:
                   zip(names, inputs, self.input_facts)]
         shapes = tuple(x.shape if isinstance(x, np.ndarray) else None for x in arrays)
         if shapes != self._checked_shapes:     # shapes already proven consistent: skip
-            bind_symbols(names, arrays, self.input_facts)
+            bindings = bind_symbols(names, arrays, self.input_facts)
+            if bindings:
+                check_sizes(self.graph, bindings)
             self._checked_shapes = shapes
         return arrays
+
+
+def check_sizes(graph, bindings) -> None:
+    """Refuse inputs that would make some wire larger than the memory budget, before running."""
+    for wire, fact in graph.facts.items():
+        shape = getattr(fact, "shape", None)
+        if not shape or all(isinstance(d, int) for d in shape) or fact.value is not None:
+            continue
+        concrete = [dims.evaluate(d, bindings) if not isinstance(d, int) else d for d in shape]
+        if all(isinstance(d, int) for d in concrete):
+            budget.check_fact(fact.with_shape(concrete), f"wire {wire!r} (with {_fmt(bindings)})")
 
 
 def as_input_array(name, x, fact):

@@ -131,7 +131,7 @@ def test_input_smaller_than_kernel_is_a_clear_error():
 
 def test_fusion_fields_are_not_onnx_attributes():
     model = conv_model("Conv", [1, 2, 8], weights(4, 2, 3), activation="Relu")
-    with pytest.raises(InferenceError, match="unsupported attribute"):
+    with pytest.raises(pulsar.ModelLoadError, match="unknown attribute 'activation'"):
         pulsar.load(model)
 
 

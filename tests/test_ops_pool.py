@@ -98,7 +98,7 @@ def test_global_pools_have_symbolic_free_shapes(op):
 
 
 def test_missing_kernel_shape_is_a_clear_error():
-    with pytest.raises(InferenceError, match="kernel_shape attribute is required"):
+    with pytest.raises(pulsar.ModelLoadError, match="required attribute 'kernel_shape'"):
         pulsar.load(pool_model("MaxPool", [1, 1, 8]))
 
 

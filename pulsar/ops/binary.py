@@ -112,7 +112,13 @@ class Elementwise(Op):
         if self.axis is not None:
             a, b = xs
             xs = (a, b.reshape(b.shape + (1,) * self.legacy_padding(a, b)))
-        out = np.asarray(type(self).fn(*xs))   # a 0-d object result comes back as a bare Dim
+        try:
+            out = np.asarray(type(self).fn(*xs))   # a 0-d object result comes back as a bare Dim
+        except ValueError as e:
+            if all(isinstance(x, np.ndarray) for x in xs) and \
+                    not _broadcastable([x.shape for x in xs]):
+                fail(f"shapes {' and '.join(str(list(x.shape)) for x in xs)} do not broadcast")
+            raise e
         return (out if out.dtype == object else out.astype(self.out_dtype(xs), copy=False),)
 
     def emit(self, e):
@@ -218,3 +224,11 @@ class Where(Elementwise):
 
     def emit(self, e):
         return emit_where(e)
+
+
+def _broadcastable(shapes) -> bool:
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        return False
+    return True

@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from .. import dims
+from ..errors import ResourceError
 from ..fact import Fact
 from ..kernels import activation as act_codes
 from ..kernels import conv as kconv
@@ -33,6 +34,9 @@ ACTIVATIONS = {"": act_codes.ACT_NONE, "Relu": act_codes.ACT_RELU,
 def compute_dtype(dtype) -> np.dtype:
     """Kernels run in float32/float64; float16 is computed in float32 and rounded back."""
     return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+
+
+MAX_WINDOW_WORK = 1 << 32   # kernel taps x output positions, per channel: beyond any real model
 
 
 def window_geometry(sizes, kernel, strides, dilations, pads, auto_pad, ceil_mode=False):
@@ -108,6 +112,11 @@ class SlidingWindow(Op):
         kernel, strides, dilations, pads = self.window(len(sizes), kernel)
         begins, ends, outs = window_geometry(sizes, kernel, strides, dilations, pads,
                                              self.auto_pad, ceil_mode)
+        work = math.prod(outs) * math.prod(kernel)
+        if isinstance(work, int) and work > MAX_WINDOW_WORK:
+            raise ResourceError(f"{len(outs)}-D windows of {list(kernel)} over an output of "
+                                f"{list(outs)} would take {work} steps per channel (pads "
+                                f"{list(pads)}); at most {MAX_WINDOW_WORK} are allowed")
         return kernel, strides, dilations, begins, ends, outs
 
 

@@ -171,6 +171,8 @@ class Scan(ScopedOp):
         states, xs = self.split(inputs)
         if any(f is None for f in inputs):
             fail("Scan inputs cannot be missing")
+        if any(x.rank < 1 for x in xs):
+            fail(f"scan inputs must have rank >= 1, got {', '.join(str(x) for x in xs)}")
         need_inputs(self.body, len(inputs), "body")
         axes = [normalize_axis(a, x.rank, f"scan input axis of {x}")
                 for a, x in zip(_per_input(self.scan_input_axes, len(xs), "scan_input_axes"), xs)]

@@ -349,7 +349,8 @@ class LRN(_SameShape):
         c = x.shape[1]
         sq = np.square(x.astype(compute_dtype(x.dtype)))
         window = np.zeros_like(sq)
-        for shift in range(-((self.size - 1) // 2), self.size // 2 + 1):
+        # shifts of c or more reach no channel: clamping the range keeps a huge size cheap
+        for shift in range(max(-((self.size - 1) // 2), -c), min(self.size // 2, c) + 1):
             lo, hi = max(0, -shift), min(c, c - shift)    # channels whose neighbour exists
             if lo < hi:
                 window[:, lo:hi] += sq[:, lo + shift:hi + shift]

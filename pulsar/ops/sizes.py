@@ -108,7 +108,10 @@ def scalar_value(value, dtype=np.int64) -> np.ndarray:
     """A 0-d array of `int | Dim`: int64 when concrete, object otherwise."""
     value = dims.to_dim(value)
     if isinstance(value, int):
-        return np.array(value, dtype=dtype)
+        try:
+            return np.array(value, dtype=dtype)
+        except OverflowError:
+            fail(f"size {value} does not fit in {np.dtype(dtype).name}")
     out = np.empty((), dtype=object)
     out[()] = value
     return out

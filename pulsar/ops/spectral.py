@@ -85,7 +85,7 @@ class DFT(Op):
 
     def eval(self, x, length=None, axis=None):
         axis = self.signal_axis(self.axis if axis is None else int(axis), x.ndim)
-        n = None if length is None else int(length)
+        n = None if length is None else _scalar(length, "dft_length")
         if n is not None and n < 1:
             fail(f"dft_length must be >= 1, got {n}")
         z = to_complex(x)
@@ -145,9 +145,9 @@ class STFT(Op):
         return window.shape[0] if window is not None else x.shape[1]
 
     def eval(self, x, step, window=None, length=None):
-        frame = int(length) if length is not None else \
+        frame = _scalar(length, "frame_length") if length is not None else \
             window.shape[0] if window is not None else x.shape[1]
-        hop = int(step)
+        hop = _scalar(step, "frame_step")
         if hop < 1 or not 1 <= frame <= x.shape[1] or (window is not None and window.size != frame):
             fail(f"STFT needs frame_step >= 1 and 1 <= frame length (= window length) <= signal "
                  f"length {x.shape[1]}, got step {hop}, frame length {frame}, window "
@@ -228,7 +228,8 @@ class MelWeightMatrix(Op):
         return [Fact(dtypes.from_onnx(self.output_datatype), (rows, cols))]
 
     def eval(self, num_mel_bins, dft_length, sample_rate, lower_hz, upper_hz):
-        mels, length, rate = int(num_mel_bins), int(dft_length), int(sample_rate)
+        mels, length, rate = (_scalar(num_mel_bins, "num_mel_bins"),
+                              _scalar(dft_length, "dft_length"), _scalar(sample_rate, "sample_rate"))
         if mels < 1 or length < 1 or rate < 1:
             fail(f"num_mel_bins, dft_length and sample_rate must be >= 1, "
                  f"got {mels}, {length}, {rate}")
@@ -256,3 +257,11 @@ def _mel_edges(mels, length, rate, lower_hz, upper_hz) -> np.ndarray:
     step = (high_mel - low_mel) / (mels + 2)
     hz = 700 * np.expm1((np.arange(mels + 2) * step + low_mel) / 2595 * np.log(10))
     return (((length + 1) * hz) // rate).astype(int)
+
+
+def _scalar(value, what: str) -> int:
+    """A size given as a tensor input: one element, an integer."""
+    value = np.asarray(value)
+    if value.size != 1 or value.dtype.kind not in "iu":
+        fail(f"{what} must be one integer, got {value.dtype}{list(value.shape)}")
+    return int(value.reshape(-1)[0])

@@ -77,6 +77,9 @@ class ConcatV1(Concat):
     axis: Optional[int] = 1
 
 
+MAX_OUTPUTS = 1 << 16   # a node with more outputs than this is not a real model
+
+
 def split_sizes(n, split, count: int, num_outputs):
     """Chunk lengths along the split axis (ints or Dims)."""
     if split is not None:
@@ -89,6 +92,8 @@ def split_sizes(n, split, count: int, num_outputs):
             fail(f"split {shape_str(split)} sums to {total}, the axis has {n}")
         return list(split)
     if num_outputs is not None:   # opset 18: ceil-sized chunks, the last one smaller
+        if not 1 <= count <= MAX_OUTPUTS:
+            fail(f"num_outputs {count} is out of range")
         chunk = -((-n) // count) if isinstance(n, int) else (n + count - 1) // count
         last = n - chunk * (count - 1)
         if isinstance(last, int) and last < 0:

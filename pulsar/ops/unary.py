@@ -292,11 +292,14 @@ class Dropout12(Dropout10):
         return [Fact(x.dtype, x.shape), Fact(BOOL, x.shape)]
 
     def eval(self, x, ratio=None, training=None):
-        rate = 0.5 if ratio is None else float(ratio)
+        if any(v is not None and np.size(v) != 1 for v in (ratio, training)):
+            fail("ratio and training_mode must be scalars")
+        rate = 0.5 if ratio is None else float(np.asarray(ratio).reshape(-1)[0])
+        training = None if training is None else np.asarray(training).reshape(-1)[0]
         if training is None or not bool(training) or rate == 0:
             return super().eval(x)
         # onnx's tests draw the mask from NumPy's legacy stream seeded with `seed`
-        rng = np.random.RandomState(self.seed) if self.seed is not None \
+        rng = np.random.RandomState(self.seed % 2 ** 32) if self.seed is not None \
             else np.random.default_rng()
         keep = rng.uniform(0.0, 1.0, x.shape) >= rate
         scale = 1.0 / (1.0 - rate) if rate < 1 else 0.0

@@ -1,0 +1,51 @@
+"""Numba's on-disk cache, made safe to find broken.
+
+Numba unpickles its index (`.nbi`) and data (`.nbc`) files with no error handling: a truncated
+or garbage file raises an untyped error on every call of the kernel, in every later process.
+`SafeFunctionCache` treats any failure to read an entry as a miss: it warns, removes the
+function's cache files (so the next process does not trip on them again) and lets Numba compile.
+A cache that cannot be created at all (no writable location) disables caching for that kernel.
+"""
+import glob
+import logging
+import os
+
+from numba.core.caching import FunctionCache
+
+log = logging.getLogger("pulsar.cache")
+
+
+class SafeFunctionCache(FunctionCache):
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as e:          # any corruption: pickle, EOF, struct, attribute, ...
+            self._discard(f"cannot read the Numba cache of {self._name} ({type(e).__name__}: {e})")
+            return None
+
+    def save_overload(self, sig, data):
+        try:
+            super().save_overload(sig, data)
+        except Exception as e:
+            self._discard(f"cannot write the Numba cache of {self._name} ({type(e).__name__}: {e})")
+
+    def _discard(self, why: str):
+        """Warn, then remove this function's index and data files; a file that cannot be removed
+        only costs a recompile in each process."""
+        log.warning("pulsar: %s; removing the entry and compiling without it", why)
+        base = os.path.join(self._cache_path, self._impl.filename_base)
+        for path in [base + ".nbi", *glob.glob(glob.escape(base) + ".*.nbc")]:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def enable(dispatcher) -> None:
+    """Give a `cache=True` dispatcher the safe cache; no usable location leaves it uncached."""
+    try:
+        dispatcher._cache = SafeFunctionCache(dispatcher.py_func)
+    except Exception as e:              # numba: "cannot cache function ...: no locator available"
+        log.warning("pulsar: kernel %s runs uncached: %s", dispatcher.py_func.__name__, e)
+        from numba.core.caching import NullCache
+        dispatcher._cache = NullCache()

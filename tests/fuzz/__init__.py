@@ -1,0 +1,1 @@
+"""Fuzzing pulsar with mutated models: seeds, mutations, an isolated runner and a campaign."""

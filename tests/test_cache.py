@@ -1,0 +1,130 @@
+"""The kernel cache cannot be poisoned or broken for good.
+
+Each case runs in a child process with its own PULSAR_CACHE_DIR and NUMBA_CACHE_DIR, so Numba's
+real on-disk cache is written, damaged and read back the way a later process would read it. The
+reference for each result is NumPy on the same input.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+EXPRESSION = "max(x0 * 2.5, 0.5)"
+CHILD = textwrap.dedent(f"""
+    import logging, sys
+    import numpy as np
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    from pulsar.kernels import codegen
+    x = np.array([-1.0, 0.0, 0.1, 3.0], dtype=np.float32)
+    out = np.empty_like(x)
+    from pulsar.kernels.jit import policy
+    with policy("compiled"):          # compile now (not on a NumPy twin): the cache is the point
+        codegen.kernel_for({EXPRESSION!r}, 1, "float32")(out, x)
+    assert np.array_equal(out, np.maximum(x * np.float32(2.5), np.float32(0.5))), out
+    print("OK", codegen.cache_dir())
+""")
+
+
+def run_child(cache, numba_cache):
+    env = {**os.environ, "PULSAR_CACHE_DIR": str(cache), "NUMBA_CACHE_DIR": str(numba_cache)}
+    done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
+    return done
+
+
+def entry(cache):
+    (path,) = [p for p in cache.iterdir() if p.name.startswith("fused_") and p.suffix == ".py"]
+    return path
+
+
+@pytest.fixture
+def warm(tmp_path):
+    """A cache after one process has written the generated file and Numba's entry."""
+    cache, numba_cache = tmp_path / "kernels", tmp_path / "numba"
+    run_child(cache, numba_cache)
+    return cache, numba_cache
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong_code"])
+def test_a_damaged_generated_file_is_rebuilt(warm, tmp_path, damage):
+    cache, numba_cache = warm
+    path = entry(cache)
+    marker = tmp_path / "executed"
+    text = path.read_text()
+    path.write_text({"truncate": text[: len(text) // 2],
+                     "garbage": "\x00\x01 not python (((",
+                     "wrong_code": f"open({str(marker)!r}, 'w').write('x')\n" + text}[damage])
+    done = run_child(cache, numba_cache)
+    assert not marker.exists()
+    assert "rebuilding" in done.stderr
+    assert entry(cache).read_text() == text
+    assert "rebuilding" not in run_child(cache, numba_cache).stderr   # fixed for good
+
+
+def test_a_symlinked_entry_is_never_executed(warm, tmp_path):
+    cache, numba_cache = warm
+    path = entry(cache)
+    text = path.read_text()
+    marker = tmp_path / "executed"
+    evil = tmp_path / "evil.py"
+    evil.write_text(f"open({str(marker)!r}, 'w').write('x')\n" + text)
+    path.unlink()
+    path.symlink_to(evil)
+    done = run_child(cache, numba_cache)
+    assert not marker.exists()
+    assert "symlink" in done.stderr
+    assert not path.is_symlink() and path.read_text() == text
+    assert evil.read_text().startswith("open(")          # the link's target is left alone
+
+
+def test_a_symlinked_cache_directory_is_refused(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    done = run_child(link, tmp_path / "numba")
+    assert "not a writable directory" in done.stderr
+    assert not list(real.iterdir())
+
+
+def test_a_cache_path_that_is_a_file_falls_back(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    done = run_child(blocker / "kernels", tmp_path / "numba")
+    assert done.stderr.count("not a writable directory") == 1
+    assert "pulsar-kernels-" in done.stdout
+
+
+def test_an_unwritable_cache_directory_falls_back(tmp_path):
+    done = run_child("/proc/self/pulsar-kernels", tmp_path / "numba")   # unwritable even as root
+    assert done.stderr.count("not a writable directory") == 1
+    assert "pulsar-kernels-" in done.stdout
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file modes")
+def test_a_read_only_cache_directory_falls_back(tmp_path):
+    cache = tmp_path / "kernels"
+    cache.mkdir()
+    cache.chmod(0o500)
+    try:
+        done = run_child(cache, tmp_path / "numba")
+    finally:
+        cache.chmod(0o700)
+    assert "not a writable directory" in done.stderr
+
+
+@pytest.mark.parametrize("suffix", [".nbi", ".nbc"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_corrupted_numba_cache_entry_is_recompiled(warm, suffix, damage):
+    cache, numba_cache = warm
+    files = [p for p in numba_cache.rglob("*" + suffix)]
+    assert files, "the first process wrote no Numba cache"
+    for p in files:
+        data = p.read_bytes()
+        p.write_bytes(data[: len(data) // 3] if damage == "truncate" else b"\x80\x04garbage" * 9)
+    done = run_child(cache, numba_cache)
+    assert "cannot read the Numba cache" in done.stderr
+    assert "cannot read" not in run_child(cache, numba_cache).stderr   # rewritten, loads again
