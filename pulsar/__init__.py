@@ -4,7 +4,7 @@
     outs = model.run({"input": x})
 """
 from .errors import (PulsarError, ModelLoadError, UnsupportedOpError, InferenceError,
-                     InputError, SymbolConflictError, OptionError, PulseError)
+                     InputError, SymbolConflictError, OptionError, PulseError, AudioError)
 
 __version__ = "0.1.0"
 __all__ = ["load", "Model", "TensorInfo", "PulsarError", "ModelLoadError", "UnsupportedOpError",

@@ -46,3 +46,8 @@ class OptionError(PulsarError):
 
 class PulseError(PulsarError):
     """The model cannot be streamed as asked; the message names the node and suggests a fix."""
+
+
+class AudioError(InputError):
+    """Audio that a model cannot take as given: a non-audio dtype (uint8, int32, ...), a float
+    signal outside [-1, 1], several channels, another sample rate, an unreadable WAV file."""
