@@ -66,9 +66,19 @@ def _check_float_range(x, what):
 def read_wav(path, sample_rate=16000, channel=None) -> np.ndarray:
     """int16 samples of a 16-bit PCM WAV file (standard library only).
 
-    A file at another rate is refused (resample it first, e.g. `sox in.wav -r 16000 out.wav`);
-    a multi-channel file needs `channel` (0-based).
+    A file at another rate than `sample_rate` is refused (resample it first, e.g.
+    `sox in.wav -r 16000 out.wav`; None accepts any rate); a multi-channel file needs
+    `channel` (0-based).
     """
+    x, rate = read_wav_and_rate(path, channel)
+    if sample_rate is not None and rate != sample_rate:
+        raise AudioError(f"{path}: sampled at {rate} Hz, the model needs {sample_rate} Hz; "
+                         f"resample it first (e.g. sox {Path(path).name} -r {sample_rate} out.wav)")
+    return x
+
+
+def read_wav_and_rate(path, channel=None):
+    """(int16 samples of one channel, sample rate) of a 16-bit PCM WAV file."""
     path = Path(path)
     if not path.exists():
         raise AudioError(f"audio file {path} not found")
@@ -80,20 +90,14 @@ def read_wav(path, sample_rate=16000, channel=None) -> np.ndarray:
         raise AudioError(f"{path}: not a PCM WAV file ({e})") from None
     if width != 2:
         raise AudioError(f"{path}: {8 * width}-bit samples; pulsar reads 16-bit PCM WAV")
-    if sample_rate is not None and rate != sample_rate:
-        raise AudioError(f"{path}: sampled at {rate} Hz, the model needs {sample_rate} Hz; "
-                         f"resample it first (e.g. sox {path.name} -r {sample_rate} out.wav)")
     x = np.frombuffer(data, dtype="<i2").astype(np.int16).reshape(-1, channels)
-    if channels > 1:
-        if channel is None:
-            raise AudioError(f"{path}: {channels} channels; choose one with channel=0..{channels - 1} "
-                             "(--channel on the command line)")
-        if not 0 <= channel < channels:
-            raise AudioError(f"{path}: channel {channel} out of range, the file has {channels}")
-        return np.ascontiguousarray(x[:, channel])
-    if channel not in (None, 0):
-        raise AudioError(f"{path}: channel {channel} out of range, the file has one channel")
-    return x[:, 0]
+    if channels > 1 and channel is None:
+        raise AudioError(f"{path}: {channels} channels; choose one with channel=0..{channels - 1} "
+                         "(--channel on the command line)")
+    channel = channel or 0
+    if not 0 <= channel < channels:
+        raise AudioError(f"{path}: channel {channel} out of range, the file has {channels}")
+    return np.ascontiguousarray(x[:, channel]), rate
 
 
 def load(audio, sample_rate=16000, channel=None) -> np.ndarray:
