@@ -36,6 +36,11 @@ def load(source, inputs=None, symbols=None, optimize=True, compile=None) -> "Mod
 
 
 class Model:
+    """An ONNX model analysed (symbolic facts), optimised and planned: what `pulsar.load`
+    returns. `run` executes it; `bind` fixes symbols; `dump` prints the graph and plan;
+    `pulsar.streaming` turns it into chunk-by-chunk plans. Inputs without declared shapes are
+    analysed and planned once per input signature at `run`."""
+
     def __init__(self, raw_graph, opsets, declared, optimize=True, compile=None):
         self.raw_graph = raw_graph
         self.opsets = opsets
@@ -67,11 +72,22 @@ class Model:
             return TensorInfo(name, None if fact is None else fact.dtype, None)
         return TensorInfo(name, fact.dtype, fact.shape)
 
-    def run(self, feeds) -> list:
-        """Outputs in graph order; `feeds` is a dict by input name or a list in input order."""
+    def run(self, feeds, outputs=None) -> list:
+        """Outputs in graph order, or those named in `outputs` in that order; `feeds` is a dict
+        by input name or a list in input order."""
+        names = [o.name for o in self.outputs]
+        if outputs is not None:
+            outputs = [outputs] if isinstance(outputs, str) else list(outputs)
+            unknown = [o for o in outputs if o not in names]
+            if unknown:
+                raise InputError(f"no output(s) {', '.join(map(repr, unknown))}; the model's "
+                                 f"outputs are {', '.join(names)}")
         arrays = self._ordered(feeds)
         plan = self.plan if not self.deferred else self._deferred_plan(arrays)
-        return plan.run(arrays)
+        values = plan.run(arrays)
+        if outputs is None:
+            return values
+        return [values[names.index(o)] for o in outputs]
 
     def plan_for(self, feeds):
         """The Plan that `run(feeds)` uses (models without declared shapes plan per shape)."""

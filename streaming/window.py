@@ -14,6 +14,10 @@ from .ops import frame_slice
 
 
 class WindowModel:
+    """Window mode: the whole model on the newest `size` frames every `hop` (module doc).
+    `start="full"` waits for a full window; "immediate" runs after `hop` frames on a buffer
+    pre-filled with `fill`."""
+
     def __init__(self, model, size, hop, input=None, axis=None, fill=0.0, out_axes=None,
                  start="full"):
         if size < 1 or hop < 1:
@@ -76,6 +80,8 @@ def _output_axis(fact, dim):
 
 
 class WindowSession:
+    """push(frames) -> each output's frames from the windows completed by these frames."""
+
     def __init__(self, window: WindowModel):
         self.window = window
         self.plan = window.model.plan
