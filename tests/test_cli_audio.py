@@ -85,6 +85,7 @@ def test_wakeword_refuses_what_it_cannot_read(capsys, tmp_path):
 
 
 def test_vad_segments_equal_silero_reference(capsys):
+    shared_wav(STREAM)
     ref = json.loads((audio_dir() / "silero_reference_timestamps.json").read_text())["clips"]
     model = model_path("silero_vad", audio.DEFAULT_VAD_FILE)
     assert main(["vad", str(model), str(shared_wav(STREAM)), "--format", "json"]) == 0
