@@ -559,3 +559,17 @@ def test_a_final_output_is_an_array_on_every_push():
     for i in range(20, x.shape[1], 20):
         s.push(x[:, i:i + 20])
     np.testing.assert_allclose(s.flush()[0], ref["GRU_S/noise/softmax"], atol=1e-4)
+
+
+def test_a_window_longer_than_its_grid_start_runs_once_at_flush():
+    """size 490, hop 100: the first grid point is 500; a 490-frame stream still gets its one
+    window at flush (DS_CNN_S on one second of MFCCs), equal to TensorFlow's softmax."""
+    from shared_data import model_path
+    path = model_path("mlkws", "DS_CNN_S.onnx")
+    ref = np.load(path.parent / "tf_reference.npz")
+    x = ref["DS_CNN_S/noise/fingerprint"].astype(np.float32)
+    s = streaming.window(pulsar.load(path), size=490, hop=100, axis=1).session()
+    (pushed,) = s.push(x)
+    assert pushed.shape == (0, 12)
+    (flushed,) = s.flush()
+    np.testing.assert_allclose(flushed, ref["DS_CNN_S/noise/softmax"], atol=1e-4)
