@@ -2,7 +2,6 @@
 each shared model and recording is present under its own file name (the README names them
 bare, as a user's working folder would). A block naming a file that is absent skips, and so do
 the blocks after it (they build on its names)."""
-import os
 import re
 
 import pytest
