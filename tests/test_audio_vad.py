@@ -119,6 +119,17 @@ def test_bad_audio_is_refused_with_a_typed_error(vad, bad, kwargs, match):
         vad.speech_timestamps(bad, **kwargs)
 
 
+def test_a_file_at_another_rate_than_announced_is_refused(vad, tmp_path):
+    import wave
+    path = tmp_path / "8k.wav"
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1), f.setsampwidth(2), f.setframerate(8000)
+        f.writeframes(np.zeros(8000, np.int16).tobytes())
+    with pytest.raises(pulsar.AudioError, match="sampling_rate=8000"):
+        vad.speech_timestamps(path)
+    assert vad.speech_timestamps(path, sampling_rate=8000) == []
+
+
 def test_a_window_of_the_wrong_size_and_a_missing_file(vad, tmp_path):
     with pytest.raises(pulsar.AudioError, match="512 samples"):
         vad.iterator()(np.zeros(500, np.float32))

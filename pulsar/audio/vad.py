@@ -105,7 +105,9 @@ class VAD:
         """(float samples, model rate, decimation): multiples of 16 kHz are decimated as
         silero does."""
         if isinstance(audio, (str, Path)):
-            x = audio_samples.read_wav(audio, sample_rate=None)
+            x, rate = audio_samples.read_wav_and_rate(audio)
+            if rate != sampling_rate:
+                raise AudioError(f"{audio} is sampled at {rate} Hz: pass sampling_rate={rate}")
         else:
             x = audio
         x = audio_samples.as_unit_float(x, "VAD audio")
