@@ -2,19 +2,27 @@
 
     model = pulsar.load("model.onnx")
     outs = model.run({"input": x})
+
+Streaming plans: `pulsar.streaming`; wake words and voice activity: `pulsar.audio`.
 """
 from .errors import (PulsarError, ModelLoadError, UnsupportedOpError, InferenceError,
                      InputError, SymbolConflictError, OptionError, PulseError, ConcurrencyError,
-                     ResourceError)
+                     ResourceError, AudioError)
 
 __version__ = "0.1.0"
 __all__ = ["load", "Model", "TensorInfo", "PulsarError", "ModelLoadError", "UnsupportedOpError",
            "InferenceError", "InputError", "SymbolConflictError", "OptionError", "PulseError",
-           "ConcurrencyError", "ResourceError",
-           "streaming", "dims", "__version__"]
+           "ConcurrencyError", "ResourceError", "AudioError",
+           "streaming", "audio", "dims", "__version__"]
 
 
-_SUBMODULES = ("dims", "streaming", "backend", "api", "fact", "graph", "plan", "pipeline")
+_SUBMODULES = ("dims", "streaming", "audio", "backend", "api", "fact", "graph", "plan",
+               "pipeline")
+
+
+def __dir__():
+    # The lazy names (load, Model, streaming, audio, ...) are not in globals() until first use.
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name):

@@ -38,10 +38,12 @@ def load(source, inputs=None, symbols=None, optimize=True, compile=None, tier=No
 
 
 class Model:
-    """A loaded model: analysed, optimised and planned; `run` it, `bind` symbols, `dump` it.
+    """An ONNX model analysed (symbolic facts), optimised and planned: what `pulsar.load`
+    returns. `run` executes it; `bind` fixes symbols; `dump` prints the graph and plan;
+    `pulsar.streaming` turns it into chunk-by-chunk plans. Inputs without declared shapes are
+    analysed and planned once per input signature at `run`.
 
-    A Model may be shared by any number of threads: every run has buffers of its own.
-    """
+    A Model may be shared by any number of threads: every run has buffers of its own."""
 
     def __init__(self, raw_graph, opsets, declared, optimize=True, compile=None, tier=None):
         self.raw_graph = raw_graph
@@ -75,15 +77,26 @@ class Model:
             return TensorInfo(name, None if fact is None else fact.dtype, None)
         return TensorInfo(name, fact.dtype, fact.shape)
 
-    def run(self, feeds) -> list:
-        """Outputs in graph order; `feeds` is a dict by input name or a list in input order."""
+    def run(self, feeds, outputs=None) -> list:
+        """Outputs in graph order, or those named in `outputs` in that order; `feeds` is a dict
+        by input name or a list in input order."""
+        if outputs is not None:
+            names = [o.name for o in self.outputs]
+            outputs = [outputs] if isinstance(outputs, str) else list(outputs)
+            unknown = [o for o in outputs if o not in names]
+            if unknown:
+                raise InputError(f"no output(s) {', '.join(map(repr, unknown))}; the model's "
+                                 f"outputs are {', '.join(names)}")
         arrays = self._ordered(feeds)
         try:
             plan = self.plan if not self.deferred else self._deferred_plan(arrays)
-            return plan.run(arrays)
+            values = plan.run(arrays)
         except MemoryError as e:
             raise ResourceError("running the model ran out of memory (lower the input sizes or "
                                 "raise PULSAR_MEMORY_BUDGET)") from e
+        if outputs is None:
+            return values
+        return [values[names.index(o)] for o in outputs]
 
     def plan_for(self, feeds):
         """The Plan that `run(feeds)` uses (models without declared shapes plan per shape)."""

@@ -54,3 +54,8 @@ class ConcurrencyError(PulsarError):
 
 class ResourceError(PulsarError):
     """The model or an input would need more memory or work than allowed (see PULSAR_MEMORY_BUDGET)."""
+
+
+class AudioError(InputError):
+    """Audio that a model cannot take as given: a non-audio dtype (uint8, int32, ...), a float
+    signal outside [-1, 1], several channels, another sample rate, an unreadable WAV file."""

@@ -8,6 +8,8 @@ from .owner import exclusive
 
 
 class StatefulModel:
+    """A model whose state is explicit (inputs in, outputs out), looped back by its sessions."""
+
     def __init__(self, model, state: dict, init: dict = None):
         """state: {input name: output name}; init: {input name: initial array} (default zeros)."""
         g = model.graph
@@ -35,6 +37,8 @@ class StatefulModel:
 
 
 class StatefulSession:
+    """push(inputs) runs the model once with the carried state; reset/snapshot/restore."""
+
     def __init__(self, m: StatefulModel):
         self.m = m
         facts = m.model.graph.facts
@@ -92,4 +96,5 @@ class StatefulSession:
 
 
 def stateful(model, state: dict, init: dict = None) -> StatefulModel:
+    """Loop `state` = {input name: output name} back across calls (see StatefulModel)."""
     return StatefulModel(model, state, init)

@@ -8,18 +8,35 @@ shared features) and returns all their outputs.
 """
 import numpy as np
 
+from pulsar.errors import PulseError
+
 
 class Pipeline:
+    """Stages run in order on one stream; `adapters[i]` maps stage i's outputs to stage i+1's
+    chunk. A stage is a pulsed, window or explicit-state model (anything with `.session()`)."""
+
     def __init__(self, stages, adapters=None):
         self.stages = list(stages)
         if not self.stages:
-            raise ValueError("a pipeline needs at least one stage")
+            raise PulseError("a pipeline needs at least one stage")
+        for i, stage in enumerate(self.stages):
+            check_stage(stage, i)
         self.adapters = list(adapters or [None] * (len(self.stages) - 1))
         if len(self.adapters) != len(self.stages) - 1:
-            raise ValueError(f"{len(self.stages)} stages need {len(self.stages) - 1} adapters")
+            raise PulseError(f"{len(self.stages)} stages need {len(self.stages) - 1} adapters, "
+                             f"got {len(self.adapters)}")
 
     def session(self) -> "PipelineSession":
         return PipelineSession(self)
+
+
+def check_stage(stage, index):
+    """A raw `pulsar.Model` is the usual mistake: say how to make it a stage."""
+    if not callable(getattr(stage, "session", None)):
+        hint = (": make it a stage with streaming.pulse(model, ...), streaming.window(model, ...) "
+                "or streaming.stateful(model, ...)" if type(stage).__name__ == "Model" else "")
+        raise PulseError(f"pipeline stage {index} is a {type(stage).__name__}, not a streaming "
+                         f"stage{hint}")
 
 
 class SessionGroup:
@@ -80,7 +97,7 @@ class Parallel:
     def __init__(self, stages):
         self.stages = list(stages)
         if not self.stages:
-            raise ValueError("a parallel stage needs at least one branch")
+            raise PulseError("a parallel stage needs at least one branch")
 
     def session(self) -> "ParallelSession":
         return ParallelSession(self)
@@ -102,8 +119,10 @@ class ParallelSession(SessionGroup):
 
 
 def pipeline(*stages, adapters=None) -> Pipeline:
+    """`Pipeline(stages, adapters)`: chain streaming stages (see Pipeline)."""
     return Pipeline(stages, adapters)
 
 
 def parallel(*stages) -> Parallel:
+    """One stream into several stages; their outputs side by side (see Parallel)."""
     return Parallel(stages)

@@ -337,7 +337,7 @@ class Session:
         result = [self._join(acc, o) for o, acc in enumerate(produced)]
         for o, r in enumerate(result):
             if self.model.output_streams[o] is None:
-                if r is not None:
+                if produced[o]:
                     self.latest[o] = r
                 continue
             axis = self.model.output_streams[o].axis
@@ -350,20 +350,25 @@ class Session:
 
     def _join(self, parts, o):
         if self.model.output_streams[o] is None:     # a final output: its newest value
-            return parts[-1] if parts else None
+            return parts[-1] if parts else self._empty(o, 0)
         axis = self.model.output_streams[o].axis
         if not parts:
-            f = self.model.graph.facts[self.model.graph.outputs[o]]
-            shape = list(f.shape)
-            shape[axis] = 0
-            return np.zeros(shape, dtype=f.dtype)
+            return self._empty(o, axis)
         return np.concatenate(parts, axis=axis) if len(parts) > 1 else parts[0]
+
+    def _empty(self, o, axis):
+        """Output `o` with 0 frames along `axis`: what a push that ran no pulse returns (for a
+        final output, which has no stream axis, axis 0), so every output is always an array."""
+        f = self.model.graph.facts[self.model.graph.outputs[o]]
+        shape = [d if isinstance(d, int) else 0 for d in f.shape] or [0]
+        shape[axis] = 0
+        return np.zeros(shape, dtype=f.dtype)
 
     def _trim(self, result, want):
         out = []
         for o, r in enumerate(result):
             if self.model.output_streams[o] is None:
-                out.append(self.latest[o])
+                out.append(self.latest[o] if self.latest[o] is not None else self._empty(o, 0))
                 continue
             axis = self.model.output_streams[o].axis
             excess = self.emitted[o] - want[o]

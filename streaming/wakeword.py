@@ -21,6 +21,7 @@ chunk after the chunk it ends at: `latency` computes this from the stages.
 import numpy as np
 
 import pulsar
+from pulsar.audio.samples import as_int16_values
 from pulsar.errors import InputError, PulseError
 
 from .pipeline import Parallel, Pipeline
@@ -142,8 +143,9 @@ def embeddings_as_sequence(outs):
 
 
 class WakeWordSession:
-    """push(samples) -> {name: new scores}; audio is 1-D, int16 or float, cast to float32 without
-    scaling (openWakeWord feeds raw int16 values to its mel model)."""
+    """push(samples) -> {name: new scores}; audio is 1-D int16, used as is (openWakeWord feeds
+    raw int16 values to its mel model), or float in [-1, 1], scaled by 32768. Other dtypes
+    (uint8, int32, ...) raise `AudioError` (pulsar/audio/samples.py)."""
 
     def __init__(self, ww: WakeWordPipeline):
         self.ww = ww
@@ -151,10 +153,10 @@ class WakeWordSession:
 
     def push(self, samples) -> dict:
         x = np.asarray(samples)
-        if x.ndim != 1 or x.dtype.kind not in "iuf":
+        if x.ndim != 1:
             raise InputError(f"push 1-D audio samples (int16 or float), got "
                              f"{x.dtype}{list(x.shape)}")
-        return self._scores(self.inner.push(x.astype(np.float32)[None]))
+        return self._scores(self.inner.push(as_int16_values(x, "wake-word audio")[None]))
 
     def flush(self) -> dict:
         return self._scores(self.inner.flush())

@@ -15,6 +15,10 @@ from .owner import exclusive
 
 
 class WindowModel:
+    """Window mode: the whole model on the newest `size` frames every `hop` (module doc).
+    `start="full"` waits for a full window; "immediate" runs after `hop` frames on a buffer
+    pre-filled with `fill`."""
+
     def __init__(self, model, size, hop, input=None, axis=None, fill=0.0, out_axes=None,
                  start="full"):
         if size < 1 or hop < 1:
@@ -77,6 +81,8 @@ def _output_axis(fact, dim):
 
 
 class WindowSession:
+    """push(frames) -> each output's frames from the windows completed by these frames."""
+
     def __init__(self, window: WindowModel):
         self.window = window
         self.plan = window.model.plan
@@ -124,7 +130,14 @@ class WindowSession:
 
     @exclusive
     def flush(self) -> list:
-        return [self._join([], o) for o in range(len(self.window.model.graph.outputs))]
+        """End of stream. Windows run on a grid of `hop` frames, so a stream holding a full
+        window but ending before the first grid point (490 frames, size 490, hop 100) would
+        give nothing at all: it gets one run on its newest `size` frames. Otherwise nothing."""
+        w = self.window
+        first_run = w.hop * -(-w.size // w.hop)
+        if w.start == "full" and w.size <= self.seen < first_run:
+            return list(self.plan.run([self.buffer]))
+        return [self._join([], o) for o in range(len(w.model.graph.outputs))]
 
     def output_axes(self) -> list:
         return list(self.window.out_axes)

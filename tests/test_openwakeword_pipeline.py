@@ -110,6 +110,16 @@ def test_the_pipeline_derives_openwakewords_numbers(ww):
     assert ww.latency == 1280     # one chunk: see streaming/wakeword.py
 
 
+def test_float_audio_in_unit_range_scores_as_int16(ww, reference):
+    """Floats in [-1, 1] are scaled by 32768: the same scores as the int16 samples."""
+    samples = read_wav("tts_hey_jarvis_en-gb_130")
+    as_int = stream_chunks(ww, samples)["hey_jarvis"]
+    as_float = stream_chunks(ww, samples.astype(np.float32) / 32768)["hey_jarvis"]
+    assert as_float.keys() == as_int.keys()
+    np.testing.assert_allclose([as_float[t] for t in as_int], list(as_int.values()), atol=1e-5)
+    assert max(as_float.values()) > 0.9
+
+
 def test_scores_come_out_when_the_stages_say(ww):
     samples = read_wav("tts_hey_jarvis_en-gb_130")
     emitted = stream_chunks(ww, samples)["hey_jarvis"]
@@ -196,6 +206,10 @@ def test_the_wakeword_session_resets_restores_and_rejects_bad_audio(ww):
     tail = scores(s, 20000, len(samples), 3000)
     with pytest.raises(pulsar.InputError, match="1-D"):
         s.push(samples[:2000].reshape(-1, 2))
+    for bad in (samples[:1280].astype(np.uint8), samples[:1280].astype(np.int32),
+                np.full(1280, 1000.0, np.float32)):          # int16 values held as floats
+        with pytest.raises(pulsar.AudioError):
+            s.push(bad)
     s.restore(snap)
     again = scores(s, 20000, len(samples), 700)
     s.reset()

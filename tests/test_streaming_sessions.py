@@ -541,3 +541,35 @@ def test_cli_pulse_errors_exit_1(wav_and_model, capsys):
     assert "framing" in err and "100" in err and "160" in err and len(err.strip().splitlines()) == 1
     assert main(["stream", str(path), str(wav), "--pulse", "S"]) == 1
     assert "--pulse expects" in capsys.readouterr().err
+
+
+def test_a_final_output_is_an_array_on_every_push():
+    """No pulse completed: a final output has 0 frames (not None); then its newest value."""
+    needs_op("Scan")
+    from shared_data import model_path
+    path = model_path("mlkws", "GRU_S.onnx")
+    ref = np.load(path.parent / "tf_reference.npz")
+    pm = streaming.pulse(pulsar.load(path), input="Reshape:0", axis=1, pulse=20)
+    s = pm.session()
+    x = ref["GRU_S/noise/fingerprint"].astype(np.float32)
+    (first,) = s.push(x[:, :10])
+    assert first.shape == (0, 12) and first.dtype == np.float32
+    (second,) = s.push(x[:, 10:20])
+    assert second.shape == (1, 12)
+    for i in range(20, x.shape[1], 20):
+        s.push(x[:, i:i + 20])
+    np.testing.assert_allclose(s.flush()[0], ref["GRU_S/noise/softmax"], atol=1e-4)
+
+
+def test_a_window_longer_than_its_grid_start_runs_once_at_flush():
+    """size 490, hop 100: the first grid point is 500; a 490-frame stream still gets its one
+    window at flush (DS_CNN_S on one second of MFCCs), equal to TensorFlow's softmax."""
+    from shared_data import model_path
+    path = model_path("mlkws", "DS_CNN_S.onnx")
+    ref = np.load(path.parent / "tf_reference.npz")
+    x = ref["DS_CNN_S/noise/fingerprint"].astype(np.float32)
+    s = streaming.window(pulsar.load(path), size=490, hop=100, axis=1).session()
+    (pushed,) = s.push(x)
+    assert pushed.shape == (0, 12)
+    (flushed,) = s.flush()
+    np.testing.assert_allclose(flushed, ref["DS_CNN_S/noise/softmax"], atol=1e-4)

@@ -1,5 +1,6 @@
 """Entry point: dispatch to a verb; exit 1 for errors a user can fix, 3 for bugs."""
 import argparse
+import re
 import sys
 import traceback
 
@@ -18,12 +19,12 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from . import bench, demo, dump, profile, run, stream
+    from . import bench, demo, dump, profile, run, stream, vad, wakeword
     parser = Parser(prog="pulsar", description="Analyse, optimise and run ONNX models with "
                     "symbolic shapes; stream them chunk by chunk.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     verbs = parser.add_subparsers(dest="verb", parser_class=Parser)
-    for module in (dump, run, stream, bench, profile, demo):
+    for module in (dump, run, stream, wakeword, vad, bench, profile, demo):
         sub = verbs.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         sub.set_defaults(handler=module.main)
@@ -57,7 +58,23 @@ def main(argv=None) -> int:
 
 
 def one_line(error) -> str:
-    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return cli_hints("; ".join(line.strip() for line in str(error).splitlines() if line.strip()))
+
+
+# Errors are written for the Python API; on the command line their hints read as flags.
+_HINTS = [
+    (re.compile(r"model\.bind\((\w+)=([^)]+)\) or pulsar\.load\(\.\.\., symbols=\{[^}]*\}\)"),
+     r"--set \1=\2"),
+    (re.compile(r"\(?model\.bind\((\w+)=([^)]+)\)\)?"), r"--set \1=\2"),
+    (re.compile(r"inputs=\{'([^']+)': '([^']+)'\}"), r"-i \1=\2"),
+    (re.compile(r"\(symbols=\{\.\.\.\}\)"), "(--set SYM=VALUE)"),
+]
+
+
+def cli_hints(text) -> str:
+    for pattern, replacement in _HINTS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def entry():

@@ -1,5 +1,4 @@
 """Options shared by verbs: input fact overrides, symbol bindings, model loading."""
-from .. import dims
 from ..errors import OptionError
 
 
@@ -19,9 +18,12 @@ def parse_bindings(items) -> dict:
         if not eq or not name.strip():
             raise OptionError(f"--set expects SYM=VALUE, got {item!r}")
         try:
-            out[name.strip()] = dims.parse(value)
-        except dims.DimError as e:
-            raise OptionError(f"--set {item!r}: {e}") from e
+            out[name.strip()] = int(value)
+        except ValueError:
+            raise OptionError(f"--set {item!r}: the value must be a whole number of frames, "
+                              f"e.g. --set {name.strip()}=16000") from None
+        if out[name.strip()] < 0:
+            raise OptionError(f"--set {item!r}: the value must not be negative")
     return out
 
 

@@ -16,7 +16,8 @@ def add_arguments(parser):
     parser.add_argument("--inputs", metavar="FILE", help=".npz with one array per input name, "
                         "or .npy for a single-input model (default: random inputs)")
     parser.add_argument("--seed", type=int, default=0, help="seed for random inputs")
-    parser.add_argument("--save", metavar="FILE.npz", help="save the outputs by name")
+    parser.add_argument("--save", metavar="FILE.npz", help="save the outputs: .npz (by name), .npy "
+                        "(one output) or .json")
 
 
 def main(args) -> int:
@@ -27,9 +28,30 @@ def main(args) -> int:
     for info, value in zip(model.outputs, outputs):
         print(summary(info.name, value))
     if args.save:
-        np.savez(args.save, **{o.name: v for o, v in zip(model.outputs, outputs)})
-        print(f"saved {len(outputs)} output(s) to {args.save}")
+        save(args.save, {o.name: v for o, v in zip(model.outputs, outputs)})
     return 0
+
+
+def save(path, named):
+    """Write exactly `path`: .npz (arrays by name), .npy (a single output) or .json."""
+    import json
+    suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    if suffix == "npz":
+        with open(path, "wb") as f:          # a file object: np.savez would append .npz
+            np.savez(f, **named)
+    elif suffix == "npy":
+        if len(named) != 1:
+            raise OptionError(f"--save {path}: .npy holds one array, the model has "
+                              f"{len(named)} outputs; use .npz or .json")
+        with open(path, "wb") as f:
+            np.save(f, next(iter(named.values())))
+    elif suffix == "json":
+        with open(path, "w") as f:
+            json.dump({k: {"dtype": str(v.dtype), "shape": list(v.shape), "data": v.tolist()}
+                       for k, v in named.items()}, f)
+    else:
+        raise OptionError(f"--save {path}: use a .npz, .npy or .json file name")
+    print(f"saved {len(named)} output(s) to {path}")
 
 
 def read_inputs(path, model) -> dict:
@@ -55,9 +77,10 @@ def random_inputs(model, seed) -> dict:
                               f"-i {info.name}=f32[...] or pass --inputs")
         free = sorted(set().union(*(dims.symbols(d) for d in info.shape)))
         if free:
+            batch = dims.symbols(info.shape[0]) if info.shape else set()
+            example = " ".join(f"--set {s}={1 if s in batch else 16000}" for s in free)
             raise OptionError(f"input {info.name!r} has shape [{','.join(map(str, info.shape))}]: "
-                              f"bind {', '.join(free)} with --set (e.g. --set {free[0]}=16000) "
-                              "for random inputs")
+                              f"bind {', '.join(free)} for random inputs, e.g. {example}")
         feeds[info.name] = random_array(rng, info.dtype, info.shape)
     return feeds
 
