@@ -7,6 +7,7 @@ from . import compiled, pipeline
 from .analyse import analyse
 from .dump import dump_graph
 from .errors import InputError
+from .fact import DynamicFact
 from .onnx_import import UnrankedFact
 from .optimise import optimise
 from .plan import Plan
@@ -19,7 +20,9 @@ class TensorInfo:
     shape: tuple          # ints and symbolic Dims
 
     def __str__(self):
-        return f"{self.name}: {np.dtype(self.dtype).name}[{','.join(str(d) for d in self.shape)}]"
+        shape = "?" if self.shape is None else ",".join(str(d) for d in self.shape)
+        dtype = "?" if self.dtype is None else np.dtype(self.dtype).name
+        return f"{self.name}: {dtype}[{shape}]"
 
 
 def load(source, inputs=None, symbols=None, optimize=True, compile=None) -> "Model":
@@ -63,7 +66,7 @@ class Model:
 
     @staticmethod
     def _info(name, fact):
-        if fact is None or isinstance(fact, UnrankedFact):
+        if fact is None or isinstance(fact, (UnrankedFact, DynamicFact)):
             return TensorInfo(name, None if fact is None else fact.dtype, None)
         return TensorInfo(name, fact.dtype, fact.shape)
 

@@ -3,11 +3,14 @@
 Passes run in order and the graph is re-analysed after the rewrites, so facts stay complete.
 """
 from .analyse import analyse
+from .fact import DynamicFact
 from .graph import Graph, Node
 
 
 def optimise(graph: Graph, opsets: dict) -> Graph:
-    for rewrite in PASSES:
+    # Fusions read shapes; a wire whose rank depends on the branch taken has none to read.
+    dynamic = any(isinstance(f, DynamicFact) for f in graph.facts.values())
+    for rewrite in (PLAIN_PASSES if dynamic else PASSES):
         graph = rewrite(graph)
     inputs = {w: graph.facts[w] for w in graph.inputs}
     return analyse(graph, inputs, opsets)
@@ -96,3 +99,4 @@ from .scan_gru import scan_gru_cells_to_gru  # noqa: E402
 PASSES = [fold_constants, remove_identities, scan_gru_cells_to_gru, reshapes_to_transposes,
           fold_batch_norms, fuse_activations, fuse_leaky_relu_floor, fuse_layer_norms, fuse_elementwise,
           remove_dead_nodes]
+PLAIN_PASSES = [fold_constants, remove_identities, remove_dead_nodes]

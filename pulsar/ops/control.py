@@ -10,7 +10,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..fact import Fact
+from ..divergence import branch_cases
+from ..errors import InputError
+from ..fact import DynamicFact, Fact
 from ..graph import Graph
 from ..plan import Plan
 from .base import Op, fail
@@ -53,6 +55,8 @@ def varying(fact: Fact) -> Fact:
 
 def merge_facts(a: Fact, b: Fact, ctx, what: str) -> Fact:
     """A fact covering both: equal dims stay, differing dims become fresh symbols."""
+    if isinstance(a, DynamicFact) or isinstance(b, DynamicFact):
+        fail(f"{what}: its rank depends on a branch taken inside the body, {a} vs {b}")
     if isinstance(a, SequenceFact) != isinstance(b, SequenceFact):
         fail(f"{what}: a sequence and a tensor, {a} vs {b}")
     if isinstance(a, SequenceFact):
@@ -127,6 +131,8 @@ class If(ScopedOp):
         return [self.then_branch, self.else_branch]
 
     def infer(self, inputs, ctx):
+        """Facts of the branch a known condition picks; else facts covering both branches, or,
+        when they disagree in rank, each branch's in its own case of the analysis."""
         cond = inputs[0] if inputs else None
         if cond is None or cond.dtype != BOOL:
             fail(f"cond must be a bool tensor, got {cond}")
@@ -134,11 +140,18 @@ class If(ScopedOp):
             need_inputs(g, 0, name)
         self._cache["reshape"] = ()
         if cond.value is not None and cond.value.dtype != object:
-            return ctx.analyse_subgraph(self._branch(truth(cond.value)), [])
+            taken = truth(cond.value)
+            outs = ctx.analyse_subgraph(self._branch(taken), [])
+            cases = branch_cases(outs)
+            label = "then" if taken else "else"
+            return outs if len(cases) == 1 else ctx.choose(cases, [label] * len(cases))
         then = ctx.analyse_subgraph(self.then_branch, [])
         other = ctx.analyse_subgraph(self.else_branch, [])
         if len(then) != len(other):
             fail(f"then_branch returns {len(then)} values, else_branch {len(other)}")
+        if any(_diverge(a, b) for a, b in zip(then, other)):
+            cases = branch_cases(then), branch_cases(other)
+            return ctx.choose(cases[0] + cases[1], ["then"] * len(cases[0]) + ["else"] * len(cases[1]))
         facts = [self._merge(a, b, ctx, f"output{i}") for i, (a, b) in enumerate(zip(then, other))]
         self._cache["reshape"] = tuple((i, f.shape) for i, (f, a, b) in
                                        enumerate(zip(facts, then, other)) if a.rank != b.rank)
@@ -159,6 +172,10 @@ class If(ScopedOp):
 
     def run(self, inputs, scope):
         key = "then" if truth(inputs[0]) else "else"
+        refused = self._cache.get("refused", {}).get(key)
+        if refused:
+            raise InputError(f"these inputs take the {key} branch, whose outputs the rest of "
+                             f"the graph cannot use: {refused}")
         outs = subgraph_plan(self, key, self._branch(key == "then")).run([], outer=scope)
         for i, shape in self._cache.get("reshape", ()):
             outs[i] = np.reshape(outs[i], shape)
@@ -200,6 +217,15 @@ class SequenceMap(ScopedOp):
                    for i in range(n)]
         return [list(column) for column in zip(*results)] if results else \
             [[] for _ in self.body.outputs]
+
+
+def _diverge(a: Fact, b: Fact) -> bool:
+    """Do two branch outputs differ in rank (beyond a scalar vs a one-element tensor)?"""
+    if isinstance(a, DynamicFact) or isinstance(b, DynamicFact):
+        return True
+    if isinstance(a, SequenceFact) or isinstance(b, SequenceFact) or a.rank == b.rank:
+        return False
+    return a.dtype != b.dtype or not all(d == 1 for d in a.shape + b.shape)
 
 
 def _same_length(a, b) -> bool:
