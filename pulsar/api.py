@@ -5,7 +5,7 @@ import numpy as np
 
 from . import compiled, pipeline
 from .analyse import analyse
-from .dump import dump_graph
+from .dump import dump_graph, folded_lines
 from .errors import InputError
 from .fact import DynamicFact
 from .onnx_import import UnrankedFact
@@ -25,15 +25,18 @@ class TensorInfo:
         return f"{self.name}: {dtype}[{shape}]"
 
 
-def load(source, inputs=None, symbols=None, optimize=True, compile=None) -> "Model":
+def load(source, inputs=None, symbols=None, optimize=True, compile=None, values=None) -> "Model":
     """Load an ONNX model from a path, bytes or `onnx.ModelProto`.
 
     inputs:   override input facts, e.g. {"input_1": "1,S,32,1"} or {"x": "f32[1,S]"}.
     symbols:  fix symbols, e.g. {"S": 1760}; downstream shapes become concrete.
+    values:   bind inputs to constants, e.g. {"sr": 16000}: they leave the inputs and fold
+              (an `If` on them is replaced by the branch taken).
     compile:  run nodes with static shapes as generated Numba functions (pulsar/compiled.py);
               default $PULSAR_COMPILE, else on. Off, every node is interpreted.
     """
     graph, opsets = pipeline.load_graph(source)
+    graph = pipeline.bind_values(graph, values)
     declared = pipeline.declare_inputs(graph, inputs, symbols)
     return Model(graph, opsets, declared, optimize, compile)
 
@@ -88,6 +91,11 @@ class Model:
                 raise InputError(f"missing input(s) {', '.join(map(repr, missing))}; the model "
                                  f"takes {', '.join(str(i) for i in self.inputs)}")
             extra = [n for n in feeds if n not in names]
+            bound = [n for n in extra if n in self.raw_graph.facts and
+                     self.raw_graph.facts[n].is_const]
+            if bound:
+                raise InputError(f"input(s) {', '.join(map(repr, bound))} were given a value "
+                                 f"when loading (values=...); don't pass them")
             if extra:
                 raise InputError(f"unknown input(s) {', '.join(map(repr, extra))}; the model "
                                  f"takes {', '.join(names)}")
@@ -118,7 +126,8 @@ class Model:
         """The analysed graph, then which nodes run compiled (and why the others do not)."""
         if self.graph is None:
             return dump_graph(self.raw_graph)
-        return "\n".join([dump_graph(self.graph), *compiled.summary(self.plan)])
+        return "\n".join([dump_graph(self.graph), *folded_lines(self.graph),
+                          *compiled.summary(self.plan)])
 
     def __repr__(self):
         ins = ", ".join(str(i) for i in self.inputs)

@@ -8,6 +8,7 @@ from .graph import Graph, Node
 
 
 def optimise(graph: Graph, opsets: dict) -> Graph:
+    graph = fold_known_branches(graph, opsets)
     # Fusions read shapes; a wire whose rank depends on the branch taken has none to read.
     dynamic = any(isinstance(f, DynamicFact) for f in graph.facts.values())
     for rewrite in (PLAIN_PASSES if dynamic else PASSES):
@@ -92,6 +93,7 @@ def unit_axis_permutation(src, dst):
     return [next(bigs) if d != 1 else next(units) for d in dst]
 
 
+from .branch_folding import fold_known_branches  # noqa: E402
 from .fusion import fold_batch_norms, fuse_activations, fuse_leaky_relu_floor  # noqa: E402
 from .elementwise_fusion import fuse_elementwise  # noqa: E402
 from .layernorm_fusion import fuse_layer_norms  # noqa: E402

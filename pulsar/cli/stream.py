@@ -7,7 +7,7 @@ import numpy as np
 from ..api import load
 from ..errors import OptionError
 from ..warmup import warm_up
-from .options import add_model_options, parse_bindings, parse_facts
+from .options import add_model_options, parse_bindings, parse_facts, parse_values
 
 NAME = "stream"
 HELP = "stream a WAV file chunk by chunk through a pulsed model; print outputs and timings"
@@ -64,7 +64,8 @@ def read_wav(path, scale):
 
 def main(args) -> int:
     from .. import streaming
-    model = load(args.model, inputs=parse_facts(args.input_fact), symbols=parse_bindings(args.set))
+    model = load(args.model, inputs=parse_facts(args.input_fact), symbols=parse_bindings(args.set),
+                 values=parse_values(args.value))
     pm = streaming.pulse(model, **pulse_from_option(model, args.pulse))
     samples, rate = read_wav(args.audio, args.scale)
     name = next(iter(pm.stream_inputs))
