@@ -1,20 +1,37 @@
 """Explicit-state mode: models that take their state as inputs and return it as outputs
 (a VAD's `state` -> `stateN`, an RNN's `h0` -> `hn`). The session loops named outputs back
-into named inputs across calls, in preallocated arrays."""
+into named inputs across calls, in preallocated arrays.
+
+Exporters leave such models general where a stream is not: a batch symbol in the state's
+shape, a sample-rate input fed the same value on every call, a chunk length left symbolic.
+`stateful` settles them once: a state symbol is bound to 1 (one stream), `constants` are bound
+at load (an `If` on the sample rate folds away), `chunk` fixes the chunk length. Silero v5
+expects each chunk prefixed with the last samples of the previous input (its "context": 64
+samples at 16 kHz before each 512-sample chunk, 32 at 8 kHz before 256); `context=` declares
+that, and the session keeps and prepends those samples itself.
+"""
 import numpy as np
 
+from pulsar import dims, pipeline
+from pulsar.api import Model
 from pulsar.errors import InputError, PulseError
 
 
 class StatefulModel:
-    def __init__(self, model, state: dict, init: dict = None):
-        """state: {input name: output name}; init: {input name: initial array} (default zeros)."""
+    def __init__(self, model, state: dict, init: dict = None, constants: dict = None,
+                 context: int = 0, chunk: int = None):
+        """state: {input name: output name}; init: {input name: initial array} (default zeros);
+        constants: {input name: value} fed on every call (bound at load, e.g. {"sr": 16000});
+        context: samples of the previous input prepended to each chunk (last axis);
+        chunk: samples per pushed chunk (binds the data input's length symbol to
+        chunk + context)."""
+        self.notes = []
+        self.context = int(context)
+        model = self._settled(model, state, constants or {}, int(context), chunk)
         g = model.graph
         if g is None:
             raise PulseError("declare the model's input shapes when loading it")
         for i, o in state.items():
-            if i not in g.inputs:
-                raise PulseError(f"state input {i!r} is not an input; inputs: {', '.join(g.inputs)}")
             if o not in g.outputs:
                 raise PulseError(f"state output {o!r} is not an output; outputs: {', '.join(g.outputs)}")
             fi, fo = g.facts[i], g.facts[o]
@@ -28,9 +45,93 @@ class StatefulModel:
         self.init = {k: np.asarray(v, dtype=g.facts[k].dtype) for k, v in (init or {}).items()}
         self.data_inputs = [w for w in g.inputs if w not in state]
         self.state_slots = [(g.inputs.index(i), g.outputs.index(o)) for i, o in state.items()]
+        if self.context and len(self.data_inputs) != 1:
+            raise PulseError(f"context= needs one data input, the model has "
+                             f"{', '.join(self.data_inputs) or 'none'}")
+
+    def _settled(self, model, state, constants, context, chunk):
+        """The model with constants bound, then state symbols bound to 1 and the chunk length
+        fixed (each noted for `dump`)."""
+        inputs = model.raw_graph.inputs
+        for i in state:
+            if i not in inputs:
+                raise PulseError(f"state input {i!r} is not an input; inputs: {', '.join(inputs)}")
+        if constants:
+            declared = {w: f for w, f in model.declared.items() if w not in constants}
+            model = Model(pipeline.bind_values(model.raw_graph, constants), model.opsets,
+                          declared, model.optimize, model.compile)
+            self.notes.append("constant inputs bound at load: " +
+                              ", ".join(f"{k}={v}" for k, v in constants.items()))
+        bind = {}
+        if chunk is not None:
+            self._bind_chunk(model, state, chunk + context, bind)
+        for i in state:
+            fact = model.declared[i]
+            for d in () if fact is None else fact.shape:
+                name = _plain_symbol(d)
+                if name is not None and name not in bind:
+                    bind[name] = 1
+                    self.notes.append(f"{name}=1 bound: state {i!r} is {fact} (one stream)")
+        model = model.bind(**bind) if bind else model
+        return self._match_state_outputs(model, state)
+
+    def _match_state_outputs(self, model, state):
+        """Bind input symbols that a state output's shape uses where its input has a number
+        (silero's default file names the batch differently in `input` and `state`)."""
+        g = model.graph
+        if g is None:
+            return model
+        known = set().union(*(dims.symbols(d) for f in model.declared.values()
+                              if f is not None for d in f.shape))
+        bind = {}
+        for i, o in state.items():
+            fi, fo = g.facts[i], g.facts.get(o)
+            if fo is None or fo.rank != fi.rank:
+                continue
+            for di, do in zip(fi.shape, fo.shape):
+                name = _plain_symbol(do)
+                if isinstance(di, int) and name in known and name not in bind:
+                    bind[name] = di
+                    self.notes.append(f"{name}={di} bound: state output {o!r} is {fo}, "
+                                      f"its input {i!r} {fi}")
+        return model.bind(**bind) if bind else model
+
+    def _bind_chunk(self, model, state, length, bind):
+        data = [w for w in model.raw_graph.inputs if w not in state]
+        fact = model.declared.get(data[0]) if len(data) == 1 else None
+        if fact is None or not fact.rank:
+            raise PulseError(f"chunk= needs one data input with a time axis, the model has "
+                             f"{', '.join(data) or 'none'}")
+        d = fact.shape[-1]
+        if _plain_symbol(d) is not None:
+            bind[_plain_symbol(d)] = length
+            self.notes.append(f"{d}={length} bound: {data[0]!r} gets {length} samples per call")
+        elif d != length:
+            raise PulseError(f"chunk + context is {length} samples but {data[0]!r} takes {fact}")
+
+    def dump(self) -> str:
+        """The model's dump, then the state loop, what was bound, and the context."""
+        lines = [self.model.dump(), "# explicit state: " +
+                 ", ".join(f"{o} -> {i}" for i, o in self.state.items())]
+        lines += [f"# {note}" for note in self.notes]
+        if self.context:
+            lines.append(f"# context: the last {self.context} samples of each call's input "
+                         f"are prepended to the next chunk (zeros at the start)")
+        return "\n".join(lines)
 
     def session(self) -> "StatefulSession":
         return StatefulSession(self)
+
+
+def _plain_symbol(d):
+    """The name of a dim that is one bare symbol, else None."""
+    if isinstance(d, int):
+        return None
+    names = dims.symbols(d)
+    if len(names) != 1:
+        return None
+    name = next(iter(names))
+    return name if d == dims.sym(name) else None
 
 
 class StatefulSession:
@@ -38,18 +139,26 @@ class StatefulSession:
         self.m = m
         facts = m.model.graph.facts
         self.states = {i: np.zeros(facts[i].shape, dtype=facts[i].dtype) for i in m.state}
+        self.history = None        # the context samples, shaped on the first push
         self.reset()
 
     def reset(self):
         for name, array in self.states.items():
             array[...] = self.m.init.get(name, 0)
+        self.history = None
 
     def snapshot(self):
-        return {k: v.copy() for k, v in self.states.items()}
+        snap = {k: v.copy() for k, v in self.states.items()}
+        if self.m.context:
+            snap[CONTEXT] = None if self.history is None else self.history.copy()
+        return snap
 
     def restore(self, snap):
         for k, v in snap.items():
-            self.states[k][...] = v
+            if k == CONTEXT:
+                self.history = None if v is None else v.copy()
+            else:
+                self.states[k][...] = v
 
     def push(self, inputs) -> list:
         """Run once on `inputs` (dict, or the single data input); returns the outputs that are
@@ -66,11 +175,26 @@ class StatefulSession:
             if name in feeds:
                 raise InputError(f"{name!r} is state kept by the session; don't pass it")
             feeds[name] = self.states[name]
+        if self.m.context:
+            feeds[self.m.data_inputs[0]] = joined = self._with_context(feeds[self.m.data_inputs[0]])
         outs = self.m.model.run(feeds)
         for i, o in self.m.state.items():
             self.states[i][...] = outs[self.m.model.graph.outputs.index(o)]
+        if self.m.context:
+            self.history = joined[..., -self.m.context:].copy()
         state_outputs = set(self.m.state.values())
         return [v for w, v in zip(self.m.model.graph.outputs, outs) if w not in state_outputs]
+
+    def _with_context(self, x):
+        x = np.asarray(x)
+        shape = x.shape[:-1] + (self.m.context,)
+        history = self.history
+        if history is None or history.shape != shape:
+            if history is not None:
+                raise InputError(f"chunk of shape {list(x.shape)} after chunks of "
+                                 f"{list(history.shape[:-1])} leading axes: reset() first")
+            history = np.zeros(shape, x.dtype)
+        return np.concatenate([history, x], axis=-1)
 
     def flush(self) -> list:
         return self._empty()
@@ -85,5 +209,9 @@ class StatefulSession:
         return [0] * (len(self.m.model.graph.outputs) - len(self.m.state))
 
 
-def stateful(model, state: dict, init: dict = None) -> StatefulModel:
-    return StatefulModel(model, state, init)
+CONTEXT = "<context>"    # the snapshot key of the context samples
+
+
+def stateful(model, state: dict, init: dict = None, constants: dict = None, context: int = 0,
+             chunk: int = None) -> StatefulModel:
+    return StatefulModel(model, state, init, constants, context, chunk)
