@@ -56,10 +56,11 @@ class StatefulModel:
         for i in state:
             if i not in inputs:
                 raise PulseError(f"state input {i!r} is not an input; inputs: {', '.join(inputs)}")
+        compile = model.compile
         if constants:
             declared = {w: f for w, f in model.declared.items() if w not in constants}
             model = Model(pipeline.bind_values(model.raw_graph, constants), model.opsets,
-                          declared, model.optimize, model.compile)
+                          declared, model.optimize, False)
             self.notes.append("constant inputs bound at load: " +
                               ", ".join(f"{k}={v}" for k, v in constants.items()))
         bind = {}
@@ -72,15 +73,19 @@ class StatefulModel:
                 if name is not None and name not in bind:
                     bind[name] = 1
                     self.notes.append(f"{name}=1 bound: state {i!r} is {fact} (one stream)")
-        model = model.bind(**bind) if bind else model
-        return self._match_state_outputs(model, state)
+        if not constants and not bind:
+            extra = self._state_output_symbols(model, state)
+            return _rebound(model, extra, compile) if extra else model
+        if bind:        # analysed only: compiled once, after the last binding
+            model = _rebound(model, bind, False)
+        return _rebound(model, self._state_output_symbols(model, state), compile)
 
-    def _match_state_outputs(self, model, state):
-        """Bind input symbols that a state output's shape uses where its input has a number
+    def _state_output_symbols(self, model, state) -> dict:
+        """Input symbols that a state output's shape uses where its input has a number
         (silero's default file names the batch differently in `input` and `state`)."""
         g = model.graph
         if g is None:
-            return model
+            return {}
         known = set().union(*(dims.symbols(d) for f in model.declared.values()
                               if f is not None for d in f.shape))
         bind = {}
@@ -94,7 +99,7 @@ class StatefulModel:
                     bind[name] = di
                     self.notes.append(f"{name}={di} bound: state output {o!r} is {fo}, "
                                       f"its input {i!r} {fi}")
-        return model.bind(**bind) if bind else model
+        return bind
 
     def _bind_chunk(self, model, state, length, bind):
         data = [w for w in model.raw_graph.inputs if w not in state]
@@ -121,6 +126,12 @@ class StatefulModel:
 
     def session(self) -> "StatefulSession":
         return StatefulSession(self)
+
+
+def _rebound(model, symbols: dict, compile: bool):
+    """The model with `symbols` bound, planned with compilation on or off."""
+    declared = pipeline.declare_inputs(model.raw_graph, model.declared, symbols)
+    return Model(model.raw_graph, model.opsets, declared, model.optimize, compile)
 
 
 def _plain_symbol(d):
