@@ -208,13 +208,13 @@ def memory_table(m) -> list:
     lines = ["## Memory in steady-state streaming", ""]
     if m["check"] != "passed":
         return lines + [f"openWakeWord pipeline: {m['check']}", ""]
-    marks = sorted(m["rss_mb"])
+    marks = sorted(m["rss_mb"], key=int)     # ints, or strings once read back from JSON
     lines += [f"openWakeWord pipeline, {m['chunks']:,} chunks of real audio pushed in a new "
               "process ({:.2f} ms per chunk). RSS from `/proc/self/statm`; flat means growth "
               "< {:g} MB from the first checkpoint to the last. Then, with tracemalloc on, as "
               "many chunks again: blocks (and bytes) allocated and still alive at the last "
               "checkpoint minus at the first.".format(m["ms_per_chunk"], m["target_mb"]), "",
-              "| " + " | ".join(f"RSS at {k:,}" for k in marks)
+              "| " + " | ".join(f"RSS at {int(k):,}" for k in marks)
               + " | growth | tracemalloc net blocks | net bytes | target | met |",
               "|" + "---|" * (len(marks) + 5)]
     lines.append("| " + " | ".join(f"{m['rss_mb'][k]:.1f} MB" for k in marks)
