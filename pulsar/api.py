@@ -51,7 +51,8 @@ class Model:
         self._plans = {}
         self.deferred = any(f is None or isinstance(f, UnrankedFact) for f in declared.values())
         self.graph = None if self.deferred else self._analysed(declared)
-        self.plan = None if self.deferred else Plan(self.graph, compile=self.compile)
+        self.plan = None if self.deferred else Plan(self.graph, compile=self.compile,
+                                                    opsets=opsets)
 
     def _analysed(self, facts):
         graph = analyse(self.raw_graph, facts, self.opsets)
@@ -114,7 +115,8 @@ class Model:
         key = tuple((a.dtype.str, a.shape) for a in arrays)
         if key not in self._plans:
             facts = {w: Fact(a.dtype, a.shape) for w, a in zip(self.raw_graph.inputs, arrays)}
-            self._plans[key] = Plan(self._analysed(facts), compile=self.compile)
+            self._plans[key] = Plan(self._analysed(facts), compile=self.compile,
+                                    opsets=self.opsets)
         return self._plans[key]
 
     def bind(self, **symbols) -> "Model":

@@ -15,14 +15,14 @@ from .ops.registry import lookup
 MAX_ROUNDS = 8     # nested known Ifs: each round inlines one level, then re-analyses
 
 
-def fold_known_branches(graph: Graph, opsets: dict) -> Graph:
+def fold_known_branches(graph: Graph, opsets: dict, outer_facts: dict = None) -> Graph:
     """`graph` with every If of known condition inlined, re-analysed after each round."""
     inputs = {w: graph.facts[w] for w in graph.inputs}
     for _ in range(MAX_ROUNDS):
         inlined = inline_known_branches(graph)
         if inlined is graph:
             break
-        graph = analyse(inlined, inputs, opsets)
+        graph = analyse(inlined, inputs, opsets, outer_facts=outer_facts)
     return graph
 
 

@@ -7,14 +7,24 @@ from .fact import DynamicFact
 from .graph import Graph, Node
 
 
-def optimise(graph: Graph, opsets: dict) -> Graph:
-    graph = fold_known_branches(graph, opsets)
+def optimise(graph: Graph, opsets: dict, outer_facts: dict = None) -> Graph:
+    """`outer_facts`: the facts a subgraph reads from its enclosing scopes."""
+    graph = fold_known_branches(graph, opsets, outer_facts)
+    # Passes read the facts of every wire a node touches: a subgraph's outer reads included.
+    reads = {w for n in graph.nodes for w in list(n.inputs) + list(n.scope_inputs) if w}
+    borrowed = {w: outer_facts[w] for w in reads
+                if w in (outer_facts or {}) and w not in graph.facts}
+    if borrowed:
+        graph = graph.copy()
+        graph.facts.update(borrowed)
     # Fusions read shapes; a wire whose rank depends on the branch taken has none to read.
     dynamic = any(isinstance(f, DynamicFact) for f in graph.facts.values())
     for rewrite in (PLAIN_PASSES if dynamic else PASSES):
         graph = rewrite(graph)
+    for w in borrowed:
+        graph.facts.pop(w, None)
     inputs = {w: graph.facts[w] for w in graph.inputs}
-    return analyse(graph, inputs, opsets)
+    return analyse(graph, inputs, opsets, outer_facts=outer_facts)
 
 
 def fold_constants(graph: Graph) -> Graph:

@@ -34,12 +34,20 @@ class ScopedOp(Op):
             return self.run(args[0], args[1] or {})
         return self.run(list(args), {})
 
-    def run(self, inputs: list, scope: dict) -> list:
+    def eval_prepared(self, plans: dict, inputs: list, scope: dict):
+        """As eval_scoped, with the enclosing plan's optimised subgraph plans
+        ({id(subgraph): Plan}, pulsar/subgraph_plans.py)."""
+        return self.run(inputs, scope or {}, plans)
+
+    def run(self, inputs: list, scope: dict, plans: dict = None) -> list:
         raise NotImplementedError(type(self).__name__ + ".run")
 
 
-def subgraph_plan(op, name: str, graph: Graph) -> Plan:
-    """The op's cached plan for one of its subgraphs (inputs are not re-checked per run)."""
+def subgraph_plan(op, name: str, graph: Graph, plans: dict = None) -> Plan:
+    """The plan for one of the op's subgraphs: the enclosing plan's optimised one when it has
+    one, else the op's cached plan of the ONNX subgraph (inputs are not re-checked per run)."""
+    if plans is not None and id(graph) in plans:
+        return plans[id(graph)]
     plan = op._cache.get(name)
     if plan is None:
         graph = graph.copy()   # untyped body inputs have no fact: not constants either
@@ -113,6 +121,8 @@ def need_inputs(graph: Graph, count: int, what: str):
 
 def truth(x) -> bool:
     """A condition tensor's truth: ONNX conditions hold one element."""
+    if type(x) is np.ndarray and x.size == 1:
+        return bool(x.reshape(-1)[0])
     x = np.asarray(x)
     if x.size != 1:
         fail(f"a condition must hold one element, got shape {list(x.shape)}")
@@ -170,13 +180,13 @@ class If(ScopedOp):
     def _branch(self, cond: bool) -> Graph:
         return self.then_branch if cond else self.else_branch
 
-    def run(self, inputs, scope):
+    def run(self, inputs, scope, plans=None):
         key = "then" if truth(inputs[0]) else "else"
         refused = self._cache.get("refused", {}).get(key)
         if refused:
             raise InputError(f"these inputs take the {key} branch, whose outputs the rest of "
                              f"the graph cannot use: {refused}")
-        outs = subgraph_plan(self, key, self._branch(key == "then")).run([], outer=scope)
+        outs = subgraph_plan(self, key, self._branch(key == "then"), plans).run([], outer=scope)
         for i, shape in self._cache.get("reshape", ()):
             outs[i] = np.reshape(outs[i], shape)
         return outs
@@ -207,12 +217,12 @@ class SequenceMap(ScopedOp):
         outs = ctx.analyse_subgraph(self.body, elements)
         return [SequenceFact(o.dtype, o.shape, length=length) for o in outs]
 
-    def run(self, inputs, scope):
+    def run(self, inputs, scope, plans=None):
         n = len(inputs[0])
         lengths = [len(x) for x in inputs if isinstance(x, list)]
         if any(k != n for k in lengths):
             fail(f"sequences of different lengths: {lengths}")
-        plan = subgraph_plan(self, "body", self.body)
+        plan = subgraph_plan(self, "body", self.body, plans)
         results = [plan.run([x[i] if isinstance(x, list) else x for x in inputs], outer=scope)
                    for i in range(n)]
         return [list(column) for column in zip(*results)] if results else \
