@@ -108,3 +108,26 @@ def test_stateful_binds_the_batch_symbol_and_says_so():
     sm = streaming.stateful(model, state={"state": "stateN"})
     assert sm.model.graph.facts["state"].shape == (2, 1, 128)
     assert "# batch=1 bound: state 'state' is f32[2,batch,128] (one stream)" in sm.dump()
+
+
+def test_compiled_silero_stream_equals_onnxruntime_and_snapshots():
+    """sr bound, the sample-rate If folded: one compiled function per chunk, called directly
+    by the session; snapshot/restore and reset replay the same probabilities."""
+    path = model_path("silero_vad", "silero_vad.onnx")
+    state, constants, chunk, context = setup("silero_vad.onnx", 16000)
+    signal = recording(16000)[:300 * chunk]
+    want = ort_stream(path, signal, state, constants, chunk, context)
+    sm = streaming.stateful(pulsar.load(path, compile=True), state=state, constants=constants,
+                            context=context, chunk=chunk)
+    assert "# execution: 36 of 36 nodes compiled into 1 function(s)" in sm.dump()
+    session = sm.session()
+    chunks = [signal[None, i:i + chunk] for i in range(0, len(signal), chunk)]
+    got = [session.push(c)[0].item() for c in chunks[:150]]
+    snap = session.snapshot()
+    got += [session.push(c)[0].item() for c in chunks[150:]]
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
+    session.restore(snap)
+    replay = [session.push(c)[0].item() for c in chunks[150:]]
+    np.testing.assert_array_equal(replay, got[150:])
+    session.reset()
+    np.testing.assert_array_equal([session.push(c)[0].item() for c in chunks[:10]], got[:10])
