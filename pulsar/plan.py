@@ -38,7 +38,9 @@ class Plan:
 
         consts = graph.constants()
         self.input_slots = [slot(w) for w in graph.inputs]
-        self.outer_slots = [(w, slot(w)) for w in graph.outer_refs]
+        # outer wires this plan holds as constants (an optimised subgraph's weights) are not
+        # passed in on every run
+        self.outer_slots = [(w, slot(w)) for w in graph.outer_refs if w not in consts]
         self.const_slots = [(slot(w), v) for w, v in consts.items()]
         self.output_slots = [slot(w) for w in graph.outputs]
         last_use = {}
@@ -62,6 +64,8 @@ class Plan:
                 if plans is not None:
                     run = functools.partial(node.op.eval_prepared, plans)
                     self.subgraph_plans[id(node)] = plans
+                    if all(id(g) in plans for g in node.op.run_graphs()):
+                        scope = [(w, s) for w, s in scope if w not in consts]
             self.steps.append(Step(node, run, ins, outs, frees, scope))
         self.n_slots = len(slot_of)
         self.slot_of = slot_of

@@ -34,6 +34,10 @@ class ScopedOp(Op):
             return self.run(args[0], args[1] or {})
         return self.run(list(args), {})
 
+    def run_graphs(self) -> list:
+        """The subgraphs `run` may execute (Loop/Scan: the body with recognised cells fused)."""
+        return self.subgraphs()
+
     def eval_prepared(self, plans: dict, inputs: list, scope: dict):
         """As eval_scoped, with the enclosing plan's optimised subgraph plans
         ({id(subgraph): Plan}, pulsar/subgraph_plans.py)."""

@@ -36,6 +36,10 @@ def fuse_body(op, ctx):
     op._cache.pop("body", None)
 
 
+def run_graphs(op) -> list:
+    return [op._cache.get("body_graph", op.body)]
+
+
 def body_plan(op, plans=None):
     return subgraph_plan(op, "body", op._cache.get("body_graph", op.body), plans)
 
@@ -88,6 +92,8 @@ class Loop(ScopedOp):
 
     def subgraphs(self):
         return [self.body]
+
+    run_graphs = run_graphs
 
     def infer(self, inputs, ctx):
         inputs = list(inputs) + [None] * (2 - len(inputs))
@@ -160,6 +166,8 @@ class Scan(ScopedOp):
 
     def subgraphs(self):
         return [self.body]
+
+    run_graphs = run_graphs
 
     def split(self, inputs: list) -> tuple:
         n_state = len(inputs) - self.num_scan_inputs
@@ -260,6 +268,7 @@ class Scan8(ScopedOp):
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     subgraphs = Scan.subgraphs
+    run_graphs = run_graphs
     split = Scan.split
 
     def infer(self, inputs, ctx):
