@@ -137,7 +137,8 @@ def merge_partial(previous: dict, new: dict) -> dict:
     if new["memory"] is not None:
         merged["memory"] = new["memory"]
     merged["meta"] = dict(previous["meta"])
-    merged["meta"]["partial_runs"] = previous["meta"].get("partial_runs", []) + \
+    earlier = [r for r in previous["meta"].get("partial_runs", []) if r["only"] != new["only"]]
+    merged["meta"]["partial_runs"] = earlier + \
         [{"only": new["only"], "date": new["meta"]["date"], "commit": new["meta"]["commit"]}]
     return merged
 
