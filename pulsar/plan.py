@@ -59,13 +59,14 @@ class Plan:
             scope = [(w, slot(w)) for w in node.scope_inputs] if node.op.uses_scope else None
             run = node.op.eval_scoped if node.op.uses_scope else node.op.eval
             if node.op.uses_scope and opsets is not None and node.op.subgraphs():
-                from .subgraph_plans import prepare
+                from .subgraph_plans import prepare, run_state
+                state = run_state(node.op)      # before `prepare` analyses the node again
                 plans = prepare(node, {**(outer_facts or {}), **graph.facts}, opsets, compile)
                 if plans is not None:
-                    run = functools.partial(node.op.eval_prepared, plans)
                     self.subgraph_plans[id(node)] = plans
                     if all(id(g) in plans for g in node.op.run_graphs()):
                         scope = [(w, s) for w, s in scope if w not in consts]
+                run = functools.partial(node.op.eval_prepared, {**(plans or {}), **state})
             self.steps.append(Step(node, run, ins, outs, frees, scope))
         self.n_slots = len(slot_of)
         self.slot_of = slot_of

@@ -60,6 +60,13 @@ def prepare(node, facts: dict, opsets: dict, compile: bool):
     return plans or None
 
 
+def run_state(op) -> dict:
+    """What the op's last analysis left for its runs, copied (see ops/control.py ANALYSIS)."""
+    from .ops.control import ANALYSIS, RUN_STATE
+    cache = getattr(op, "_cache", {})
+    return {ANALYSIS: {k: cache[k] for k in RUN_STATE if k in cache}}
+
+
 def with_outer_facts(graph, facts: dict):
     """`graph` holding the facts of the outer wires it reads, so compiled code sees their
     shapes and the outer constants (weights) as constants; at run time the outer values still
@@ -67,8 +74,7 @@ def with_outer_facts(graph, facts: dict):
     reads = {w for n in graph.nodes for w in list(n.inputs) + list(n.scope_inputs) if w}
     reads |= set(graph.outputs)
     borrowed = {w: facts[w] for w in reads if w not in graph.facts and w in facts}
-    if not borrowed:
-        return graph
     g = graph.copy()
     g.facts.update(borrowed)
+    g.outer_refs = [w for w in g.outer_refs if w in reads]   # optimisation may drop reads
     return g

@@ -45,8 +45,9 @@ class StatefulModel:
         self.init = {k: np.asarray(v, dtype=g.facts[k].dtype) for k, v in (init or {}).items()}
         self.data_inputs = [w for w in g.inputs if w not in state]
         self.state_slots = [(g.inputs.index(i), g.outputs.index(o)) for i, o in state.items()]
-        if self.context and len(self.data_inputs) != 1:
-            raise PulseError(f"context= needs one data input, the model has "
+        self.signal = signal_input(self.data_inputs, g.facts)
+        if self.context and self.signal is None:
+            raise PulseError(f"context= needs one data input with a time axis, the model has "
                              f"{', '.join(self.data_inputs) or 'none'}")
 
     def _settled(self, model, state, constants, context, chunk):
@@ -103,16 +104,17 @@ class StatefulModel:
 
     def _bind_chunk(self, model, state, length, bind):
         data = [w for w in model.raw_graph.inputs if w not in state]
-        fact = model.declared.get(data[0]) if len(data) == 1 else None
-        if fact is None or not fact.rank:
+        name = signal_input(data, model.declared)
+        if name is None:
             raise PulseError(f"chunk= needs one data input with a time axis, the model has "
                              f"{', '.join(data) or 'none'}")
+        fact = model.declared[name]
         d = fact.shape[-1]
         if _plain_symbol(d) is not None:
             bind[_plain_symbol(d)] = length
-            self.notes.append(f"{d}={length} bound: {data[0]!r} gets {length} samples per call")
+            self.notes.append(f"{d}={length} bound: {name!r} gets {length} samples per call")
         elif d != length:
-            raise PulseError(f"chunk + context is {length} samples but {data[0]!r} takes {fact}")
+            raise PulseError(f"chunk + context is {length} samples but {name!r} takes {fact}")
 
     def dump(self) -> str:
         """The model's dump, then the state loop, what was bound, and the context."""
@@ -126,6 +128,13 @@ class StatefulModel:
 
     def session(self) -> "StatefulSession":
         return StatefulSession(self)
+
+
+def signal_input(names, facts):
+    """The one input among `names` with a time axis (rank >= 1; a per-call sample rate is a
+    scalar), or None."""
+    ranked = [w for w in names if facts.get(w) is not None and facts[w].rank >= 1]
+    return ranked[0] if len(ranked) == 1 else None
 
 
 def _rebound(model, symbols: dict, compile: bool):
@@ -230,7 +239,7 @@ class StatefulSession:
                 raise InputError(f"{name!r} is state kept by the session; don't pass it")
             feeds[name] = self.states[name]
         if self.m.context:
-            feeds[self.m.data_inputs[0]] = joined = self._with_context(feeds[self.m.data_inputs[0]])
+            feeds[self.m.signal] = joined = self._with_context(feeds[self.m.signal])
         outs = self.m.model.run(feeds)
         for i, o in self.m.state.items():
             self.states[i][...] = outs[self.m.model.graph.outputs.index(o)]

@@ -4,6 +4,7 @@ Random branch shapes, checked against onnxruntime for every combination of condi
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
@@ -86,3 +87,26 @@ def test_divergent_if_output_is_reported_dynamic_and_stays_interpreted():
     assert loaded.outputs[0].shape is None
     text = loaded.dump()
     assert "relu: f32[?] (one of f32[24] | f32[2,12] | f32[2,3,4])" in text
+
+
+def test_branch_that_cannot_be_analysed_is_refused_only_when_taken():
+    """else multiplies [2,3] by [6,4]: analysis keeps the then branch's facts, running it
+    matches the reference evaluator, and taking else is a typed error naming the failure."""
+    from onnx.reference import ReferenceEvaluator
+    from pulsar.errors import InputError
+    then = helper.make_graph([helper.make_node("Add", ["x2", "x2"], ["t"])], "then", [],
+                             [helper.make_tensor_value_info("t", F, None)])
+    other = helper.make_graph([helper.make_node("MatMul", ["x2", "w"], ["e"])], "else", [],
+                              [helper.make_tensor_value_info("e", F, None)])
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["x2"]),
+             helper.make_node("If", ["c1"], ["y"], then_branch=then, else_branch=other, name="if")]
+    m = model(nodes, [tensor("x", [6]), tensor("c1", [], BOOL)], [tensor("y", None)],
+              [init("shape", np.array([2, 3])), init("w", np.ones((6, 4), np.float32))])
+    for compile in (False, True):
+        loaded = pulsar.load(m, compile=compile)
+        assert loaded.outputs[0].shape == (2, 3)
+        x = np.arange(6, dtype=np.float32)
+        feeds = {"x": x, "c1": np.array(True)}
+        np.testing.assert_array_equal(loaded.run(feeds)[0], ReferenceEvaluator(m).run(None, feeds)[0])
+        with pytest.raises(InputError, match="take the else branch.*MatMul"):
+            loaded.run({"x": x, "c1": np.array(False)})

@@ -85,17 +85,18 @@ def test_silero_streams_equal_onnxruntime(name, rate):
         assert " = If(" not in text                # the sample-rate switch is gone
 
 
-@pytest.mark.parametrize("name", ["silero_vad.onnx", "silero_vad_16k_op15.onnx",
-                                  "silero_vad_half.onnx"])
+@pytest.mark.parametrize("name", list(FILES))
 @pytest.mark.parametrize("rate", [16000, 8000])
 def test_silero_whole_model_loads_unbound_and_matches(name, rate):
-    """No symbol or value bound: the decoder's rank-switching If stays, and runs."""
+    """No symbol or value bound: the decoder's rank-switching If and the sample-rate If stay,
+    and run (their branches as optimised plans of their own)."""
     path = model_path("silero_vad", name)
     state, constants, chunk, context = setup(name, rate)
     model = pulsar.load(path)
     rng = np.random.default_rng(rate)
     feeds = {"input": rng.standard_normal((1, chunk + context)).astype(np.float32) * 0.1,
-             "state": rng.standard_normal((2, 1, 128)).astype(np.float32) * 0.1,
+             **{i: rng.standard_normal((2, 1, 128) if i == "state" else (1, 1, 128))
+                .astype(np.float32) * 0.1 for i in state},
              **{k: np.array(v, np.int64) for k, v in constants.items()}}
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for got, want in zip(model.run(feeds), session.run(None, feeds)):

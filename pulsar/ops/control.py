@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..divergence import branch_cases
-from ..errors import InputError
+from ..errors import InputError, PulsarError
 from ..fact import DynamicFact, Fact
 from ..graph import Graph
 from ..plan import Plan
@@ -20,6 +20,11 @@ from .registry import register
 from .sequence import SequenceFact, element_fact, merge_sequences
 
 BOOL = np.dtype(bool)
+# The key, in the plans a Plan hands to `eval_prepared`, of what analysis left in an op's cache
+# for run time (refused branches, reshapes), copied when the plan was built: ops are shared by
+# every model built from one import, and a later analysis must not change an earlier plan.
+ANALYSIS = "analysis"
+RUN_STATE = ("refused", "reshape")
 
 
 class ScopedOp(Op):
@@ -153,14 +158,17 @@ class If(ScopedOp):
         for name, g in (("then_branch", self.then_branch), ("else_branch", self.else_branch)):
             need_inputs(g, 0, name)
         self._cache["reshape"] = ()
+        self._cache["refused"] = {}
         if cond.value is not None and cond.value.dtype != object:
             taken = truth(cond.value)
             outs = ctx.analyse_subgraph(self._branch(taken), [])
             cases = branch_cases(outs)
             label = "then" if taken else "else"
             return outs if len(cases) == 1 else ctx.choose(cases, [label] * len(cases))
-        then = ctx.analyse_subgraph(self.then_branch, [])
-        other = ctx.analyse_subgraph(self.else_branch, [])
+        then, then_error = _analysed(ctx, self.then_branch)
+        other, other_error = _analysed(ctx, self.else_branch)
+        if then_error is not None or other_error is not None:
+            return self._one_branch(then, then_error, other, other_error)
         if len(then) != len(other):
             fail(f"then_branch returns {len(then)} values, else_branch {len(other)}")
         if any(_diverge(a, b) for a, b in zip(then, other)):
@@ -170,6 +178,16 @@ class If(ScopedOp):
         self._cache["reshape"] = tuple((i, f.shape) for i, (f, a, b) in
                                        enumerate(zip(facts, then, other)) if a.rank != b.rank)
         return facts
+
+    def _one_branch(self, then, then_error, other, other_error) -> list:
+        """One branch cannot be analysed with these facts (silero at 16 kHz chunk sizes makes
+        its 8 kHz branch feed an LSTM a rank it refuses; onnxruntime fails there too): the
+        facts are the other branch's, and taking the refused one at run time is an error."""
+        if then_error is not None and other_error is not None:
+            raise then_error
+        label, error = ("then", then_error) if then_error is not None else ("else", other_error)
+        self._cache["refused"] = {label: str(error)}
+        return other if then_error is not None else then
 
     @staticmethod
     def _merge(a: Fact, b: Fact, ctx, what: str) -> Fact:
@@ -186,12 +204,13 @@ class If(ScopedOp):
 
     def run(self, inputs, scope, plans=None):
         key = "then" if truth(inputs[0]) else "else"
-        refused = self._cache.get("refused", {}).get(key)
+        cache = self._cache if plans is None else plans.get(ANALYSIS, self._cache)
+        refused = cache.get("refused", {}).get(key)
         if refused:
             raise InputError(f"these inputs take the {key} branch, whose outputs the rest of "
                              f"the graph cannot use: {refused}")
         outs = subgraph_plan(self, key, self._branch(key == "then"), plans).run([], outer=scope)
-        for i, shape in self._cache.get("reshape", ()):
+        for i, shape in cache.get("reshape", ()):
             outs[i] = np.reshape(outs[i], shape)
         return outs
 
@@ -231,6 +250,14 @@ class SequenceMap(ScopedOp):
                    for i in range(n)]
         return [list(column) for column in zip(*results)] if results else \
             [[] for _ in self.body.outputs]
+
+
+def _analysed(ctx, graph) -> tuple:
+    """(output facts, None) or (None, the error) for one branch."""
+    try:
+        return ctx.analyse_subgraph(graph, []), None
+    except PulsarError as e:
+        return None, e
 
 
 def _diverge(a: Fact, b: Fact) -> bool:
