@@ -244,10 +244,11 @@ class StatefulSession:
         for i, o in self.m.state.items():
             self.states[i][...] = outs[self.m.model.graph.outputs.index(o)]
         if self.m.context:
-            if self.history is not None and self.history.shape == joined[..., -self.m.context:].shape:
-                self.history[...] = joined[..., -self.m.context:]
+            kept = joined[..., -self.m.context:]
+            if self.history is not None and self.history.shape == kept.shape:
+                self.history[...] = kept       # in place: the direct path's buffer holds it
             else:
-                self.history = joined[..., -self.m.context:].copy()
+                self.history = kept.copy()
         state_outputs = set(self.m.state.values())
         return [v for w, v in zip(self.m.model.graph.outputs, outs) if w not in state_outputs]
 

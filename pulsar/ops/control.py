@@ -173,7 +173,8 @@ class If(ScopedOp):
             fail(f"then_branch returns {len(then)} values, else_branch {len(other)}")
         if any(_diverge(a, b) for a, b in zip(then, other)):
             cases = branch_cases(then), branch_cases(other)
-            return ctx.choose(cases[0] + cases[1], ["then"] * len(cases[0]) + ["else"] * len(cases[1]))
+            labels = ["then"] * len(cases[0]) + ["else"] * len(cases[1])
+            return ctx.choose(cases[0] + cases[1], labels)
         facts = [self._merge(a, b, ctx, f"output{i}") for i, (a, b) in enumerate(zip(then, other))]
         self._cache["reshape"] = tuple((i, f.shape) for i, (f, a, b) in
                                        enumerate(zip(facts, then, other)) if a.rank != b.rank)
