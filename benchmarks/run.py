@@ -2,7 +2,8 @@
 
     python benchmarks/run.py            # full run: BENCHMARKS.md and benchmarks/results.json
     python benchmarks/run.py --smoke    # a few iterations per workload, no files written
-    python benchmarks/run.py --only kws # workloads (or "start-up", "memory") matching a substring
+    python benchmarks/run.py --only kws # workloads (or "start-up", "memory") matching a substring:
+                                        # their rows replace the same rows of the last full run
 
 Per-call workloads: every runtime's check passes first, then each round times `inner` calls of
 each runtime in turn (runtimes alternate every round, so load spikes on this shared machine hit
@@ -98,7 +99,7 @@ def collect(argv=None) -> dict:
     args = parser.parse_args(argv)
     wanted = (lambda n: args.only.lower() in n.lower()) if args.only else (lambda n: True)
     results = {"meta": report.machine_info(), "smoke": args.smoke, "workloads": {},
-               "startup": {}, "memory": None}
+               "startup": {}, "memory": None, "only": args.only}
     for name, (build, target) in WORKLOADS.items():
         if wanted(name):
             results["workloads"][name] = r = run_workload(build, target, args.smoke)
@@ -122,8 +123,31 @@ def failed_checks(results) -> list:
     return [f"{n}: {r['check']}" for n, r in entries if r["check"].startswith("failed")]
 
 
+def merge_partial(previous: dict, new: dict) -> dict:
+    """The last results with the rows an `--only` run measured replaced (each marked with its
+    date), so a partial run updates BENCHMARKS.md instead of truncating it."""
+    merged = dict(previous)
+    stamp = f"{new['meta']['date']}, commit {new['meta']['commit']}"
+    workloads = dict(previous.get("workloads", {}))
+    for name, r in new["workloads"].items():
+        workloads[name] = dict(r, measured=stamp)
+    order = list(WORKLOADS) + [n for n in workloads if n not in WORKLOADS]
+    merged["workloads"] = {n: workloads[n] for n in order if n in workloads}
+    merged["startup"] = {**previous.get("startup", {}), **new["startup"]}
+    if new["memory"] is not None:
+        merged["memory"] = new["memory"]
+    merged["meta"] = dict(previous["meta"])
+    earlier = [r for r in previous["meta"].get("partial_runs", []) if r["only"] != new["only"]]
+    merged["meta"]["partial_runs"] = earlier + \
+        [{"only": new["only"], "date": new["meta"]["date"], "commit": new["meta"]["commit"]}]
+    return merged
+
+
 def main(argv=None) -> int:
     results = collect(argv)
+    previous = HERE / "results.json"
+    if not results["smoke"] and results["only"] and previous.exists():
+        results = merge_partial(json.loads(previous.read_text()), results)
     if not results["smoke"]:
         (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         (HERE.parent / "BENCHMARKS.md").write_text(report.markdown(results))

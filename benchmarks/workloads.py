@@ -139,6 +139,58 @@ def vad():
     return Workload(runtimes, check)
 
 
+def silero():
+    """silero-vad v5 per 512-sample chunk at 16 kHz: pulsar's explicit-state session (sr bound,
+    64 context samples kept by the session) vs onnxruntime driven as silero's OnnxWrapper drives
+    it (context concatenated, state and sr fed, state kept), on the shared speech recording."""
+    import pulsar
+    import wakeword_workload
+    from pulsar import streaming
+    path = shared_model("silero_vad", "silero_vad.onnx")
+    audio = wakeword_workload.read_wav("turn_on_the_office_lights_test_clip").astype(np.float32) / 32768
+    chunks = [audio[None, i:i + 512] for i in range(0, len(audio) - 511, 512)]
+    sm = streaming.stateful(pulsar.load(path), state={"state": "stateN"}, constants={"sr": 16000},
+                            context=64, chunk=512)
+    stream = sm.session()
+    s = ort_session(path)
+    sr = np.array(16000, np.int64)
+    ort_state = {"state": np.zeros((2, 1, 128), np.float32), "context": np.zeros((1, 64), np.float32)}
+    position = {"pulsar": 0, "onnxruntime": 0}
+
+    def next_chunk(who):
+        k = position[who] = (position[who] + 1) % len(chunks)
+        return chunks[k]
+
+    def run_ort(chunk):
+        x = np.concatenate([ort_state["context"], chunk], axis=1)
+        prob, ort_state["state"] = s.run(None, {"input": x, "state": ort_state["state"], "sr": sr})
+        ort_state["context"] = x[:, -64:]
+        return prob
+
+    def check():
+        stream.reset()
+        ort_state["state"][...] = 0
+        ort_state["context"][...] = 0
+        for chunk in chunks[:200]:
+            np.testing.assert_allclose(stream.push(chunk)[0], run_ort(chunk), rtol=0, atol=2e-5)
+        stream.reset()
+        ort_state["state"][...] = 0
+        ort_state["context"][...] = 0
+    runtimes = {"pulsar": lambda: stream.push(next_chunk("pulsar")),
+                "onnxruntime": lambda: run_ort(next_chunk("onnxruntime"))}
+    return Workload(runtimes, check, {"compiled": sm.model.dump().splitlines()[-1]})
+
+
+def classifier(stem):
+    """An openWakeWord classifier per call (16 embeddings in, one score out)."""
+    def build():
+        path = shared_model("openwakeword", f"{stem}.onnx")
+        inp = onnx.load(path).graph.input[0]
+        x = (np.random.default_rng(0).standard_normal((1, 16, 96)) * 0.5).astype(np.float32)
+        return pair(path, {inp.name: x})
+    return build
+
+
 def wakeword():
     """openWakeWord per 80 ms chunk (benchmarks/wakeword_workload.py)."""
     import wakeword_workload
@@ -155,6 +207,10 @@ WORKLOADS = {
     "ML-KWS GRU_S": (mlkws("GRU_S"), 1.0),
     "ML-KWS CRNN_S": (mlkws("CRNN_S"), 1.0),
     "VAD-like, explicit LSTM state (per 512-sample chunk)": (vad, 0.8),
+    "silero-vad v5, explicit state, sr bound, 64 context samples (per 512-sample chunk)":
+        (silero, 0.8),
+    "openWakeWord hey_jarvis classifier (per call)": (classifier("hey_jarvis_v0.1"), 1.0),
+    "openWakeWord alexa classifier (per call)": (classifier("alexa_v0.1"), 1.0),
     "light resnet50 (batch 1)": (light("resnet50"), 1.5),
     "light squeezenet (batch 1)": (light("squeezenet"), 1.5),
 }

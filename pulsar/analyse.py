@@ -7,6 +7,7 @@ Reshape` chains fold into symbolic shapes with no special casing.
 import numpy as np
 
 from . import budget, dims
+from .divergence import Diverges, analyse_cases
 from .errors import InferenceError, PulsarError, ResourceError
 from .fact import Fact, concretize
 from .onnx_import import UnrankedFact
@@ -17,8 +18,9 @@ FOLD_LIMIT = 1 << 24   # elements: larger constants are computed at run time, no
 class InferContext:
     """What an op's `infer` may ask about its surroundings."""
 
-    def __init__(self, node, opsets, symbols, outer_facts):
+    def __init__(self, node, opsets, symbols, outer_facts, assume=None):
         self.node = node
+        self.assume = assume or {}
         self.opsets = opsets
         self.symbols = symbols
         self.outer_facts = outer_facts
@@ -37,6 +39,15 @@ class InferContext:
                         self.symbols, outer_facts=self.outer_facts)
         return [inner.facts[w] for w in inner.outputs]
 
+    def choose(self, choices: list, labels: list) -> list:
+        """One of `choices` (lists of output facts; `labels` name the branch each comes from)
+        in the case being analysed: the node's facts depend on which branch runs
+        (pulsar/divergence.py)."""
+        key = id(self.node.op)
+        if key not in self.assume:
+            raise Diverges(self.node.op, self.node.name, choices, labels)
+        return choices[self.assume[key]]
+
 
 class SymbolTable:
     """Fresh symbols for data-dependent sizes, unique within one analysis."""
@@ -52,10 +63,16 @@ class SymbolTable:
 
 
 def analyse(graph, input_facts=None, opsets=None, symbols=None, outer_facts=None):
-    """A copy of `graph` with a complete fact on every wire."""
-    g = graph.copy()
+    """A copy of `graph` with a complete fact on every wire (merged over the cases that
+    branches disagreeing in rank split it into)."""
     opsets = opsets or {"": 18}
     symbols = symbols or SymbolTable()
+    return analyse_cases(graph, lambda assume: _analyse_once(
+        graph, input_facts, opsets, symbols, outer_facts, assume), symbols)
+
+
+def _analyse_once(graph, input_facts, opsets, symbols, outer_facts, assume):
+    g = graph.copy()
     for name, fact in (input_facts or {}).items():
         if name not in g.inputs:
             raise InferenceError(f"no input named {name!r}; inputs are {', '.join(g.inputs)}")
@@ -68,7 +85,7 @@ def analyse(graph, input_facts=None, opsets=None, symbols=None, outer_facts=None
             raise InferenceError(f"input {name!r} has no declared shape; declare it, e.g. "
                                  f"inputs={{{name!r}: 'f32[1,S]'}}")
     for node in g.nodes:
-        outs = infer_node(node, scope, opsets, symbols)
+        outs = infer_node(node, scope, opsets, symbols, assume)
         for wire, fact in zip(node.outputs, outs):
             if wire:
                 scope[wire] = fact
@@ -80,7 +97,7 @@ def analyse(graph, input_facts=None, opsets=None, symbols=None, outer_facts=None
     return g
 
 
-def infer_node(node, scope, opsets, symbols) -> list:
+def infer_node(node, scope, opsets, symbols, assume=None) -> list:
     inputs = []
     for w in node.inputs:
         if not w:
@@ -90,7 +107,7 @@ def infer_node(node, scope, opsets, symbols) -> list:
         else:
             raise InferenceError(f"node {node.name!r} ({node.op.onnx_name}) reads wire {w!r}, "
                                  "which nothing defines")
-    ctx = InferContext(node, opsets, symbols, scope)
+    ctx = InferContext(node, opsets, symbols, scope, assume)
     try:
         outs = list(node.op.infer(inputs, ctx))
         if len(outs) < len([w for w in node.outputs if w]):

@@ -5,8 +5,9 @@ import numpy as np
 
 from . import compiled, pipeline, tiers
 from .analyse import analyse
-from .dump import dump_graph
+from .dump import dump_graph, folded_lines
 from .errors import InputError, ResourceError
+from .fact import DynamicFact
 from .onnx_import import UnrankedFact
 from .optimise import optimise
 from .plan import Plan
@@ -19,20 +20,26 @@ class TensorInfo:
     shape: tuple          # ints and symbolic Dims
 
     def __str__(self):
-        return f"{self.name}: {np.dtype(self.dtype).name}[{','.join(str(d) for d in self.shape)}]"
+        shape = "?" if self.shape is None else ",".join(str(d) for d in self.shape)
+        dtype = "?" if self.dtype is None else np.dtype(self.dtype).name
+        return f"{self.name}: {dtype}[{shape}]"
 
 
-def load(source, inputs=None, symbols=None, optimize=True, compile=None, tier=None) -> "Model":
+def load(source, inputs=None, symbols=None, optimize=True, compile=None, tier=None,
+         values=None) -> "Model":
     """Load an ONNX model from a path, bytes or `onnx.ModelProto`.
 
     inputs:   override input facts, e.g. {"input_1": "1,S,32,1"} or {"x": "f32[1,S]"}.
     symbols:  fix symbols, e.g. {"S": 1760}; downstream shapes become concrete.
+    values:   bind inputs to constants, e.g. {"sr": 16000}: they leave the inputs and fold
+              (an `If` on them is replaced by the branch taken).
     tier:     "auto" (default: answer at once, compile in the background), "interpreted"
               (never compile), "kernels" (node by node on compiled kernels) or "compiled"
               (compile before the first output); see pulsar/tiers.py. Else $PULSAR_TIER.
     compile:  the older switch: True is tier "compiled", False tier "kernels".
     """
     graph, opsets = pipeline.load_graph(source)
+    graph = pipeline.bind_values(graph, values)
     declared = pipeline.declare_inputs(graph, inputs, symbols)
     return Model(graph, opsets, declared, optimize, compile, tier)
 
@@ -55,7 +62,8 @@ class Model:
         self._plans = {}
         self.deferred = any(f is None or isinstance(f, UnrankedFact) for f in declared.values())
         self.graph = None if self.deferred else self._analysed(declared)
-        self.plan = None if self.deferred else Plan(self.graph, compile=self.compile, tier=self.tier)
+        self.plan = None if self.deferred else Plan(self.graph, compile=self.compile,
+                                                    tier=self.tier, opsets=opsets)
 
     def _analysed(self, facts):
         graph = analyse(self.raw_graph, facts, self.opsets)
@@ -73,7 +81,7 @@ class Model:
 
     @staticmethod
     def _info(name, fact):
-        if fact is None or isinstance(fact, UnrankedFact):
+        if fact is None or isinstance(fact, (UnrankedFact, DynamicFact)):
             return TensorInfo(name, None if fact is None else fact.dtype, None)
         return TensorInfo(name, fact.dtype, fact.shape)
 
@@ -110,6 +118,11 @@ class Model:
                 raise InputError(f"missing input(s) {', '.join(map(repr, missing))}; the model "
                                  f"takes {', '.join(str(i) for i in self.inputs)}")
             extra = [n for n in feeds if n not in names]
+            bound = [n for n in extra if n in self.raw_graph.facts and
+                     self.raw_graph.facts[n].is_const]
+            if bound:
+                raise InputError(f"input(s) {', '.join(map(repr, bound))} were given a value "
+                                 f"when loading (values=...); don't pass them")
             if extra:
                 raise InputError(f"unknown input(s) {', '.join(map(repr, extra))}; the model "
                                  f"takes {', '.join(names)}")
@@ -128,7 +141,8 @@ class Model:
         key = tuple((a.dtype.str, a.shape) for a in arrays)
         if key not in self._plans:
             facts = {w: Fact(a.dtype, a.shape) for w, a in zip(self.raw_graph.inputs, arrays)}
-            self._plans[key] = Plan(self._analysed(facts), compile=self.compile, tier=self.tier)
+            self._plans[key] = Plan(self._analysed(facts), compile=self.compile,
+                                    tier=self.tier, opsets=self.opsets)
         return self._plans[key]
 
     def bind(self, **symbols) -> "Model":
@@ -140,7 +154,8 @@ class Model:
         """The analysed graph, then which nodes run compiled (and why the others do not)."""
         if self.graph is None:
             return dump_graph(self.raw_graph)
-        return "\n".join([dump_graph(self.graph), *compiled.summary(self.plan)])
+        return "\n".join([dump_graph(self.graph), *folded_lines(self.graph),
+                          *compiled.summary(self.plan)])
 
     def __repr__(self):
         ins = ", ".join(str(i) for i in self.inputs)

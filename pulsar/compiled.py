@@ -74,7 +74,8 @@ def compile_steps(plan, states=None) -> list:
     steps = plan.node_steps
     ok = [_emits(plan, i, step, facts, consts, states.get(i), emitting.Emitter())
           for i, step in enumerate(steps)]
-    plan.interpreted_why = {id(st.node): _why(st, facts) for st, good in zip(steps, ok) if not good}
+    plan.interpreted_why = {id(st.node): _why(st, facts, plan) for st, good in zip(steps, ok)
+                            if not good}
     later_reads = _later_reads(steps)
     outputs = set(plan.output_slots)
     result, i = [], 0
@@ -112,9 +113,14 @@ def _emits(plan, i, step, facts, consts, state, e) -> bool:
     return done
 
 
-def _why(step, facts) -> str:
+def _why(step, facts, plan=None) -> str:
     if step.scope is not None or step.node.op.subgraphs():
-        return "holds a subgraph"
+        inner = getattr(plan, "subgraph_plans", {}).get(id(step.node))
+        if not inner:
+            return "holds a subgraph (run from its ONNX form)"
+        rows = [where for p in inner.values() for _, where in describe(p.steps)]
+        return (f"holds a subgraph; its optimised subgraphs run {rows.count('compiled')} of "
+                f"{len(rows)} nodes compiled")
     wires = [w for w in list(step.node.inputs) + list(step.node.outputs) if w]
     if not all(emitting.static(facts.get(w)) for w in wires):
         return "shapes not static"

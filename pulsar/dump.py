@@ -30,3 +30,8 @@ def _input(wire, consts) -> str:
         v = consts[wire]
         return f"{wire}<const>" if v.size > 8 else f"{wire}={v.reshape(-1).tolist() if v.ndim else v.item()}"
     return wire
+
+
+def folded_lines(graph) -> list:
+    """Dump lines for what load-time folding did: bound inputs, inlined branches."""
+    return [f"# folded: {note}" for note in graph.folded]

@@ -162,3 +162,32 @@ def parse_fact(text: str, default_dtype=None) -> Fact:
     except dims.DimError as e:
         raise OptionError(f"malformed dimension in fact {text!r}: {e}") from e
     return Fact(dtype, shape)
+
+
+@dataclass(frozen=True, eq=False)
+class DynamicFact(Fact):
+    """A wire whose rank depends on which branch of an `If` runs: ONNX lets the branches
+    disagree, and only the run decides. `alternatives` are the facts it may take (one per
+    analysed case). Ops never infer from it: analysis splits into one case per branch
+    (pulsar/divergence.py), and this fact is what the cases leave after merging. Its `shape`
+    is empty only so generic code can print it; nothing compiles or fuses through it."""
+    alternatives: tuple = ()
+
+    def __str__(self):
+        return f"{dtypes.short_name(self.dtype)}[?] (one of " + \
+            " | ".join(str(a) for a in self.alternatives) + ")"
+
+    __repr__ = __str__
+
+
+def dynamic(alternatives) -> Fact:
+    """A DynamicFact over `alternatives` (nested DynamicFacts are flattened, duplicates by
+    shape dropped); a single alternative is returned as it is."""
+    flat = []
+    for a in alternatives:
+        for b in (a.alternatives if isinstance(a, DynamicFact) else (a,)):
+            if not any(b.dtype == c.dtype and b.shape == c.shape for c in flat):
+                flat.append(replace(b, value=None) if b.value is not None else b)
+    if len(flat) == 1:
+        return flat[0]
+    return DynamicFact(flat[0].dtype, (), alternatives=tuple(flat))

@@ -29,6 +29,7 @@ class Graph:
     facts: dict = field(default_factory=dict)   # wire -> Fact; constants have a value
     outer_refs: list = field(default_factory=list)  # wires a subgraph reads from its parent
     symbols_assumed: list = field(default_factory=list)  # assertions like "S>=1" (text)
+    folded: list = field(default_factory=list)   # load-time folding done (text, for dumps)
 
     def producers(self) -> dict:
         return {w: n for n in self.nodes for w in n.outputs if w}
@@ -51,7 +52,8 @@ class Graph:
         return Graph(self.name, list(self.inputs), list(self.outputs),
                      [Node(n.name, n.op, list(n.inputs), list(n.outputs), list(n.scope_inputs))
                       for n in self.nodes],
-                     dict(self.facts), list(self.outer_refs), list(self.symbols_assumed))
+                     dict(self.facts), list(self.outer_refs), list(self.symbols_assumed),
+                     list(self.folded))
 
 
 def topological_order(nodes: list, available: set) -> list:

@@ -3,14 +3,28 @@
 Passes run in order and the graph is re-analysed after the rewrites, so facts stay complete.
 """
 from .analyse import analyse
+from .fact import DynamicFact
 from .graph import Graph, Node
 
 
-def optimise(graph: Graph, opsets: dict) -> Graph:
-    for rewrite in PASSES:
+def optimise(graph: Graph, opsets: dict, outer_facts: dict = None) -> Graph:
+    """`outer_facts`: the facts a subgraph reads from its enclosing scopes."""
+    graph = fold_known_branches(graph, opsets, outer_facts)
+    # Passes read the facts of every wire a node touches: a subgraph's outer reads included.
+    reads = {w for n in graph.nodes for w in list(n.inputs) + list(n.scope_inputs) if w}
+    borrowed = {w: outer_facts[w] for w in reads
+                if w in (outer_facts or {}) and w not in graph.facts}
+    if borrowed:
+        graph = graph.copy()
+        graph.facts.update(borrowed)
+    # Fusions read shapes; a wire whose rank depends on the branch taken has none to read.
+    dynamic = any(isinstance(f, DynamicFact) for f in graph.facts.values())
+    for rewrite in (PLAIN_PASSES if dynamic else PASSES):
         graph = rewrite(graph)
+    for w in borrowed:
+        graph.facts.pop(w, None)
     inputs = {w: graph.facts[w] for w in graph.inputs}
-    return analyse(graph, inputs, opsets)
+    return analyse(graph, inputs, opsets, outer_facts=outer_facts)
 
 
 def fold_constants(graph: Graph) -> Graph:
@@ -89,6 +103,7 @@ def unit_axis_permutation(src, dst):
     return [next(bigs) if d != 1 else next(units) for d in dst]
 
 
+from .branch_folding import fold_known_branches  # noqa: E402
 from .fusion import fold_batch_norms, fuse_activations, fuse_leaky_relu_floor  # noqa: E402
 from .elementwise_fusion import fuse_elementwise  # noqa: E402
 from .layernorm_fusion import fuse_layer_norms  # noqa: E402
@@ -96,3 +111,4 @@ from .scan_gru import scan_gru_cells_to_gru  # noqa: E402
 PASSES = [fold_constants, remove_identities, scan_gru_cells_to_gru, reshapes_to_transposes,
           fold_batch_norms, fuse_activations, fuse_leaky_relu_floor, fuse_layer_norms, fuse_elementwise,
           remove_dead_nodes]
+PLAIN_PASSES = [fold_constants, remove_identities, remove_dead_nodes]

@@ -1,13 +1,15 @@
 """The stages from a file to a runnable plan, in order; each maps one artefact to the next.
 
-    read_model -> import_model -> declare_inputs -> analyse -> optimise -> Plan
+    read_model -> import_model -> bind_values -> declare_inputs -> analyse -> optimise -> Plan
 The CLI's `--stage` stops after any of: load, analyse, optimise.
 """
+import numpy as np
+
 from . import dims
 from .analyse import analyse
 from .errors import OptionError
-from .fact import Fact, parse_fact
-from .onnx_import import import_model, read_model
+from .fact import Fact, const, parse_fact
+from .onnx_import import UnrankedFact, import_model, read_model
 from .optimise import optimise
 
 STAGES = ("load", "analyse", "optimise")
@@ -18,6 +20,37 @@ def load_graph(source):
     graph = import_model(model, base_dir)
     opsets = {o.domain if o.domain != "ai.onnx" else "": o.version for o in model.opset_import}
     return graph, opsets
+
+
+def bind_values(graph, values=None):
+    """Inputs given a value at load (`{'sr': 16000}`) become constants and leave the inputs,
+    so analysis folds what they decide (a sample-rate `If` picks its branch)."""
+    if not values:
+        return graph
+    g = graph.copy()
+    for name, value in values.items():
+        if name not in g.inputs:
+            raise OptionError(f"cannot give input {name!r} a value: inputs are {', '.join(g.inputs)}")
+        declared = g.facts.get(name)
+        known = declared is not None and not isinstance(declared, UnrankedFact)
+        try:
+            array = np.asarray(value, dtype=declared.dtype if declared is not None else None)
+        except (TypeError, ValueError) as e:
+            raise OptionError(f"value for input {name!r} ({declared}): {e}") from e
+        if known and array.shape != declared.shape:
+            if array.size != 1 or any(d != 1 for d in declared.shape if isinstance(d, int)) \
+                    or not declared.is_concrete:
+                raise OptionError(f"value for input {name!r} has shape {list(array.shape)}, "
+                                  f"the input is {declared}")
+            array = array.reshape(declared.shape)
+        g.inputs.remove(name)
+        g.facts[name] = const(array)
+        g.folded.append(f"input {name} bound to {_show(array)}")
+    return g
+
+
+def _show(array) -> str:
+    return str(array.item()) if array.size == 1 else f"{array.dtype}{list(array.shape)}"
 
 
 def declare_inputs(graph, inputs=None, symbols=None) -> dict:
@@ -44,11 +77,12 @@ def declare_inputs(graph, inputs=None, symbols=None) -> dict:
     return facts
 
 
-def build(source, inputs=None, symbols=None, stage="optimise"):
+def build(source, inputs=None, symbols=None, stage="optimise", values=None):
     """The graph after `stage`, with its opsets."""
     if stage not in STAGES:
         raise OptionError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     graph, opsets = load_graph(source)
+    graph = bind_values(graph, values)
     if stage == "load":
         return graph, opsets
     graph = analyse(graph, declare_inputs(graph, inputs, symbols), opsets)

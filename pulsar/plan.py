@@ -4,6 +4,8 @@ Wires become integer slots; constants are loaded once; each step frees the slots
 reader it is, so peak memory follows the live set, not the whole graph. Symbols are bound from
 the actual input shapes on every run and checked against every input that mentions them.
 """
+import functools
+
 import numpy as np
 
 from . import blas, budget, dims
@@ -21,7 +23,11 @@ class Step:
 
 
 class Plan:
-    def __init__(self, graph, check_inputs=True, compile=False, tier=None):
+    def __init__(self, graph, check_inputs=True, compile=False, opsets=None, outer_facts=None,
+                 tier=None):
+        """opsets: given, the subgraphs of If/Loop/Scan nodes get optimised (and, with
+        `compile`, compiled) plans of their own (pulsar/subgraph_plans.py); `outer_facts`
+        are the facts of the enclosing scopes when `graph` is itself a subgraph."""
         blas.limit_threads()
         self.tier = tier            # kernel policy for runs (None: the caller's)
         self.graph = graph
@@ -35,7 +41,9 @@ class Plan:
 
         consts = graph.constants()
         self.input_slots = [slot(w) for w in graph.inputs]
-        self.outer_slots = [(w, slot(w)) for w in graph.outer_refs]
+        # outer wires this plan holds as constants (an optimised subgraph's weights) are not
+        # passed in on every run
+        self.outer_slots = [(w, slot(w)) for w in graph.outer_refs if w not in consts]
         self.const_slots = [(slot(w), v) for w, v in consts.items()]
         self.output_slots = [slot(w) for w in graph.outputs]
         last_use = {}
@@ -45,6 +53,7 @@ class Plan:
                     last_use[slot(w)] = i
         keep = set(self.output_slots) | {s for s, _ in self.const_slots}
         self.steps = []
+        self.subgraph_plans = {}        # id(node) -> {id(subgraph): Plan}, see subgraph_plans.py
         for i, node in enumerate(graph.nodes):
             ins = [slot(w) if w else -1 for w in node.inputs]
             outs = [slot(w) if w else -1 for w in node.outputs]
@@ -52,6 +61,15 @@ class Plan:
                             if s >= 0 and last_use.get(s) == i and s not in keep})
             scope = [(w, slot(w)) for w in node.scope_inputs] if node.op.uses_scope else None
             run = node.op.eval_scoped if node.op.uses_scope else node.op.eval
+            if node.op.uses_scope and opsets is not None and node.op.subgraphs():
+                from .subgraph_plans import prepare, run_state
+                state = run_state(node.op)      # before `prepare` analyses the node again
+                plans = prepare(node, {**(outer_facts or {}), **graph.facts}, opsets, compile)
+                if plans is not None:
+                    self.subgraph_plans[id(node)] = plans
+                    if all(id(g) in plans for g in node.op.run_graphs()):
+                        scope = [(w, s) for w, s in scope if w not in consts]
+                run = functools.partial(node.op.eval_prepared, {**(plans or {}), **state})
             self.steps.append(Step(node, run, ins, outs, frees, scope))
         self.n_slots = len(slot_of)
         self.slot_of = slot_of
@@ -61,8 +79,33 @@ class Plan:
         self._direct = None
         self.interpreted_why = None         # node id -> reason, once compiled
         self.node_steps = self.steps        # one step per node, before any compilation
+        self._forward = self._forwarding(graph, consts)
         if compile:
             self.compile()
+
+    @staticmethod
+    def _forwarding(graph, consts):
+        """For a graph of Identities only (an If branch returning an outer value, as a
+        classifier's skipped verifier does): where each output comes from, so `run` hands it
+        over without slot bookkeeping."""
+        if any(n.op.onnx_name != "Identity" or n.scope_inputs for n in graph.nodes):
+            return None
+        source = {n.outputs[0]: n.inputs[0] for n in graph.nodes if n.inputs and n.inputs[0]}
+        if len(source) != len(graph.nodes):
+            return None
+        picks = []
+        for w in graph.outputs:
+            while w in source:
+                w = source[w]
+            if w in graph.inputs:
+                picks.append((0, graph.inputs.index(w)))
+            elif w in consts:
+                picks.append((1, consts[w]))
+            elif w in graph.outer_refs:
+                picks.append((2, w))
+            else:
+                return None
+        return picks
 
     def compile(self, states=None):
         """Run every compilable run of nodes as one generated function (pulsar/compiled.py)."""
@@ -104,6 +147,9 @@ class Plan:
     def _run(self, inputs: list, outer: dict = None) -> list:
         if self.check_inputs:
             inputs = self.checked(inputs)
+        forward = self._forward
+        if forward is not None and (outer or not any(k == 2 for k, _ in forward)):
+            return [inputs[v] if k == 0 else v if k == 1 else outer[v] for k, v in forward]
         direct = self._direct
         if direct is not None and direct[0] is self.steps and not outer:   # not while profiling
             _, sources, picks = direct

@@ -16,12 +16,9 @@ from pulsar.streaming import stateful
 from . import samples as audio_samples
 from .segments import SpeechEvents, in_seconds, speech_segments
 
-# The file `VAD()` loads. silero's default is silero_vad.onnx; it needs `If` nodes whose
-# branches have different ranks, which pulsar does not load yet. silero_vad_op18_ifless.onnx
-# has the same inputs (input, state, sr), both rates, and gives the default's probabilities to
-# within 1e-6 under onnxruntime at 16 kHz (at 8 kHz its own probabilities differ from the
-# default's by up to 0.24 on speech, under onnxruntime too). Switch to "silero_vad.onnx" when it loads.
-DEFAULT_VAD_FILE = "silero_vad_op18_ifless.onnx"
+# The file `VAD()` loads: silero's own default (v5/v6). Its sample-rate `If` (with a nested
+# `If` whose branches differ in rank) folds away once `sr` is bound at load.
+DEFAULT_VAD_FILE = "silero_vad.onnx"
 
 WINDOW = {16000: 512, 8000: 256}      # samples per call
 CONTEXT = {16000: 64, 8000: 32}       # samples of the previous window prefixed to each call
@@ -53,12 +50,16 @@ class VAD:
     def _model(self, rate):
         """The model bound to one window (+ context) at `rate`, with state looped back."""
         if rate not in self._models:
-            dims = {str(d): v for d, v in zip(self._source.inputs[0].shape,
+            source = self._source
+            if self.takes_rate:     # sr bound at load: the sample-rate If folds to one branch
+                source = pulsar.load(self.path, compile=self._compile,
+                                     values={"sr": np.array(rate, np.int64)})
+            dims = {str(d): v for d, v in zip(source.inputs[0].shape,
                                               (1, WINDOW[rate] + CONTEXT[rate]))
                     if not isinstance(d, int)}
-            state = self._source.inputs[[i.name for i in self._source.inputs].index("state")]
+            state = source.inputs[[i.name for i in source.inputs].index("state")]
             dims.update({str(d): 1 for d in state.shape if not isinstance(d, int)})
-            bound = self._source.bind(**dims) if dims else self._source
+            bound = source.bind(**dims) if dims else source
             out = [o.name for o in bound.outputs if o.name != "output"][0]
             self._models[rate] = stateful(bound, state={"state": out})
         return self._models[rate]
@@ -124,7 +125,7 @@ class VADStream:
     def __init__(self, vad, rate):
         self.rate, self.window, self.context = rate, WINDOW[rate], CONTEXT[rate]
         self.session = vad._model(rate).session()
-        self.sr = {"sr": np.array(rate, dtype=np.int64)} if vad.takes_rate else {}
+        self.sr = {}            # bound at load (VAD._model)
         self.reset()
 
     def reset(self):

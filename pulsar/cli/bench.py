@@ -15,7 +15,7 @@ from ..api import load
 from ..errors import OptionError
 from ..profile import plan_of
 from ..warmup import warm_up
-from .options import add_model_options, parse_bindings, parse_facts
+from .options import add_model_options, parse_bindings, parse_facts, parse_values
 from .run import random_array, random_inputs, read_inputs
 from .stream import add_pulse_option, pulse_from_option
 
@@ -56,7 +56,8 @@ def prepare(args) -> Workload:
     """Load, pulse if asked, compile kernels (with a notice) and run the warm-up calls."""
     if args.runs < 1 or args.warmup < 0:
         raise OptionError("--runs must be >= 1 and --warmup >= 0")
-    model = load(args.model, inputs=parse_facts(args.input_fact), symbols=parse_bindings(args.set))
+    model = load(args.model, inputs=parse_facts(args.input_fact), symbols=parse_bindings(args.set),
+                 values=parse_values(args.value))
     if args.pulse:
         work = _pulsed(model, args)
     else:

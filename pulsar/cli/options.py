@@ -9,6 +9,9 @@ def add_model_options(parser):
     parser.add_argument("--input-fact", "-i", metavar="NAME=FACT", action="append", default=[],
                         help="override an input's fact, e.g. -i input_1=1,S,32,1 or "
                              "-i x=f32[1,S] (exporter annotations are often wrong)")
+    parser.add_argument("--value", metavar="NAME=VALUE", action="append", default=[],
+                        help="bind an input to a constant, e.g. --value sr=16000: it leaves "
+                             "the inputs and folds (repeatable)")
 
 
 def parse_bindings(items) -> dict:
@@ -34,4 +37,20 @@ def parse_facts(items) -> dict:
         if not eq or not name.strip():
             raise OptionError(f"--input-fact expects NAME=FACT, got {item!r}")
         out[name.strip()] = spec
+    return out
+
+
+def parse_values(items) -> dict:
+    """`--value sr=16000` -> {'sr': 16000}; a comma list gives a vector (`--value k=1,2`)."""
+    out = {}
+    for item in items:
+        name, eq, text = item.partition("=")
+        if not eq or not name.strip() or not text.strip():
+            raise OptionError(f"--value expects NAME=VALUE, got {item!r}")
+        try:
+            numbers = [float(t) if any(c in t for c in ".eE") else int(t)
+                       for t in text.split(",")]
+        except ValueError as e:
+            raise OptionError(f"--value {item!r}: not a number: {e}") from e
+        out[name.strip()] = numbers[0] if len(numbers) == 1 else numbers
     return out

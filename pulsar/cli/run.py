@@ -5,7 +5,7 @@ from .. import dims
 from ..api import load
 from ..errors import OptionError
 from ..warmup import warm_up
-from .options import add_model_options, parse_bindings, parse_facts
+from .options import add_model_options, parse_bindings, parse_facts, parse_values
 
 NAME = "run"
 HELP = "run a model on given or random inputs and summarise its outputs"
@@ -22,7 +22,8 @@ def add_arguments(parser):
 
 def main(args) -> int:
     symbols = parse_bindings(args.set)
-    model = load(args.model, inputs=parse_facts(args.input_fact), symbols=symbols)
+    model = load(args.model, inputs=parse_facts(args.input_fact), symbols=symbols,
+                 values=parse_values(args.value))
     feeds = read_inputs(args.inputs, model) if args.inputs else random_inputs(model, args.seed)
     outputs = warm_up(model, feeds)
     for info, value in zip(model.outputs, outputs):

@@ -7,7 +7,7 @@ import numpy as np
 from ..api import load
 from ..errors import OptionError
 from ..warmup import warm_up
-from .options import add_model_options, parse_bindings, parse_facts
+from .options import add_model_options, parse_bindings, parse_facts, parse_values
 from .output import RowWriter, add_output_options
 
 NAME = "stream"
@@ -71,7 +71,8 @@ def main(args) -> int:
     from .. import streaming
     if bool(args.pulse) == bool(args.window):
         raise OptionError("give --pulse SYM=P (a pulsed plan) or --window SIZE:HOP (window mode)")
-    model = load(args.model, inputs=parse_facts(args.input_fact), symbols=parse_bindings(args.set))
+    model = load(args.model, inputs=parse_facts(args.input_fact), symbols=parse_bindings(args.set),
+                 values=parse_values(args.value))
     if args.window:
         pm = streaming.window(model, **window_from_option(args.window))
         name, fact, axis = pm.input, pm.fact, pm.axis

@@ -10,7 +10,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..fact import Fact
+from ..divergence import branch_cases
+from ..errors import InputError, PulsarError
+from ..fact import DynamicFact, Fact
 from ..graph import Graph
 from ..plan import Plan
 from .base import Op, fail
@@ -18,6 +20,11 @@ from .registry import register
 from .sequence import SequenceFact, element_fact, merge_sequences
 
 BOOL = np.dtype(bool)
+# The key, in the plans a Plan hands to `eval_prepared`, of what analysis left in an op's cache
+# for run time (refused branches, reshapes), copied when the plan was built: ops are shared by
+# every model built from one import, and a later analysis must not change an earlier plan.
+ANALYSIS = "analysis"
+RUN_STATE = ("refused", "reshape")
 
 
 class ScopedOp(Op):
@@ -32,12 +39,24 @@ class ScopedOp(Op):
             return self.run(args[0], args[1] or {})
         return self.run(list(args), {})
 
-    def run(self, inputs: list, scope: dict) -> list:
+    def run_graphs(self) -> list:
+        """The subgraphs `run` may execute (Loop/Scan: the body with recognised cells fused)."""
+        return self.subgraphs()
+
+    def eval_prepared(self, plans: dict, inputs: list, scope: dict):
+        """As eval_scoped, with the enclosing plan's optimised subgraph plans
+        ({id(subgraph): Plan}, pulsar/subgraph_plans.py)."""
+        return self.run(inputs, scope or {}, plans)
+
+    def run(self, inputs: list, scope: dict, plans: dict = None) -> list:
         raise NotImplementedError(type(self).__name__ + ".run")
 
 
-def subgraph_plan(op, name: str, graph: Graph) -> Plan:
-    """The op's cached plan for one of its subgraphs (inputs are not re-checked per run)."""
+def subgraph_plan(op, name: str, graph: Graph, plans: dict = None) -> Plan:
+    """The plan for one of the op's subgraphs: the enclosing plan's optimised one when it has
+    one, else the op's cached plan of the ONNX subgraph (inputs are not re-checked per run)."""
+    if plans is not None and id(graph) in plans:
+        return plans[id(graph)]
     plan = op._cache.get(name)
     if plan is None:
         graph = graph.copy()   # untyped body inputs have no fact: not constants either
@@ -53,6 +72,8 @@ def varying(fact: Fact) -> Fact:
 
 def merge_facts(a: Fact, b: Fact, ctx, what: str) -> Fact:
     """A fact covering both: equal dims stay, differing dims become fresh symbols."""
+    if isinstance(a, DynamicFact) or isinstance(b, DynamicFact):
+        fail(f"{what}: its rank depends on a branch taken inside the body, {a} vs {b}")
     if isinstance(a, SequenceFact) != isinstance(b, SequenceFact):
         fail(f"{what}: a sequence and a tensor, {a} vs {b}")
     if isinstance(a, SequenceFact):
@@ -109,6 +130,8 @@ def need_inputs(graph: Graph, count: int, what: str):
 
 def truth(x) -> bool:
     """A condition tensor's truth: ONNX conditions hold one element."""
+    if type(x) is np.ndarray and x.size == 1:
+        return bool(x.reshape(-1)[0])
     x = np.asarray(x)
     if x.size != 1:
         fail(f"a condition must hold one element, got shape {list(x.shape)}")
@@ -127,22 +150,45 @@ class If(ScopedOp):
         return [self.then_branch, self.else_branch]
 
     def infer(self, inputs, ctx):
+        """Facts of the branch a known condition picks; else facts covering both branches, or,
+        when they disagree in rank, each branch's in its own case of the analysis."""
         cond = inputs[0] if inputs else None
         if cond is None or cond.dtype != BOOL:
             fail(f"cond must be a bool tensor, got {cond}")
         for name, g in (("then_branch", self.then_branch), ("else_branch", self.else_branch)):
             need_inputs(g, 0, name)
         self._cache["reshape"] = ()
+        self._cache["refused"] = {}
         if cond.value is not None and cond.value.dtype != object:
-            return ctx.analyse_subgraph(self._branch(truth(cond.value)), [])
-        then = ctx.analyse_subgraph(self.then_branch, [])
-        other = ctx.analyse_subgraph(self.else_branch, [])
+            taken = truth(cond.value)
+            outs = ctx.analyse_subgraph(self._branch(taken), [])
+            cases = branch_cases(outs)
+            label = "then" if taken else "else"
+            return outs if len(cases) == 1 else ctx.choose(cases, [label] * len(cases))
+        then, then_error = _analysed(ctx, self.then_branch)
+        other, other_error = _analysed(ctx, self.else_branch)
+        if then_error is not None or other_error is not None:
+            return self._one_branch(then, then_error, other, other_error)
         if len(then) != len(other):
             fail(f"then_branch returns {len(then)} values, else_branch {len(other)}")
+        if any(_diverge(a, b) for a, b in zip(then, other)):
+            cases = branch_cases(then), branch_cases(other)
+            labels = ["then"] * len(cases[0]) + ["else"] * len(cases[1])
+            return ctx.choose(cases[0] + cases[1], labels)
         facts = [self._merge(a, b, ctx, f"output{i}") for i, (a, b) in enumerate(zip(then, other))]
         self._cache["reshape"] = tuple((i, f.shape) for i, (f, a, b) in
                                        enumerate(zip(facts, then, other)) if a.rank != b.rank)
         return facts
+
+    def _one_branch(self, then, then_error, other, other_error) -> list:
+        """One branch cannot be analysed with these facts (silero at 16 kHz chunk sizes makes
+        its 8 kHz branch feed an LSTM a rank it refuses; onnxruntime fails there too): the
+        facts are the other branch's, and taking the refused one at run time is an error."""
+        if then_error is not None and other_error is not None:
+            raise then_error
+        label, error = ("then", then_error) if then_error is not None else ("else", other_error)
+        self._cache["refused"] = {label: str(error)}
+        return other if then_error is not None else then
 
     @staticmethod
     def _merge(a: Fact, b: Fact, ctx, what: str) -> Fact:
@@ -157,10 +203,15 @@ class If(ScopedOp):
     def _branch(self, cond: bool) -> Graph:
         return self.then_branch if cond else self.else_branch
 
-    def run(self, inputs, scope):
+    def run(self, inputs, scope, plans=None):
         key = "then" if truth(inputs[0]) else "else"
-        outs = subgraph_plan(self, key, self._branch(key == "then")).run([], outer=scope)
-        for i, shape in self._cache.get("reshape", ()):
+        cache = self._cache if plans is None else plans.get(ANALYSIS, self._cache)
+        refused = cache.get("refused", {}).get(key)
+        if refused:
+            raise InputError(f"these inputs take the {key} branch, whose outputs the rest of "
+                             f"the graph cannot use: {refused}")
+        outs = subgraph_plan(self, key, self._branch(key == "then"), plans).run([], outer=scope)
+        for i, shape in cache.get("reshape", ()):
             outs[i] = np.reshape(outs[i], shape)
         return outs
 
@@ -190,16 +241,33 @@ class SequenceMap(ScopedOp):
         outs = ctx.analyse_subgraph(self.body, elements)
         return [SequenceFact(o.dtype, o.shape, length=length) for o in outs]
 
-    def run(self, inputs, scope):
+    def run(self, inputs, scope, plans=None):
         n = len(inputs[0])
         lengths = [len(x) for x in inputs if isinstance(x, list)]
         if any(k != n for k in lengths):
             fail(f"sequences of different lengths: {lengths}")
-        plan = subgraph_plan(self, "body", self.body)
+        plan = subgraph_plan(self, "body", self.body, plans)
         results = [plan.run([x[i] if isinstance(x, list) else x for x in inputs], outer=scope)
                    for i in range(n)]
         return [list(column) for column in zip(*results)] if results else \
             [[] for _ in self.body.outputs]
+
+
+def _analysed(ctx, graph) -> tuple:
+    """(output facts, None) or (None, the error) for one branch."""
+    try:
+        return ctx.analyse_subgraph(graph, []), None
+    except PulsarError as e:
+        return None, e
+
+
+def _diverge(a: Fact, b: Fact) -> bool:
+    """Do two branch outputs differ in rank (beyond a scalar vs a one-element tensor)?"""
+    if isinstance(a, DynamicFact) or isinstance(b, DynamicFact):
+        return True
+    if isinstance(a, SequenceFact) or isinstance(b, SequenceFact) or a.rank == b.rank:
+        return False
+    return a.dtype != b.dtype or not all(d == 1 for d in a.shape + b.shape)
 
 
 def _same_length(a, b) -> bool:

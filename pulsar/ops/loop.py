@@ -36,8 +36,12 @@ def fuse_body(op, ctx):
     op._cache.pop("body", None)
 
 
-def body_plan(op):
-    return subgraph_plan(op, "body", op._cache.get("body_graph", op.body))
+def run_graphs(op) -> list:
+    return [op._cache.get("body_graph", op.body)]
+
+
+def body_plan(op, plans=None):
+    return subgraph_plan(op, "body", op._cache.get("body_graph", op.body), plans)
 
 
 def _known(fact):
@@ -89,6 +93,8 @@ class Loop(ScopedOp):
     def subgraphs(self):
         return [self.body]
 
+    run_graphs = run_graphs
+
     def infer(self, inputs, ctx):
         inputs = list(inputs) + [None] * (2 - len(inputs))
         trips, cond, carried = inputs[0], inputs[1], inputs[2:]
@@ -123,7 +129,7 @@ class Loop(ScopedOp):
             return m
         return ctx.fresh_symbol("iterations")
 
-    def run(self, inputs, scope):
+    def run(self, inputs, scope, plans=None):
         inputs = list(inputs) + [None] * (2 - len(inputs))
         trips = None if inputs[0] is None else int(np.asarray(inputs[0]).reshape(-1)[0])
         going = True if inputs[1] is None else truth(inputs[1])
@@ -131,7 +137,7 @@ class Loop(ScopedOp):
             fail("neither M nor cond is given: the loop never ends")
         state = list(inputs[2:])
         n = len(state)
-        plan = body_plan(self)
+        plan = body_plan(self, plans)
         scans, t = [], 0
         while going and (trips is None or t < trips):
             outs = plan.run([np.array(t, INT64), np.array(going)] + state, outer=scope)
@@ -160,6 +166,8 @@ class Scan(ScopedOp):
 
     def subgraphs(self):
         return [self.body]
+
+    run_graphs = run_graphs
 
     def split(self, inputs: list) -> tuple:
         n_state = len(inputs) - self.num_scan_inputs
@@ -191,7 +199,7 @@ class Scan(ScopedOp):
             result.append(Fact(o.dtype, o.shape[:a] + (count,) + o.shape[a:]))
         return facts + result
 
-    def run(self, inputs, scope):
+    def run(self, inputs, scope, plans=None):
         states, xs = self.split(inputs)
         axes = self.scan_input_axes or (0,) * len(xs)
         dirs = self.scan_input_directions or (0,) * len(xs)
@@ -200,15 +208,15 @@ class Scan(ScopedOp):
         if any(s.shape[0] != count for s in seqs):
             fail(f"scan inputs differ in length along their scan axes: "
                  f"{[s.shape[0] for s in seqs]}")
-        states, stacked = run_scan(self, states, seqs, count, scope)
+        states, stacked = run_scan(self, states, seqs, count, scope, plans)
         out_axes = self.scan_output_axes or (0,) * len(stacked)
         out_dirs = self.scan_output_directions or (0,) * len(stacked)
         return states + [_placed(s, a, d) for s, a, d in zip(stacked, out_axes, out_dirs)]
 
 
-def run_scan(op, states: list, seqs: list, count: int, scope) -> tuple:
+def run_scan(op, states: list, seqs: list, count: int, scope, plans=None) -> tuple:
     """(final states, scan outputs stacked on axis 0) after `count` body runs."""
-    plan = body_plan(op)
+    plan = body_plan(op, plans)
     n = len(states)
     stacker = Stacker(count, op._cache.get("scan_facts"))
     for t in range(count):
@@ -262,6 +270,7 @@ class Scan8(ScopedOp):
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     subgraphs = Scan.subgraphs
+    run_graphs = run_graphs
     split = Scan.split
 
     def infer(self, inputs, ctx):
@@ -286,7 +295,7 @@ class Scan8(ScopedOp):
         return ([Fact(f.dtype, (batch,) + f.shape) for f in facts]
                 + [Fact(o.dtype, (batch, count) + o.shape) for o in scans])
 
-    def run(self, inputs, scope):
+    def run(self, inputs, scope, plans=None):
         states, xs = self.split(inputs[1:])
         batch, count = xs[0].shape[:2]
         lens = np.full(batch, count) if inputs[0] is None else np.asarray(inputs[0]).reshape(-1)
@@ -297,7 +306,7 @@ class Scan8(ScopedOp):
         for b in range(batch):
             n = int(lens[b])
             seqs = [x[b, :n][::-1] if d else x[b, :n] for x, d in zip(xs, dirs)]
-            row, stacked = run_scan(self, [s[b] for s in states], seqs, n, scope)
+            row, stacked = run_scan(self, [s[b] for s in states], seqs, n, scope, plans)
             if outputs is None:
                 outputs = [np.zeros((batch, count) + s.shape[1:], s.dtype) for s in stacked]
             for out, s in zip(outputs, stacked):
