@@ -117,12 +117,13 @@ class Kernel:
         """Has machine code for these argument types been compiled or loaded here?"""
         return arg_key(args) in self._ready
 
-    def run_or_twin(self, key, args, twin, priority=1):
-        """Machine code if ready; else, by policy, `twin()` (queueing a compile under "auto")
-        or a compile now. `twin` takes the same arguments as the kernel (None: no twin)."""
+    def run_or_twin(self, key, args, twin, priority=1, mode=None):
+        """Machine code if ready; else, by policy (`mode`, default the current one), `twin()`
+        (queueing a compile under "auto") or a compile now. `twin` takes the same arguments
+        as the kernel (None: no twin)."""
         if key in self._ready:
             return self._dispatcher(*args)
-        mode = _policy.get()
+        mode = mode or _policy.get()
         if twin is not None and mode in ("auto", "interpreted"):
             if mode == "auto":
                 self.request(key, args, priority)

@@ -10,7 +10,7 @@ from .errors import (PulsarError, ModelLoadError, UnsupportedOpError, InferenceE
                      ResourceError, AudioError)
 
 __version__ = "0.1.0"
-__all__ = ["load", "Model", "TensorInfo", "PulsarError", "ModelLoadError", "UnsupportedOpError",
+__all__ = ["load", "Model", "TensorInfo", "warmup", "PulsarError", "ModelLoadError", "UnsupportedOpError",
            "InferenceError", "InputError", "SymbolConflictError", "OptionError", "PulseError",
            "ConcurrencyError", "ResourceError", "AudioError",
            "streaming", "audio", "dims", "__version__"]
@@ -30,6 +30,8 @@ def __getattr__(name):
     import importlib
     if name in ("load", "Model", "TensorInfo"):
         return getattr(importlib.import_module("pulsar.api"), name)
+    if name == "warmup":
+        return importlib.import_module("pulsar.warming").warmup
     if name in _SUBMODULES:
         return importlib.import_module(f"pulsar.{name}")
     raise AttributeError(f"module 'pulsar' has no attribute {name!r}")

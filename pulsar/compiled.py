@@ -22,7 +22,7 @@ from . import elementwise_fusion, tiers
 from . import emit as emitting
 from .emit import shape_literal
 from .kernels import codegen
-from .kernels.jit import arg_key
+from .kernels.jit import arg_key, current_policy
 from .kernels.jit import policy as kernel_policy
 
 # Nodes per generated function. Compiling one function of 39 nodes (openWakeWord's embedding,
@@ -175,10 +175,11 @@ def _segment(plan, indices, facts, consts, states, later_reads, outputs, Step):
     frees = sorted({s for step in steps for s in step.frees if s not in written})
     twin = _interpreted(plan, steps, ins, exported)
     return Step(SegmentNode([st.node for st in steps]),
-                _runner(fn, [a for _, a in arenas], fixed, twin), ins, exported, frees, None)
+                _runner(fn, [a for _, a in arenas], fixed, twin, plan.tier), ins, exported,
+                frees, None)
 
 
-def _runner(fn, arenas, fixed, twin):
+def _runner(fn, arenas, fixed, twin, tier=None):
     """Calls of `fn` (a Kernel) with arenas of their own, or of its interpreted twin.
 
     Arenas: a plan is shared by every thread that runs its model, and the arenas hold its
@@ -187,9 +188,9 @@ def _runner(fn, arenas, fixed, twin):
     wait for each other); a new set is made only when every set is in use, i.e. at most one per
     concurrent caller. Outputs leave as copies, and state arrays belong to one session, which
     is driven by one thread at a time.
-    Tiers (pulsar/tiers.py): until `fn` has machine code, the kernel policy decides between the
-    twin (the same nodes interpreted, on the same state arrays) and compiling now; once it has,
-    every later call goes straight to the dispatcher."""
+    Tiers (pulsar/tiers.py): until `fn` has machine code, the kernel policy (the caller's, else
+    the plan's `tier`) decides between the twin (the same nodes interpreted, on the same state
+    arrays) and compiling now; once it has, every later call goes straight to the dispatcher."""
     free = [arenas]
     hot = []
 
@@ -203,16 +204,22 @@ def _runner(fn, arenas, fixed, twin):
         except IndexError:
             mine = [np.zeros_like(a) for a in arenas]
         try:
-            if hot:
+            mode = current_policy()
+            if hot and mode != "interpreted":
                 return hot[0](*mine, *fixed, *values)
+            if mode == "auto" and tier is not None:     # called directly, not by Plan.run
+                mode = tier
             args = (*mine, *fixed, *values)
+            if mode == "interpreted":
+                return interpreted(*args)
             key = arg_key(args)
-            result = fn.run_or_twin(key, args, interpreted, priority=0)
+            result = fn.run_or_twin(key, args, interpreted, priority=0, mode=mode)
             if fn.ready(args):
                 hot.append(fn.dispatcher)
             return result
         finally:
             free.append(mine)
+    run.hot = hot               # non-empty once machine code runs (dumps and tests read it)
     return run
 
 

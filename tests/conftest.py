@@ -7,4 +7,15 @@ with PULSAR_COMPILE=1.
 """
 import os
 
+import pytest
+
 os.environ.setdefault("PULSAR_COMPILE", "0")
+
+
+@pytest.fixture
+def compiled_kernels():
+    """Kernels called directly run their machine code (compiled now if need be), not the NumPy
+    twins the default "auto" policy would run first: for tests of the Numba kernels."""
+    from pulsar.kernels.jit import policy
+    with policy("compiled"):
+        yield

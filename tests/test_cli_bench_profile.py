@@ -16,7 +16,7 @@ import pulsar
 from models import add_mul, init, model, tensor
 from pulsar.cli.main import main
 from pulsar.profile import profile_model, profile_plan, profile_session
-from pulsar.warmup import MESSAGE, compile_notice, warm_up
+from pulsar.warming import MESSAGE, compile_notice, warm_up
 
 ROOT = Path(__file__).resolve().parent.parent
 

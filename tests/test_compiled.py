@@ -178,7 +178,7 @@ def test_a_second_process_loads_compiled_plans_from_the_cache(tmp_path):
         import numpy as np, sys
         sys.path.insert(0, %r)
         import pulsar
-        from pulsar.warmup import compile_notice
+        from pulsar.warming import compile_notice
         from test_compiled import mixed_model
         with compile_notice(open("/dev/null", "w")) as watch:
             m = pulsar.load(mixed_model(), symbols={"S": 8}, compile=True)

@@ -8,6 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 import naive_conv as nv
 
+pytestmark = pytest.mark.usefixtures("compiled_kernels")   # the Numba kernels, not twins
+
 try:
     from pulsar.kernels import activation as A, conv as K
 except ImportError:  # repo not installed: import the kernels package from the checkout

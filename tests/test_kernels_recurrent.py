@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
+pytestmark = pytest.mark.usefixtures("compiled_kernels")   # the Numba kernels, not twins
+
 try:
     from pulsar.kernels import recurrent as rec
     from pulsar.kernels import rnn_activation as ra

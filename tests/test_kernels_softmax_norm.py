@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
+pytestmark = pytest.mark.usefixtures("compiled_kernels")   # the Numba kernels, not twins
+
 try:
     from pulsar.kernels import norm, softmax
 except ImportError:  # repo not installed: import the kernels package from the checkout

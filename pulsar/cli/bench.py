@@ -14,7 +14,7 @@ import numpy as np
 from ..api import load
 from ..errors import OptionError
 from ..profile import plan_of
-from ..warmup import warm_up
+from ..warming import warm_up
 from .options import add_model_options, parse_bindings, parse_facts, parse_values
 from .run import random_array, random_inputs, read_inputs
 from .stream import add_pulse_option, pulse_from_option

@@ -19,12 +19,12 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from . import bench, demo, dump, profile, run, stream, vad, wakeword
+    from . import bench, demo, dump, profile, run, stream, vad, wakeword, warmup
     parser = Parser(prog="pulsar", description="Analyse, optimise and run ONNX models with "
                     "symbolic shapes; stream them chunk by chunk.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     verbs = parser.add_subparsers(dest="verb", parser_class=Parser)
-    for module in (dump, run, stream, wakeword, vad, bench, profile, demo):
+    for module in (dump, run, stream, wakeword, vad, bench, profile, warmup, demo):
         sub = verbs.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         sub.set_defaults(handler=module.main)

@@ -3,8 +3,8 @@ import numpy as np
 
 from .. import dims
 from ..api import load
+from ..warming import compile_notice
 from ..errors import OptionError
-from ..warmup import warm_up
 from .options import add_model_options, parse_bindings, parse_facts, parse_values
 
 NAME = "run"
@@ -25,7 +25,8 @@ def main(args) -> int:
     model = load(args.model, inputs=parse_facts(args.input_fact), symbols=symbols,
                  values=parse_values(args.value))
     feeds = read_inputs(args.inputs, model) if args.inputs else random_inputs(model, args.seed)
-    outputs = warm_up(model, feeds)
+    with compile_notice():          # says so if this run waits for a compile (tier kernels)
+        outputs = model.run(feeds)
     for info, value in zip(model.outputs, outputs):
         print(summary(info.name, value))
     if args.save:

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..api import load
 from ..errors import OptionError
-from ..warmup import warm_up
+from ..warming import warm_up
 from .options import add_model_options, parse_bindings, parse_facts, parse_values
 from .output import RowWriter, add_output_options
 
