@@ -24,6 +24,7 @@ plans (see `policy`):
 import contextlib
 import contextvars
 import functools
+import os
 import threading
 
 import numpy as np
@@ -31,7 +32,10 @@ import numpy as np
 OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 POLICIES = ("auto", "interpreted", "kernels", "compiled")
 
-_policy = contextvars.ContextVar("pulsar_kernel_policy", default="auto")
+# None: nobody chose; then a plan's tier applies, else the environment's default.
+_policy = contextvars.ContextVar("pulsar_kernel_policy", default=None)
+_env = os.environ.get("PULSAR_TIER", "").strip().lower()
+DEFAULT = _env if _env in POLICIES else "auto"
 _lock = threading.RLock()
 _numba_ready = False
 
@@ -58,6 +62,13 @@ def policy(name: str):
 
 
 def current_policy() -> str:
+    """The policy in force: the one chosen by an enclosing `policy` block, else the default
+    ($PULSAR_TIER, else "auto")."""
+    return _policy.get() or DEFAULT
+
+
+def chosen_policy():
+    """The policy chosen by an enclosing `policy` block, or None."""
     return _policy.get()
 
 
@@ -123,7 +134,7 @@ class Kernel:
         as the kernel (None: no twin)."""
         if key in self._ready:
             return self._dispatcher(*args)
-        mode = mode or _policy.get()
+        mode = mode or current_policy()
         if twin is not None and mode in ("auto", "interpreted"):
             if mode == "auto":
                 self.request(key, args, priority)

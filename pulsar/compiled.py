@@ -22,7 +22,7 @@ from . import elementwise_fusion, tiers
 from . import emit as emitting
 from .emit import shape_literal
 from .kernels import codegen
-from .kernels.jit import arg_key, current_policy
+from .kernels.jit import arg_key, chosen_policy, current_policy
 from .kernels.jit import policy as kernel_policy
 
 # Nodes per generated function. Compiling one function of 39 nodes (openWakeWord's embedding,
@@ -204,11 +204,9 @@ def _runner(fn, arenas, fixed, twin, tier=None):
         except IndexError:
             mine = [np.zeros_like(a) for a in arenas]
         try:
-            mode = current_policy()
+            mode = chosen_policy() or tier or current_policy()   # tier: called directly
             if hot and mode != "interpreted":
                 return hot[0](*mine, *fixed, *values)
-            if mode == "auto" and tier is not None:     # called directly, not by Plan.run
-                mode = tier
             args = (*mine, *fixed, *values)
             if mode == "interpreted":
                 return interpreted(*args)

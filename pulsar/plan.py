@@ -140,7 +140,7 @@ class Plan:
     def run(self, inputs: list, outer: dict = None) -> list:
         """Outputs (in graph output order) for `inputs` (in graph input order)."""
         # the plan's tier applies unless the caller chose a policy (warmup, tier tests)
-        if self.tier is not None and self.tier != "auto" and kernel_jit.current_policy() == "auto":
+        if self.tier is not None and kernel_jit.chosen_policy() is None:
             with kernel_jit.policy(self.tier):
                 return self._run(inputs, outer)
         return self._run(inputs, outer)

@@ -58,7 +58,7 @@ def test_symbolic_shapes_stay_interpreted_and_the_dump_says_why():
 def test_compile_off_interprets_everything(monkeypatch):
     assert set(executed(pulsar.load(mixed_model(), symbols={"S": 8}, compile=False)).values()) \
         == {"interpreted"}
-    monkeypatch.setenv("PULSAR_COMPILE", "0")
+    monkeypatch.setenv("PULSAR_TIER", "kernels")
     m = pulsar.load(mixed_model(), symbols={"S": 8})
     assert set(executed(m).values()) == {"interpreted"}
     assert "all 4 nodes interpreted (compiled plans off)" in m.dump()   # relu fused into conv
@@ -187,7 +187,7 @@ def test_a_second_process_loads_compiled_plans_from_the_cache(tmp_path):
         print(watch.compiles)
     """) % str(REPO / "tests")
     env = {**os.environ, "PULSAR_CACHE_DIR": str(tmp_path / "pulsar"),
-           "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "PULSAR_COMPILE": "1"}
+           "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "PULSAR_TIER": "compiled"}
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                            text=True, timeout=600) for _ in range(2)]
     for r in runs:

@@ -234,7 +234,7 @@ def test_generated_modules_are_written_once_and_reused_by_another_process(tmp_pa
     rewrites them nor compiles again."""
     env = dict(os.environ, PULSAR_CACHE_DIR=str(tmp_path / "kernels"),
                NUMBA_CACHE_DIR=str(tmp_path / "numba"), PYTHONPATH=str(ROOT),
-               PULSAR_COMPILE="0")      # it counts the interpreter's direct kernel calls
+               PULSAR_TIER="kernels")      # it counts the interpreter's direct kernel calls
 
     def run():
         out = subprocess.run([sys.executable, "-c", CACHE_SCRIPT], env=env, check=True,

@@ -150,7 +150,7 @@ def test_the_pipeline_reproduces_openwakewords_scores(ww, reference, stem):
 @pytest.mark.slow
 def test_the_compiled_pipeline_reproduces_openwakewords_scores(reference, monkeypatch):
     """The same pipeline with compiled plans (the default outside the test suite)."""
-    monkeypatch.setenv("PULSAR_COMPILE", "1")
+    monkeypatch.setenv("PULSAR_TIER", "compiled")
     compiled = openwakeword(model_path("openwakeword", "melspectrogram.onnx"),
                             model_path("openwakeword", "embedding_model.onnx"),
                             {name: model_path("openwakeword", f"{stem}.onnx")

@@ -38,7 +38,7 @@ def _worker(conn, engine, cpu_seconds):
     quiet = os.open(os.devnull, os.O_WRONLY)      # engines' own chatter would drown the report
     os.dup2(quiet, 1)
     os.dup2(quiet, 2)
-    os.environ["PULSAR_COMPILE"] = "0"
+    os.environ["PULSAR_TIER"] = "interpreted"
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
