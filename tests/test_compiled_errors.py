@@ -31,6 +31,10 @@ AT_RUN = {
     "expand_negative_input": (one_node("Expand", [("x", F, [1, 4]), ("s", I64, [2])],
                                        opset=13),
                               {"x": np.ones((1, 4), np.float32), "s": np.array([3, -4])}),
+    "gather_index_out_of_range": (one_node("Gather", [("x", F, [2, 3]), ("i", I64, [2])],
+                                           axis=1), {"x": X23, "i": np.array([0, 5])}),
+    "reshape_wrong_count": (one_node("Reshape", [("x", F, [2, 3]), ("s", I64, [2])]),
+                            {"x": X23, "s": np.array([4, 2])}),
 }
 
 
@@ -66,4 +70,5 @@ def test_refused_at_run_in_both_paths(name):
             loaded.run(feeds)
         messages.append(str(caught.value))
     assert messages[0] == messages[1]
-    assert "node 'Expand_0' (Expand) at run time" in messages[0]
+    op = model.graph.node[0].op_type
+    assert f"node '{op}_0' ({op}) at run time" in messages[0]

@@ -27,8 +27,9 @@ F, I64 = TensorProto.FLOAT, TensorProto.INT64
 
 def case(op, shape, outs=(F,), ref_outs=None, inits=None, opset=18, **attrs):
     ref_outs = ref_outs or outs
-    return dict(shape=shape, model=one_node(op, [("x", F, list(shape))], inits, outs, opset, **attrs),
-                ref=one_node(op, [("x", F, list(shape))], inits, ref_outs, opset, **attrs))
+    x = [("x", F, list(shape))]
+    return dict(shape=shape, model=one_node(op, x, inits, outs, opset, **attrs),
+                ref=one_node(op, x, inits, ref_outs, opset, **attrs))
 
 
 CASES = {
