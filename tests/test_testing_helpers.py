@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
 import pytest
 from hypothesis import find, given, settings
 from onnx import TensorProto, helper, numpy_helper
