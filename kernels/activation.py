@@ -32,7 +32,7 @@ def apply_activation(v, act, alpha, beta):
     if act == ACT_NONE:
         return x
     if act == ACT_RELU:
-        return x if x > 0.0 else 0.0
+        return 0.0 if x < 0.0 else x       # NaN stays NaN, as onnxruntime's Relu
     if act == ACT_LEAKY_RELU:
         return x if x >= 0.0 else alpha * x
     if act == ACT_CLIP:
@@ -83,7 +83,7 @@ def bias_activation_span(a, lo, hi, bias, act, alpha, beta):
         for j in range(hi - lo):
             i = base + np.uint64(j)
             v = a[i] + bias
-            a[i] = v if v > zero else zero
+            a[i] = zero if v < zero else v      # NaN stays NaN
     elif act == ACT_LEAKY_RELU:
         al = a.dtype.type(alpha)
         exact = al == alpha

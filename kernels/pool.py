@@ -6,6 +6,11 @@ ceil_mode window that would start past the begin pad + input). Window positions 
 input are ignored (they never read memory). 1-D pooling is 2-D with H == 1 (kh = sh = dh = 1).
 float32/float64; avgpool2d sums in the array dtype, lp/3-D pools in float64. Integer
 arguments are Python ints. out must not overlap x.
+
+Max pooling treats NaN as onnxruntime's MaxPool with Indices does: a scan from the window's
+first valid position (row-major) that moves only to a strictly greater value, so a NaN wins
+only in that first position. (Its MaxPool without Indices skips NaN in 1-D, giving -FLT_MAX
+for an all-NaN window, and depends on SIMD lanes in 2-D/3-D.)
 """
 import math
 
@@ -68,13 +73,13 @@ def window_means_flat(x, out):
 
 @jit
 def window_max_flat(x, out):
-    """out[r] = max of the row x[r] (2-D), NaN ignored as in maxpool2d (-inf if all NaN)."""
+    """out[r] = max of the row x[r] (2-D) by the scan rule: a NaN wins only at x[r, 0]."""
     for r in range(x.shape[0]):
         row = x[r]
-        v = out.dtype.type(-np.inf)
-        for j in range(x.shape[1]):
+        v = row[0]
+        for j in range(1, x.shape[1]):
             t = row[j]
-            v = t if t > v else v           # NaN never selected, as fmax from -inf
+            v = t if t > v else v
         out[r] = v
 
 
@@ -84,8 +89,8 @@ def maxpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left):
 
     x (N, C, H, W), out same float dtype. Positions outside [0, H) x [0, W) are ignored; a
     window with no valid position gets -inf (onnxruntime's output-size rule never makes one).
-    NaN inputs are ignored (fmax), so an all-NaN window gives -inf; onnxruntime itself is not
-    consistent on NaN (its MaxPool lets a NaN in a window's last position win).
+    NaN by the scan rule (module docstring): fmax over the window, then NaN where the first
+    valid position holds NaN.
     """
     H, W = x.shape[2], x.shape[3]
     OH, OW = out.shape[2], out.shape[3]
@@ -102,8 +107,8 @@ def maxpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left):
                     out[n, c, oh, ow] = ninf
                 hs = oh * sh - pad_top
                 i_lo, i_hi = _taps(hs, kh, dh, H)
-                # Row-wise tap updates; np.fmax vectorises (a `>` ternary does not) and gives
-                # the same result as a strict `>` scan from -inf (NaN never selected).
+                # Row-wise tap updates; np.fmax vectorises (a `>` ternary does not); the
+                # first valid position's NaN is put back afterwards (the scan rule).
                 for i in range(i_lo, i_hi):
                     ih = hs + i * dh
                     for j in range(kw):
@@ -124,15 +129,30 @@ def maxpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left):
                                 u = np.uint64(t)
                                 out[n, c, oh, uo + u] = np.fmax(out[n, c, oh, uo + u],
                                                                 x[n, c, ih, ux + u * us])
+                if i_lo < i_hi:
+                    _first_nan_wins(x[n, c, hs + i_lo * dh], out[n, c, oh], kw, sw, dw,
+                                    pad_left)
+
+
+@jit
+def _first_nan_wins(row, out_row, kw, sw, dw, pad_left):
+    """out_row[ow] = NaN where the first valid tap of window ow in `row` (the window's first
+    valid input row) is NaN: the scan rule on top of an fmax pass."""
+    for ow in range(out_row.shape[0]):
+        ws = ow * sw - pad_left
+        j_lo, j_hi = _taps(ws, kw, dw, row.shape[0])
+        if j_lo < j_hi:
+            v = row[ws + j_lo * dw]
+            if v != v:
+                out_row[ow] = v
 
 
 @jit
 def _maxpool_pairs(x, out, kh, sh, sw):
     """maxpool2d for 1x2 and 2x2 windows wholly inside the input (no pads, no dilation): one
     loop per output row, all taps at once, instead of one strided loop per tap (the row
-    loops' setup dominates on wake-word planes). fmax from -inf as maxpool2d."""
+    loops' setup dominates on wake-word planes). The scan rule as maxpool2d."""
     OH, OW = out.shape[2], out.shape[3]
-    ninf = out.dtype.type(-np.inf)
     us = np.uint64(sw)
     one = np.uint64(1)
     for n in range(x.shape[0]):
@@ -143,11 +163,9 @@ def _maxpool_pairs(x, out, kh, sh, sw):
                 o = out[n, c, oh]
                 for ow in range(OW):
                     u = np.uint64(ow) * us
-                    # a strict `>` scan from -inf: NaN is never selected (fmax's result);
-                    # measured 2x faster than np.fmax here (in maxpool2d's row loop, slower)
-                    v = ninf
-                    t = a[u]
-                    v = t if t > v else v
+                    # a strict `>` scan from the first tap (the scan rule); measured 2x
+                    # faster than np.fmax here (in maxpool2d's row loop, slower)
+                    v = a[u]
                     t = a[u + one]
                     v = t if t > v else v
                     t = b[u]
@@ -164,7 +182,8 @@ def maxpool2d_indices(x, out, indices, kh, kw, sh, sw, dh, dw, pad_top, pad_left
     An index addresses the flattened input (N, C, H, W) including batch and channel offsets:
     (n*C + c)*H*W + h*W + w (storage_order 0) or (n*C + c)*H*W + h + w*H (storage_order 1), as
     onnxruntime. Ties keep the first position in row-major window order (strict `>` scan from
-    -inf: NaN never selected); a window with no value > -inf gives -inf and index -1.
+    the first valid position, which is taken whatever it holds: the scan rule); a window with
+    no valid position gives -inf and index -1.
     """
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     OH, OW = out.shape[2], out.shape[3]
@@ -185,7 +204,7 @@ def maxpool2d_indices(x, out, indices, kh, kw, sh, sw, dh, dw, pad_top, pad_left
                         iw = np.int64(ux)
                         for ow in range(lo, hi):
                             xv = x[n, c, ih, iw]
-                            if xv > out[n, c, oh, ow]:
+                            if xv > out[n, c, oh, ow] or indices[n, c, oh, ow] == -1:
                                 out[n, c, oh, ow] = xv
                                 if storage_order == 0:
                                     indices[n, c, oh, ow] = base + ih * W + iw
@@ -306,10 +325,14 @@ def maxpool3d(x, out, kd, kh, kw, sd, sh, sw, dd, dh, dw, pad_front, pad_top, pa
                         ws = ow * sw - pad_left
                         j_lo, j_hi = _taps(ws, kw, dw, W)
                         v = ninf
+                        first = True
                         for a in range(a_lo, a_hi):
                             for i in range(i_lo, i_hi):
                                 for j in range(j_lo, j_hi):
-                                    v = np.fmax(v, x[n, c, ds + a * dd, hs + i * dh, ws + j * dw])
+                                    t = x[n, c, ds + a * dd, hs + i * dh, ws + j * dw]
+                                    if first or t > v:      # the scan rule
+                                        v = t
+                                        first = False
                         out[n, c, od, oh, ow] = v
 
 

@@ -3,8 +3,9 @@
 The caller views x so that the reduced axes form the middle one: a reshape when they are
 adjacent in x (one axis, trailing axes, the spatial axes of a global pool), a transposed copy
 otherwise; out is (A, B). Sums run in float64 whatever the array dtype (a float32 running sum
-over a long row drifts past onnxruntime's tolerance) and are rounded once. Max and min
-propagate NaN like np.maximum.reduce. Caller guarantees R > 0.
+over a long row drifts past onnxruntime's tolerance) and are rounded once. Max and min scan
+as onnxruntime: start from r = 0, replace only by a strictly greater (smaller) value, so a
+NaN wins only at r = 0. Caller guarantees R > 0.
 """
 from .jit import jit
 
@@ -32,13 +33,13 @@ def sum_middle(x, out, acc, divisor):
 
 @jit
 def max_middle(x, out):
-    """out[a, b] = max over r of x[a, r, b]; NaN wins. x (A, R, B), out (A, B), no overlap."""
+    """out[a, b] = max over r of x[a, r, b] (scan rule). x (A, R, B), out (A, B), no overlap."""
     _extreme_middle(x, out, True)
 
 
 @jit
 def min_middle(x, out):
-    """out[a, b] = min over r of x[a, r, b]; NaN wins. x (A, R, B), out (A, B), no overlap."""
+    """out[a, b] = min over r of x[a, r, b] (scan rule). x (A, R, B), out (A, B), no overlap."""
     _extreme_middle(x, out, False)
 
 
@@ -51,7 +52,7 @@ def _extreme_middle(x, out, largest):
         for r in range(1, R):
             for b in range(B):
                 v = x[a, r, b]
-                if (v > out[a, b] if largest else v < out[a, b]) or v != v:
+                if v > out[a, b] if largest else v < out[a, b]:
                     out[a, b] = v
 
 

@@ -74,7 +74,7 @@ def rnn_activation(v, code, alpha, beta):
     if code == TANH:
         return math.tanh(v)
     if code == RELU:
-        return v if v > 0 else 0.0
+        return 0.0 if v < 0 else v          # NaN stays NaN
     if code == AFFINE:
         return alpha * v + beta
     if code == LEAKY_RELU:

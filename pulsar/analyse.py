@@ -4,7 +4,10 @@ Each node's op maps input facts to output facts. When every input value is known
 `eval` runs on the values (object arrays of Dims included), so `Shape -> Gather -> Concat ->
 Reshape` chains fold into symbolic shapes with no special casing.
 """
+import functools
+
 import numpy as np
+import onnx.defs
 
 from . import budget, dims
 from .divergence import Diverges, analyse_cases
@@ -109,6 +112,7 @@ def infer_node(node, scope, opsets, symbols, assume=None) -> list:
                                  "which nothing defines")
     ctx = InferContext(node, opsets, symbols, scope, assume)
     try:
+        check_input_count(node, opsets)
         outs = list(node.op.infer(inputs, ctx))
         if len(outs) < len([w for w in node.outputs if w]):
             raise InferenceError(f"produces {len(outs)} outputs, the node asks for {len(node.outputs)}")
@@ -119,6 +123,34 @@ def infer_node(node, scope, opsets, symbols, assume=None) -> list:
         raise type(e)(describe_failure(node, inputs, e)) from e
     except MemoryError as e:
         raise ResourceError(describe_failure(node, inputs, "out of memory during analysis")) from e
+
+
+def check_input_count(node, opsets):
+    """Refuse a node with more or fewer inputs than its ONNX schema allows: an op reading
+    only the inputs it knows would silently ignore the rest (Relu(x, y) is no Relu)."""
+    domain = getattr(node.op, "onnx_domain", None)
+    if domain is None:          # pulsar's own ops (fused, streaming) have no ONNX schema
+        return
+    limits = _input_limits(domain, node.op.onnx_name, opsets.get(domain, 1))
+    if limits is None:
+        return
+    given = max((i + 1 for i, w in enumerate(node.inputs) if w), default=0)
+    low, high = limits
+    if not low <= given <= high:
+        wanted = f"{low}" if low == high else f"{low} to {high}"
+        plural = "" if high == 1 else "s"
+        raise InferenceError(f"takes {wanted} input{plural} (opset {opsets.get(domain, 1)}), "
+                             f"the node has {given}")
+
+
+@functools.lru_cache(maxsize=None)
+def _input_limits(domain, op_type, opset):
+    """(min, max) input count of the ONNX schema in force at `opset`, or None if unknown."""
+    try:
+        schema = onnx.defs.get_schema(op_type, opset, domain)
+    except onnx.defs.SchemaError:
+        return None
+    return schema.min_input, schema.max_input
 
 
 def fold(node, inputs, outs) -> list:

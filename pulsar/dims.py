@@ -571,6 +571,7 @@ class Assumptions:
 
 _DEFAULT = Assumptions()
 _RELAX_BUDGET = 32   # lower-bound evaluations one proof may spend reasoning through atoms
+_STRUCTURAL_DEPTH = 3   # nested min/max levels prove_ge may take apart argument by argument
 
 
 def lower_bound(value, assumptions: "Assumptions | None" = None) -> "int | None":
@@ -586,7 +587,31 @@ def upper_bound(value, assumptions: "Assumptions | None" = None) -> "int | None"
 
 def prove_ge(a, b, assumptions: "Assumptions | None" = None) -> bool:
     """True only if a >= b holds for every value of the symbols (False means unknown)."""
-    return _proves(_sum((to_dim(a), _scale(to_dim(b), -1))), 0, assumptions)
+    return _proves_ge(to_dim(a), to_dim(b), assumptions, _STRUCTURAL_DEPTH)
+
+
+def _proves_ge(a, b, assumptions, depth: int) -> bool:
+    """Bounding `a - b` first; then, when a side is one min/max, through its arguments.
+
+    `dmin`/`dmax` drop an argument once one other argument is proven to dominate it,
+    so `max(X, Y) >= Y` must hold by looking at the arguments one by one: bounding the
+    difference as a whole can miss it when X and Y share sub-expressions the bounding
+    search rewrites apart. Each rule below is sound on its own.
+    """
+    if _proves(_sum((a, _scale(b, -1))), 0, assumptions):
+        return True
+    if depth == 0:
+        return False
+    left, right = _single_atom(a), _single_atom(b)
+    if isinstance(right, _Extremum):   # a >= min(B): some b; a >= max(B): every b
+        test = any if right.kind == "min" else all
+        if test(_proves_ge(a, arg, assumptions, depth - 1) for arg in right.args):
+            return True
+    if isinstance(left, _Extremum):    # max(A) >= b: some a; min(A) >= b: every a
+        test = any if left.kind == "max" else all
+        if test(_proves_ge(arg, b, assumptions, depth - 1) for arg in left.args):
+            return True
+    return False
 
 
 def prove_positive(value, assumptions: "Assumptions | None" = None) -> bool:
@@ -630,18 +655,23 @@ class _Bounds:
 
         Intervals forget that `S - S//2` or `S - min(S, T)` mention S twice; rewriting
         an atom in terms of its arguments lets the remaining terms cancel. A case split
-        (coeff*atom is the min of coeff*args) is exact, so it goes first, alone. The
-        other rewrites lose information and only one needs to work, so all are tried,
-        those that cancel the most terms first.
+        (coeff*atom is the min of coeff*args) is exact, so it goes first. It can still
+        fail where a lossy rewrite works: splitting `min(S,1)` in
+        `min(S,1) - M + max(X, M - min(S,1))` loses the cancellation inside the max,
+        while bounding the max by its second argument leaves 0. So when the split
+        falls short, the other rewrites are tried, those that cancel the most first.
         """
         linear = [(index, mono[0], coeff) for index, (mono, coeff) in enumerate(value._terms)
                   if len(mono) == 1 and not isinstance(mono[0], _Sym)]
-        for index, atom, coeff in linear:
-            if _is_case_split(atom, coeff):
-                return self._case_split(value, index, atom, coeff, goal)
-        options = [option for item in linear for option in _rewrites(value, *item)]
-        options.sort(key=lambda option: (_size(option[0]), option[1]))
         best = None
+        splits = [item for item in linear if _is_case_split(item[1], item[2])]
+        if splits:
+            best = self._case_split(value, *splits[0], goal)
+            if best is not None and best >= goal:
+                return best
+        options = [option for item in linear if not _is_case_split(item[1], item[2])
+                   for option in _rewrites(value, *item)]
+        options.sort(key=lambda option: (_size(option[0]), option[1]))
         for position, (expr, k) in enumerate(options):   # value >= ceil(expr / k)
             low = self._lower_share(expr, goal if goal == _INF else k * (goal - 1) + 1,
                                     len(options) - position)

@@ -154,7 +154,11 @@ class Plan:
         direct = self._direct
         if direct is not None and direct[0] is self.steps and not outer:   # not while profiling
             _, sources, picks = direct
-            results = self.steps[0].run(*[inputs[v] if is_input else v for is_input, v in sources])
+            try:
+                results = self.steps[0].run(*[inputs[v] if is_input else v
+                                              for is_input, v in sources])
+            except PulsarError as e:
+                raise _naming(e, self.steps[0]) from e
             return [results[k] for k in picks]
         slots = self._initial_slots()
         for s, v in zip(self.input_slots, inputs):
@@ -176,14 +180,9 @@ class Plan:
                 for s in step.frees:
                     slots[s] = None
         except PulsarError as e:
-            if step is None or getattr(e, "node_named", False):
+            if step is None:
                 raise
-            try:
-                error = type(e)(f"node {step.node.name!r} ({step.node.op.onnx_name}) at run time: {e}")
-            except TypeError:
-                raise e from None
-            error.node_named = True
-            raise error from e
+            raise _naming(e, step) from e
         except MemoryError as e:
             where = f"node {step.node.name!r} ({step.node.op.onnx_name})" if step else "the plan"
             raise ResourceError(f"{where} ran out of memory at run time") from e
@@ -222,6 +221,19 @@ def check_sizes(graph, bindings) -> None:
         concrete = [dims.evaluate(d, bindings) if not isinstance(d, int) else d for d in shape]
         if all(isinstance(d, int) for d in concrete):
             budget.check_fact(fact.with_shape(concrete), f"wire {wire!r} (with {_fmt(bindings)})")
+
+
+def _naming(error, step):
+    """`error` with the failing step's node named (once: nested plans re-raise it)."""
+    if getattr(error, "node_named", False):
+        return error
+    try:
+        named = type(error)(f"node {step.node.name!r} ({step.node.op.onnx_name}) at run time: "
+                            f"{error}")
+    except TypeError:
+        return error
+    named.node_named = True
+    return named
 
 
 def as_input_array(name, x, fact):

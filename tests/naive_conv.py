@@ -106,8 +106,10 @@ def pool_nd(x, kind, kernel, strides, dils, pads, ceil_mode=False, count_include
             p=2, storage_order=0):
     """ONNX MaxPool/AveragePool/LpPool for any spatial rank, by explicit window loops.
 
-    kind: "max" (returns (y, indices) with onnxruntime's flattened NC... indices; the first
-    maximum in row-major window order wins), "avg" or "lp". Returns float64 arrays.
+    kind: "max" (returns (y, indices) with onnxruntime's flattened NC... indices; a scan
+    from the first valid position in row-major window order that moves only to a strictly
+    greater value, so the first maximum wins and NaN only when first), "avg" or "lp".
+    Returns float64 arrays.
     """
     r = x.ndim - 2
     N, C = x.shape[:2]
@@ -137,7 +139,7 @@ def pool_nd(x, kind, kernel, strides, dils, pads, ceil_mode=False, count_include
                 if kind == "max":
                     best, bi = -math.inf, -1
                     for v, f in zip(vals, flat):
-                        if v > best:
+                        if bi == -1 or v > best:
                             best, bi = v, f
                     y[(n, c) + o] = best
                     ind[(n, c) + o] = bi

@@ -4,7 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pulsar.dims import (Assumptions, Dim, DimError, dmax, dmin, evaluate, is_symbolic,
@@ -377,6 +377,17 @@ def test_property_prove_ge_is_sound(tree_a, tree_b, samples, relation):
 
 @PROPERTY
 @given(TREES, TREES)
+# found by hypothesis: a shared min(S,1) inside and outside a max; a min whose dropped
+# argument was dominated by one flattened argument of the other min
+@example(("mod", ("div", ("sym", "S"), 2), 2),
+         ("sub", ("max", ("int", 1), ("sym", "T")), ("min", ("int", 1), ("sym", "S"))))
+@example(("min", ("sub", ("int", 0), ("sym", "U")), ("int", -8)),
+         ("div", ("add", ("sub", ("sym", "T"), ("min", ("sym", "U"), ("sym", "S"))),
+                  ("mod", ("sym", "T"), 2)), 5))
+@example(("max", ("div", ("min", ("mod", ("sym", "T"), 3), ("min", ("int", 4), ("sym", "S"))), 3),
+                 ("sub", ("sym", "U"), ("int", 1))),
+         ("min", ("mod", ("min", ("max", ("int", -8), ("sym", "S")), ("int", 3)), 4),
+                 ("mod", ("sym", "U"), 6)))
 def test_property_min_max_are_provably_ordered(tree_a, tree_b):
     a, b = build(tree_a), build(tree_b)
     assert prove_ge(a, dmin(a, b)) and prove_ge(b, dmin(a, b))

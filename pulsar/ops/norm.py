@@ -206,7 +206,8 @@ class LayerNormalization(Op):
         _check_float(x, "input X")
         axis = normalize_axis(self.axis, x.rank)
         for what, p in (("Scale", scale), ("B", bias)):
-            if p is not None and (p.dtype != x.dtype or p.rank > x.rank - axis):
+            if p is not None and (p.dtype != x.dtype or p.rank > x.rank - axis
+                                  or not _broadcasts_to(p.shape, x.shape[axis:])):
                 fail(f"{what} must be {x.dtype} and broadcast to the normalised axes "
                      f"{list(x.shape[axis:])}, got {p}")
         stats = Fact(self.stash_dtype(x.dtype), (*x.shape[:axis], *([1] * (x.rank - axis))))
@@ -388,3 +389,12 @@ class LpNormalization(_SameShape):
         with np.errstate(invalid="ignore", divide="ignore"):
             y = np.where(norm == 0, 0.0, xd / norm)   # 0/0 is 0, as the ONNX tests say
         return (y.astype(x.dtype),)
+
+
+def _broadcasts_to(shape, target) -> bool:
+    """False only when a dim of `shape` provably cannot stretch to `target`'s (onnxruntime
+    and onnx's reference refuse an empty Scale for a non-empty axis)."""
+    for have, want in zip(reversed(tuple(shape)), reversed(tuple(target))):
+        if isinstance(have, int) and isinstance(want, int) and have not in (1, want):
+            return False
+    return True

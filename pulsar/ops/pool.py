@@ -21,6 +21,7 @@ from .base import Op, fail, need_rank
 from .conv import FLOATS, SlidingWindow, check_sizes, compute_dtype
 from .conv_emit import literal
 from .registry import register
+from .scan_extreme import scan_extreme
 
 INT8S = (np.dtype(np.int8), np.dtype(np.uint8))
 INDICES = np.dtype(np.int64)
@@ -258,10 +259,10 @@ class GlobalAveragePool(GlobalPool):
 @register("GlobalMaxPool", since=1)
 @dataclass(frozen=True)
 class GlobalMaxPool(GlobalPool):
-    middle_kernel: ClassVar = staticmethod(kreduce.max_middle)      # NaN wins, as x.max
+    middle_kernel: ClassVar = staticmethod(kreduce.max_middle)      # the scan rule for NaN
 
     def reduce(self, x, axes):
-        return x.max(axis=axes, keepdims=True)
+        return scan_extreme(x, axes, keepdims=True, largest=True)
 
 
 @register("GlobalLpPool", since=1)

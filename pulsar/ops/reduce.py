@@ -4,7 +4,7 @@ Each reduction is a row: ONNX name -> function of (x, axes, keepdims) and the op
 moved from an attribute to an input (13 for ReduceSum, 18 for the rest). Empty-set reductions
 follow the spec: Max -> -inf (or the dtype's minimum), Min -> +inf, LogSum(Exp) -> -inf,
 Prod -> 1, the sums -> 0 (Mean, left undefined, gives NaN). Outputs keep the input dtype,
-integers included.
+integers included. Max and Min treat NaN as onnxruntime's scan does (see scan_extreme).
 
 In a compiled plan, float32/float64 ReduceSum/Mean/Max/Min with constant axes run the
 middle-axis kernels of `kernels.reduce` (sums accumulated in float64, so a float32 result can
@@ -21,6 +21,7 @@ from ..fact import Fact
 from ..kernels import reduce as kreduce
 from .base import Op, fail, normalize_axis
 from .registry import register
+from .scan_extreme import scan_extreme
 
 
 def extreme(dtype, largest: bool):
@@ -52,7 +53,9 @@ def _extremum(ufunc, largest_identity):
         if x.size == 0:
             return np.full(reduced_shape(x.shape, axes, keep), extreme(x.dtype, largest_identity),
                            dtype=x.dtype)
-        return ufunc.reduce(x, axis=axes, keepdims=keep)
+        if x.dtype == object:   # folded shapes: symbolic dims, no NaN
+            return ufunc.reduce(x, axis=axes, keepdims=keep)
+        return scan_extreme(x, axes, keep, largest=not largest_identity)
     return run
 
 

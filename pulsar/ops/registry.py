@@ -16,6 +16,8 @@ def register(op_type: str, since: int = 1, domain: str = ""):
         insort(_REGISTRY.setdefault(key, []), (since, cls), key=lambda item: item[0])
         if "onnx_name" not in cls.__dict__:
             cls.onnx_name = op_type
+        if "onnx_domain" not in cls.__dict__:
+            cls.onnx_domain = key[0]
         return cls
     return wrap
 

@@ -1,7 +1,8 @@
 """Order statistics along one axis: ArgMax, ArgMin, TopK.
 
 Ties resolve to the lowest index (ONNX and onnxruntime), or to the highest for ArgMax/ArgMin
-with select_last_index=1. Indices are int64.
+with select_last_index=1. Indices are int64. NaN follows onnxruntime's scan (see
+scan_extreme): it is chosen only when it comes first.
 """
 from dataclasses import dataclass
 from typing import ClassVar
@@ -11,6 +12,7 @@ import numpy as np
 from ..fact import Fact
 from .base import Op, fail, normalize_axis
 from .registry import register
+from .scan_extreme import scan_arg
 
 INT64 = np.dtype(np.int64)
 
@@ -20,7 +22,7 @@ class ArgReduce(Op):
     axis: int = 0
     keepdims: int = 1
     select_last_index: int = 0
-    fn: ClassVar = None
+    largest: ClassVar = True
 
     def infer(self, inputs, ctx):
         x = inputs[0]
@@ -32,11 +34,7 @@ class ArgReduce(Op):
 
     def eval(self, x):
         axis = normalize_axis(self.axis, x.ndim)
-        fn = type(self).fn
-        if self.select_last_index:
-            index = x.shape[axis] - 1 - fn(np.flip(x, axis), axis=axis)
-        else:
-            index = fn(x, axis=axis)
+        index = scan_arg(x, axis, type(self).largest, bool(self.select_last_index))
         index = np.asarray(index, dtype=INT64)
         return (np.expand_dims(index, axis) if self.keepdims else index,)
 
@@ -44,13 +42,13 @@ class ArgReduce(Op):
 @register("ArgMax", since=1)
 @dataclass(frozen=True)
 class ArgMax(ArgReduce):
-    fn: ClassVar = staticmethod(np.argmax)
+    largest: ClassVar = True
 
 
 @register("ArgMin", since=1)
 @dataclass(frozen=True)
 class ArgMin(ArgReduce):
-    fn: ClassVar = staticmethod(np.argmin)
+    largest: ClassVar = False
 
 
 def top_k(x: np.ndarray, k: int, axis: int, largest: bool):
