@@ -22,7 +22,6 @@ import tempfile
 import types
 from pathlib import Path
 
-import numpy as np
 
 # name -> (arity, statements). {a} {b} {c}: operands (temps or T(...) constants), {t}: the
 # node's result, {u}: a scratch temp. max/min/clip propagate NaN like np.maximum/np.minimum.
@@ -52,6 +51,21 @@ OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 DTYPES = {"float32": "np.float32", "float64": "np.float64"}
 NAMED_CONSTANTS = {"inf": "np.inf", "nan": "np.nan"}
 log = logging.getLogger("pulsar.cache")
+
+
+_DIGEST = None
+
+
+def kernels_digest() -> str:
+    """A hash of the kernels' sources (every module of this package): generated code and
+    Numba's cache entries name it, so editing any kernel never reuses stale machine code."""
+    global _DIGEST
+    if _DIGEST is None:
+        h = hashlib.sha256()
+        for path in sorted(Path(__file__).parent.glob("*.py")):
+            h.update(path.read_bytes())
+        _DIGEST = h.hexdigest()[:16]
+    return _DIGEST
 
 
 def cache_dir() -> Path:

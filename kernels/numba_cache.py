@@ -5,6 +5,11 @@ or garbage file raises an untyped error on every call of the kernel, in every la
 `SafeFunctionCache` treats any failure to read an entry as a miss: it warns, removes the
 function's cache files (so the next process does not trip on them again) and lets Numba compile.
 A cache that cannot be created at all (no writable location) disables caching for that kernel.
+
+Stale machine code: Numba keys an entry on its own source file's timestamp only, so a kernel
+whose callee in another file changed (an activation used by every conv) would keep loading the
+old code. Each entry's stamp here also carries a hash of every kernel source, so editing any
+kernel (an upgrade of pulsar) recompiles instead of silently running old code.
 """
 import glob
 import logging
@@ -12,10 +17,16 @@ import os
 
 from numba.core.caching import FunctionCache
 
+from .codegen import kernels_digest
+
 log = logging.getLogger("pulsar.cache")
 
-
 class SafeFunctionCache(FunctionCache):
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        stamp = self._cache_file._source_stamp
+        self._cache_file._source_stamp = (stamp, kernels_digest())
+
     def load_overload(self, sig, target_context):
         try:
             return super().load_overload(sig, target_context)

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
+from onnx import helper
 
 import pulsar
 from pulsar import streaming
