@@ -221,7 +221,8 @@ def test_cold_cache_process_says_it_compiles_and_warm_one_does_not(tmp_path):
     path = tmp_path / "erf.onnx"
     onnx.save(model([helper.make_node("Erf", ["x"], ["y"])], [tensor("x", [1, "S"])],
                     [tensor("y", None)]), path)
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT),
+               PULSAR_TIER="kernels")          # the run waits for its kernel (no twin first)
     argv = [sys.executable, "-m", "pulsar", "run", str(path), "--set", "S=5"]
     cold, warm = (subprocess.run(argv, env=env, capture_output=True, text=True) for _ in range(2))
     assert cold.returncode == 0 and warm.returncode == 0, cold.stderr + warm.stderr
