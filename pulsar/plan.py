@@ -186,6 +186,14 @@ class Plan:
         except MemoryError as e:
             where = f"node {step.node.name!r} ({step.node.op.onnx_name})" if step else "the plan"
             raise ResourceError(f"{where} ran out of memory at run time") from e
+        except ValueError as e:
+            if step is None or not _numpy_shape_error(e):
+                raise
+            shapes = ", ".join(f"{w or '-'} {list(np.shape(slots[i]))}" if i >= 0 else "-"
+                               for w, i in zip(step.node.inputs, step.ins))
+            raise InputError(f"node {step.node.name!r} ({step.node.op.onnx_name}) at run time: "
+                             f"its inputs do not fit together ({shapes}): {e}; the input shapes "
+                             "given do not satisfy what the model assumes of them") from e
         return [slots[s] for s in self.output_slots]
 
     def _initial_slots(self) -> list:
@@ -221,6 +229,17 @@ def check_sizes(graph, bindings) -> None:
         concrete = [dims.evaluate(d, bindings) if not isinstance(d, int) else d for d in shape]
         if all(isinstance(d, int) for d in concrete):
             budget.check_fact(fact.with_shape(concrete), f"wire {wire!r} (with {_fmt(bindings)})")
+
+
+_SHAPE_WORDS = ("broadcast", "shape", "mismatch", "dimension", "not aligned", "size")
+
+
+def _numpy_shape_error(error) -> bool:
+    """Is this NumPy refusing arrays whose shapes do not fit (broadcasting, matmul, reshape)?
+    Analysis proves shapes from the facts, but a symbolic dim that it cannot compare (e.g. two
+    fresh symbols) is only checked by the arithmetic itself, at run time."""
+    text = str(error).lower()
+    return any(word in text for word in _SHAPE_WORDS)
 
 
 def _naming(error, step):

@@ -81,3 +81,18 @@ def test_roialign_with_a_negative_output_size_is_refused_at_load():
                    tensor("idx", [1], TensorProto.INT64)], [tensor("y", None)])
     with pytest.raises(pulsar.ModelLoadError, match="'output_height' must be positive"):
         pulsar.load(proto)
+
+
+def test_gemm_whose_inner_dims_only_disagree_at_run_time_is_a_typed_error():
+    """Two fresh symbols analysis cannot compare: the product itself finds the mismatch (as
+    onnxruntime does), and the error names the node and the shapes."""
+    proto = model([helper.make_node("Gemm", ["a", "b"], ["y"], name="fc")],
+                  [tensor("a", [2, "K"]), tensor("b", ["J", 3])], [tensor("y", None)])
+    m = pulsar.load(proto, tier="interpreted")
+    a, b = np.ones((2, 4), np.float32), np.ones((5, 3), np.float32)
+    with pytest.raises(pulsar.InputError, match=r"'fc' \(Gemm\).*\[2, 4\].*\[5, 3\]"):
+        m.run({"a": a, "b": b})
+    import onnxruntime as ort
+    s = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception):
+        s.run(None, {"a": a, "b": b})

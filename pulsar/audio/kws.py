@@ -12,6 +12,7 @@ import numpy as np
 import pulsar
 from pulsar.errors import InputError, OptionError
 from pulsar.streaming import window
+from pulsar.streaming.owner import exclusive
 
 from . import samples as audio_samples
 from .mfcc import mfcc
@@ -68,11 +69,13 @@ class KeywordSpotter:
         self.stage = window(model_1, size=shape[1], hop=self.hop * COEFFICIENTS, axis=1)
         self.reset()
 
+    @exclusive
     def reset(self):
         self.session = self.stage.session()
         self.audio = np.zeros(0, dtype=np.float32)     # samples not yet in a complete frame
         self.frames_done = 0
 
+    @exclusive
     def push(self, chunk) -> list:
         """Labels of the windows this chunk completes."""
         x = audio_samples.as_unit_float(chunk, "keyword-spotting audio")
@@ -95,6 +98,7 @@ class KeywordSpotter:
                              self.labels[best], float(p[best]), p.copy()))
         return out
 
+    @exclusive
     def labels_over(self, audio) -> list:
         """Labels of every window of a recording (WAV path or array), from a fresh state."""
         x = audio_samples.load(audio, SAMPLE_RATE)

@@ -12,6 +12,7 @@ import numpy as np
 import pulsar
 from pulsar.errors import AudioError, ModelLoadError, OptionError
 from pulsar.streaming import stateful
+from pulsar.streaming.owner import exclusive
 
 from . import samples as audio_samples
 from .segments import SpeechEvents, in_seconds, speech_segments
@@ -162,15 +163,18 @@ class VADIterator:
         self.rules = SpeechEvents(sampling_rate, threshold, min_silence_duration_ms, speech_pad_ms)
         self.pending = np.zeros(0, dtype=np.float32)
 
+    @exclusive
     def reset(self):
         self.stream.reset()
         self.rules.reset()
         self.pending = np.zeros(0, dtype=np.float32)
 
+    @exclusive
     def __call__(self, window, return_seconds=False, time_resolution=1):
         event = self.rules.step(self.stream(window), self.stream.window)
         return self._seconds(event, time_resolution) if return_seconds and event else event
 
+    @exclusive
     def push(self, samples, return_seconds=False, time_resolution=1) -> list:
         x = np.concatenate([self.pending, audio_samples.as_unit_float(samples, "VAD audio")])
         w = self.stream.window

@@ -24,6 +24,7 @@ import numpy as np
 
 import pulsar
 from pulsar.errors import InputError, OptionError
+from pulsar.streaming.owner import exclusive
 
 from . import samples as audio_samples
 
@@ -81,6 +82,7 @@ class WakeWord:
         self.reset()
 
     # -- streaming ---------------------------------------------------------------------------
+    @exclusive
     def reset(self):
         """Forget all audio: buffers back to their seeds, score counters to zero."""
         self._mel = np.full((self.window, 32), MEL_SEED, dtype=np.float32)
@@ -90,6 +92,7 @@ class WakeWord:
         self.chunks = 0
         self._last = {label: 0.0 for label in self.labels}
 
+    @exclusive
     def predict(self, chunk) -> dict:
         """{name: score} for the newest audio, on every call, like openWakeWord's `predict`.
 
@@ -105,6 +108,7 @@ class WakeWord:
             self._last = {k: max(s[k] for s in scores) for k in self.labels}
         return dict(self._last)
 
+    @exclusive
     def scores(self, audio, padding_s=1.0) -> dict:
         """{name: array of per-chunk scores} of a whole recording (path or array), from a fresh
         state, with `padding_s` seconds of silence on both sides as openWakeWord's
@@ -118,6 +122,7 @@ class WakeWord:
         self.reset()
         return {k: np.array([r[k] for r in rows], dtype=np.float32) for k in self.labels}
 
+    @exclusive
     def detect(self, audio, threshold=0.5, patience=1, debounce_s=1.0, padding_s=1.0) -> list:
         """Detections in a recording (a WAV path or an array), in time order.
 
