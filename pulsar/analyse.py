@@ -123,6 +123,12 @@ def infer_node(node, scope, opsets, symbols, assume=None) -> list:
         raise type(e)(describe_failure(node, inputs, e)) from e
     except MemoryError as e:
         raise ResourceError(describe_failure(node, inputs, "out of memory during analysis")) from e
+    except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
+        # An op's inference meeting facts it does not expect (a malformed model: an axis past a
+        # rank a mutation changed): still the user's node at fault, so name it, typed.
+        raise InferenceError(describe_failure(
+            node, inputs, f"cannot infer its outputs ({type(e).__name__}: {e}); if the model "
+            "is valid, this is a pulsar bug: please report it with the model")) from e
 
 
 def check_input_count(node, opsets):

@@ -96,3 +96,17 @@ def test_gemm_whose_inner_dims_only_disagree_at_run_time_is_a_typed_error():
     s = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     with pytest.raises(Exception):
         s.run(None, {"a": a, "b": b})
+
+
+def test_an_op_inference_meeting_unexpected_facts_is_a_typed_error_naming_the_node():
+    """Squeeze of a scalar along axis 0 (a mutated attention graph): onnxruntime refuses the
+    model too; pulsar says which node, typed, instead of an IndexError from deep inside."""
+    proto = model([helper.make_node("Squeeze", ["x", "axes"], ["y"], name="sq")],
+                  [tensor("x", [], TensorProto.INT64)], [tensor("y", None)],
+                  [numpy_helper.from_array(np.array([0], np.int64), "axes")])
+    with pytest.raises(pulsar.PulsarError, match="'sq' \\(Squeeze\\)"):
+        pulsar.load(proto)
+    import onnxruntime as ort
+    with pytest.raises(Exception):
+        ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"x": np.array(1, np.int64)})
