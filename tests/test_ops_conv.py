@@ -4,19 +4,15 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import pulsar
-from conformance import cases_for, run_case
+from conformance import cases_for, conformance_test
 from pulsar import dims
 from pulsar.errors import InferenceError
 
 KNOWN_FAILING = {}
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for("Conv", "ConvTranspose", "ConvInteger"))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(
+    cases_for("Conv", "ConvTranspose", "ConvInteger"), KNOWN_FAILING)
 
 
 def conv_model(op, x_shape, w, b=None, opset=13, **attrs):

@@ -5,7 +5,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
-from conformance import cases_for, run_case
+from conformance import cases_for, conformance_test
 from pulsar import dims
 from pulsar.errors import InferenceError
 
@@ -15,12 +15,7 @@ OPS = ("BatchNormalization", "InstanceNormalization", "LayerNormalization", "Gro
        "LRN", "MeanVarianceNormalization", "LpNormalization")
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for(*OPS))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(cases_for(*OPS), KNOWN_FAILING)
 
 
 def randn(*shape, seed=0):

@@ -4,7 +4,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import pulsar
-from conformance import cases_for, run_case
+from conformance import cases_for, conformance_test
 from pulsar import dims
 from pulsar.errors import InferenceError
 
@@ -14,12 +14,7 @@ OPS = ("MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
        "MaxUnpool", "RoiAlign")
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for(*OPS))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(cases_for(*OPS), KNOWN_FAILING)
 
 
 def pool_model(op, x_shape, outputs=("y",), opset=19, **attrs):

@@ -7,7 +7,7 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
-from conformance import cases_for, run_case
+from conformance import cases_for, conformance_test
 from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
@@ -19,12 +19,7 @@ GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 KNOWN_FAILING = {}
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for("LSTM", "GRU", "RNN"))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(cases_for("LSTM", "GRU", "RNN"), KNOWN_FAILING)
 
 
 def rnn_model(op, x_shape, hidden=5, inputs=8, direction="forward", layout=0, with_lens=False,

@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
-from conformance import cases_for, run_case
+from conformance import cases_for, conformance_test
 from pulsar import dims
 from pulsar.errors import InferenceError
 
@@ -18,12 +18,8 @@ KNOWN_FAILING = {}
 F32 = TensorProto.FLOAT
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for("Resize", "Upsample", "GridSample", "AffineGrid"))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(
+    cases_for("Resize", "Upsample", "GridSample", "AffineGrid"), KNOWN_FAILING)
 
 
 def one_node(op, inputs, inits=None, opset=19, order=None, **attrs):
