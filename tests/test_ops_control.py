@@ -14,7 +14,7 @@ from models import init, model, tensor
 from pulsar import dims
 from pulsar.errors import InferenceError
 from shared_data import model_path
-from test_symbolic_shapes import untyped
+from symbolic_check import untyped
 
 S = dims.sym("S")
 F, I64, BOOL = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL

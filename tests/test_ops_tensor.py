@@ -12,7 +12,7 @@ from pulsar import dims
 from pulsar.errors import InferenceError
 from pulsar.fact import symbolic_array
 from pulsar.ops.tensor import Concat, Slice
-from test_symbolic_shapes import assert_matches_ort, untyped
+from symbolic_check import assert_matches_ort, untyped
 
 S, T = dims.sym("S"), dims.sym("T")
 OPS = ("Concat", "Split", "Slice", "Tile", "Gather", "GatherElements", "GatherND", "ScatterND",
