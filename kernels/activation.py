@@ -123,14 +123,4 @@ def bias_activation_span(a, lo, hi, bias, act, alpha, beta):
             a[i] = apply_activation(a[i] + bias, act, alpha, beta)
 
 
-@jit
-def apply_activation_inplace(a, act, alpha, beta):
-    """Apply activation `act` to every element of the 1-D array `a` (any float dtype), in place.
-
-    Does nothing for ACT_NONE. Pass a flat view (e.g. `out.reshape(-1)` of a contiguous array).
-    """
-    if act != ACT_NONE:
-        bias_activation_row(a, a.dtype.type(0), act, alpha, beta)
-
-
 from . import activation_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

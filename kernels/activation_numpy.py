@@ -86,7 +86,3 @@ def bias_activation_span(a, lo, hi, bias, act, alpha, beta):
 def bias_activation_row(a, bias, act, alpha, beta):
     a[...] = activate(a + bias, act, alpha, beta)
 
-
-@k.apply_activation_inplace.numpy
-def apply_activation_inplace(a, act, alpha, beta):
-    activate_into(a, act, alpha, beta)

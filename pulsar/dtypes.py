@@ -23,13 +23,6 @@ def from_onnx(elem_type: int) -> np.dtype:
         raise OptionError(f"unsupported ONNX element type {elem_type}") from e
 
 
-def to_onnx(dtype) -> int:
-    dtype = np.dtype(dtype)
-    if dtype == np.dtype(object):
-        return TensorProto.STRING
-    return helper.np_dtype_to_tensor_dtype(dtype)
-
-
 def short_name(dtype) -> str:
     dtype = np.dtype(dtype)
     return _NAME_OF.get(dtype, dtype.name)

@@ -33,6 +33,7 @@ MAX_NODES = 32      # per kernel: bounds the expression's nesting (Python's pars
 @dataclass(frozen=True)
 class FusedElementwise(Op):
     """`expression` over inputs x0..x{n_inputs-1} (see kernels/codegen.py for its grammar)."""
+    streams = "elementwise"
     onnx_name: ClassVar[str] = "FusedElementwise"
     expression: str = "x0"
     n_inputs: int = 1

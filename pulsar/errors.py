@@ -1,6 +1,6 @@
 """Typed errors: every failure a user can fix is a `PulsarError` naming what is at fault.
 
-The CLI maps `PulsarError` to exit code 1 and one line; anything else is a bug (traceback, 2).
+The CLI maps `PulsarError` to exit code 1 and one line; anything else is a bug (traceback, 3).
 """
 
 

@@ -47,20 +47,11 @@ class Fact:
     def is_concrete(self) -> bool:
         return all(isinstance(d, int) for d in self.shape)
 
-    def with_value(self, value) -> "Fact":
-        return replace(self, value=value)
-
     def with_shape(self, shape) -> "Fact":
         return replace(self, shape=tuple(shape))
 
     def with_stream(self, stream) -> "Fact":
         return replace(self, stream=stream)
-
-    def same_type(self, other: "Fact") -> bool:
-        return self.dtype == other.dtype and self.shape == other.shape
-
-    def eval_shape(self, bindings) -> tuple:
-        return tuple(dims.evaluate(d, bindings) for d in self.shape)
 
     def shape_str(self) -> str:
         return ",".join(str(d) for d in self.shape)

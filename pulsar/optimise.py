@@ -1,10 +1,15 @@
 """Optimisation passes over an analysed graph; each returns a new graph with the same outputs.
 
 Passes run in order and the graph is re-analysed after the rewrites, so facts stay complete.
+With PULSAR_VERIFY=1 (the test suite sets it) `graph.verify` checks the graph after every pass,
+so a pass that breaks an invariant is named where it does so, not by a later stage's failure.
 """
+import os
+
 from .analyse import analyse
+from .errors import PulsarError
 from .fact import DynamicFact
-from .graph import Graph, Node
+from .graph import Graph, Node, verify
 
 
 def optimise(graph: Graph, opsets: dict, outer_facts: dict = None) -> Graph:
@@ -19,12 +24,22 @@ def optimise(graph: Graph, opsets: dict, outer_facts: dict = None) -> Graph:
         graph.facts.update(borrowed)
     # Fusions read shapes; a wire whose rank depends on the branch taken has none to read.
     dynamic = any(isinstance(f, DynamicFact) for f in graph.facts.values())
+    check = os.environ.get("PULSAR_VERIFY") == "1"
     for rewrite in (PLAIN_PASSES if dynamic else PASSES):
         graph = rewrite(graph)
+        if check:
+            _verified(graph, rewrite.__name__)
     for w in borrowed:
         graph.facts.pop(w, None)
     inputs = {w: graph.facts[w] for w in graph.inputs}
     return analyse(graph, inputs, opsets, outer_facts=outer_facts)
+
+
+def _verified(graph, after):
+    try:
+        verify(graph)
+    except PulsarError as e:
+        raise PulsarError(f"after pass {after}: {e}") from e
 
 
 def fold_constants(graph: Graph) -> Graph:

@@ -13,6 +13,7 @@ from pulsar import dims
 from pulsar.analyse import analyse
 from pulsar.errors import PulseError
 from pulsar.fact import const
+from pulsar.ops.shape import Reshape, Unsqueeze
 
 
 def declare_stream_axis(model, input, axis, symbol):
@@ -49,12 +50,12 @@ def trace_reshapes(g, input, axis):
         if not streams:
             continue
         w, a = streams[0]
-        name = node.op.onnx_name
         for out in node.outputs:
             if not out or out not in g.facts:
                 continue
             in_shape, out_shape = g.facts[w].shape, g.facts[out].shape
-            if name == "Reshape" and len(node.inputs) > 1:
+            known = node.op.stream_axis(a, len(in_shape))
+            if isinstance(node.op, Reshape) and len(node.inputs) > 1:
                 j, split = _reshape_axis(in_shape, out_shape, a)
                 if j is None:
                     break
@@ -65,12 +66,11 @@ def trace_reshapes(g, input, axis):
                 if split > 1 and factor is None:
                     factor = split
                 where[out] = j
-            elif name == "Transpose":
-                perm = list(node.op.perm) or list(range(len(in_shape)))[::-1]
-                where[out] = perm.index(a)
+            elif known is not None:            # Transpose
+                where[out] = known
             elif len(out_shape) == len(in_shape):
                 where[out] = a
-            elif len(out_shape) > len(in_shape) and name not in ("Unsqueeze",):
+            elif len(out_shape) > len(in_shape) and not isinstance(node.op, Unsqueeze):
                 where[out] = a + len(out_shape) - len(in_shape)
     return targets, factor or 1
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from pulsar import dims
 from pulsar.fact import StreamInfo
-from pulsar.ops.recurrent import Recurrent
+from pulsar.ops.loop import Scan, Scan8
+from pulsar.ops.recurrent import LSTM, Recurrent
 from pulsar.ops.recurrent_emit import emit_steps, output, outputs_fit, prepare
 
 from .ops import StatefulOp, frame_slice
@@ -156,7 +157,7 @@ class Recurrence(StatefulOp):
         return f"{self.inner}, state {len(self.state_pairs)}, delay={self.delay}"
 
 
-@rule("LSTM", "GRU", "RNN")
+@rule(Recurrent)
 def rnn(node, p):
     op = node.op
     x = node.inputs[0]
@@ -172,16 +173,17 @@ def rnn(node, p):
             p.fail(node, f"input {w!r} streams; only X may")
     if len(node.inputs) > 4 and node.inputs[4]:
         p.fail(node, "sequence_lens cannot be used while streaming")
-    pairs = [(5, 1)] + ([(6, 2)] if op.onnx_name == "LSTM" else [])
+    lstm = isinstance(op, LSTM)      # carries a cell state too (input 6, output 2)
+    pairs = [(5, 1)] + ([(6, 2)] if lstm else [])
     inputs = list(node.inputs) + [""] * (8 - len(node.inputs))
-    inputs = inputs[:8] if op.onnx_name == "LSTM" else inputs[:6]
+    inputs = inputs[:8] if lstm else inputs[:6]
     # The final state is the carried state: give it a wire even when the model leaves it unnamed.
     outputs = list(node.outputs) + [""] * (len(pairs) + 1 - len(node.outputs))
     outputs = [w or p.fresh(f"{node.name}.state{i}") for i, w in enumerate(outputs)]
     _wrap(node, p, inputs, pairs, [(0, s.axis)], [(0, s.axis)], s, outputs)
 
 
-@rule("Scan")
+@rule(Scan, Scan8)
 def scan(node, p):
     op = node.op
     n_scan = op.num_scan_inputs

@@ -1,10 +1,11 @@
 """How each kind of op streams. A rule rewrites one batch node into pulsed nodes.
 
 Dispatch (as in tract): a node with no streaming input is kept; an op with its own `pulsify`
-method uses it; otherwise the rule registered here for its ONNX name; otherwise a PulseError
-naming the node. Rule families: axis-tracking (elementwise, layout, reductions off the stream
-axis), windows along time (Conv, pooling, STFT), padding/slicing/concat bookkeeping, and
-recurrences (state carried across pulses, in streaming/recurrence.py).
+method uses it; otherwise the rule registered here for its type (the bookkeeping ops: padding,
+slicing, concat, reshape; recurrences in streaming/recurrence.py); otherwise the generic rule of
+the kind the op declares (`Op.streams`: elementwise, follows, window, frames); otherwise a
+PulseError naming the node. The ops hold their own facts (axis mappings, window geometry,
+the axes they cannot stream along): this module holds only the machinery.
 """
 import dataclasses
 
@@ -12,24 +13,46 @@ import numpy as np
 
 from pulsar import dims
 from pulsar.fact import StreamInfo, const
-from pulsar.ops.conv import window_geometry
-from pulsar.ops.registry import lookup
-from pulsar.ops.spectral import STFT, known_scalar
+from pulsar.ops.pad import Pad
+from pulsar.ops.shape import Reshape, ReshapeV1
+from pulsar.ops.tensor import Concat, Slice
+from pulsar.ops.unary import Identity
 
 from .ops import PulsePad
 from .transform import check_free_of
 
-RULES = {}
+RULES = {}    # op type -> its own rule (found along the op class's bases)
+KINDS = {}    # declared `Op.streams` kind -> generic rule
 WINDOW_MODE_HINT = ("it needs the whole signal at once; run this model in window mode "
                     "(streaming.window(model, size=..., hop=...)) instead")
 
 
-def rule(*names):
+def rule(*types):
+    """Register a rule for ops of these types (and their subclasses)."""
     def wrap(fn):
-        for n in names:
-            RULES[n] = fn
+        for t in types:
+            RULES[t] = fn
         return fn
     return wrap
+
+
+def kind(name):
+    """Register the generic rule for ops declaring `streams = name`."""
+    def wrap(fn):
+        KINDS[name] = fn
+        return fn
+    return wrap
+
+
+def rule_for(op):
+    """The op's own `pulsify`, else the rule for its type, else its kind's; None: none."""
+    own = getattr(op, "pulsify", None)
+    if own is not None:
+        return own
+    for cls in type(op).__mro__:
+        if cls in RULES:
+            return RULES[cls]
+    return KINDS.get(op.streams)
 
 
 def translate(node, p):
@@ -39,8 +62,7 @@ def translate(node, p):
                 check_free_of(p.batch.facts[w], p.symbol, f"wire {w!r} of node {node.name!r}")
         p.keep(node)
         return
-    own = getattr(node.op, "pulsify", None)
-    fn = own if own is not None else RULES.get(node.op.onnx_name)
+    fn = rule_for(node.op)
     if fn is None:
         p.fail(node, f"has no streaming rule for {node.op.onnx_name}; if the op needs the whole "
                "signal at once, run this model in window mode (streaming.window(model, size=..., "
@@ -53,17 +75,7 @@ def batch_dim(p, wire, axis):
 
 
 # -- axis tracking ---------------------------------------------------------------------------
-ELEMENTWISE = (
-    "Abs Neg Floor Ceil Round Sqrt Reciprocal Exp Log Sin Cos Tan Asin Acos Atan Sinh Cosh "
-    "Asinh Acosh Atanh Sign Erf IsNaN IsInf Not BitwiseNot Relu LeakyRelu Elu Selu Celu Sigmoid "
-    "HardSigmoid HardSwish Softplus Softsign Tanh ThresholdedRelu Gelu Mish Shrink Clip Cast "
-    "CastLike Identity Dropout Add Sub Mul Div Pow Mod And Or Xor Equal Less LessOrEqual Greater "
-    "GreaterOrEqual BitShift BitwiseAnd BitwiseOr BitwiseXor Max Min Sum Mean PRelu Where "
-    "QuantizeLinear DequantizeLinear SwiGLU FusedElementwise"
-).split()
-
-
-@rule(*ELEMENTWISE)
+@kind("elementwise")
 def elementwise(node, p):
     """Broadcasting ops: align delays, the stream axis keeps its place from the right."""
     out = node.outputs[0]
@@ -92,30 +104,27 @@ def elementwise(node, p):
 def tracked_axis(node, p, wire_in, wire_out):
     """The output axis that carries the input's stream.
 
-    Transpose follows its permutation; layout ops (Reshape, Squeeze, Unsqueeze, Flatten) keep
-    the stream where the batch dim is the stream length with equal products of the dims before
-    it (so merging or splitting other axes, or moving unit axes, is fine); other ops keep it on
-    the one output axis whose batch dim is the stream length.
+    An op that knows it says so (Transpose follows its permutation); ops that regroup axes
+    (Reshape, Squeeze, Unsqueeze, Flatten) keep the stream where the batch dim is the stream
+    length with equal products of the dims before it (so merging or splitting other axes, or
+    moving unit axes, is fine); other ops keep it on the one output axis whose batch dim is the
+    stream length.
     """
     s = p.stream(wire_in)
-    name = node.op.onnx_name
     out_shape = p.batch.facts[wire_out].shape
-    if name == "Transpose":
-        perm = list(node.op.perm) or list(range(len(out_shape)))[::-1]
-        return perm.index(s.axis)
+    known = node.op.stream_axis(s.axis, len(out_shape))
+    if known is not None:
+        return known
     hits = [j for j, d in enumerate(out_shape) if d == s.dim]
-    if name in LAYOUT_OPS:
+    if node.op.regroups:
         before_in = _product(p.batch.facts[wire_in].shape[:s.axis])
         hits = [j for j in hits if _product(out_shape[:j]) == before_in]
-    if len(hits) != 1 and name.startswith(("Reduce", "Arg")):
+    if len(hits) != 1 and node.op.reduces:
         p.fail(node, f"it reduces over the stream axis {s.axis} of {wire_in!r}; {WINDOW_MODE_HINT}")
     if len(hits) != 1:
         p.fail(node, f"it moves or merges the stream axis {s.axis} of {wire_in!r} "
                f"({p.batch.facts[wire_in]} -> {p.batch.facts[wire_out]}); {WINDOW_MODE_HINT}")
     return hits[0]
-
-
-LAYOUT_OPS = ("Reshape", "Squeeze", "Unsqueeze", "Flatten")
 
 
 def _product(shape):
@@ -125,59 +134,23 @@ def _product(shape):
     return out
 
 
-@rule("Transpose", "Squeeze", "Unsqueeze", "Flatten", "ReduceSum", "ReduceMean", "ReduceMax",
-      "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
-      "ReduceSumSquare", "ArgMax", "ArgMin", "LpNormalization", "Gemm", "MatMul", "Einsum",
-      "BatchNormalization", "DFT", "Tile", "Expand")
+@kind("follows")
 def track_first_input(node, p):
-    """Ops whose stream lives on their first input only (the others are parameters)."""
+    """Ops whose stream lives on their first input only (the others are parameters); the op
+    may refuse the stream axis (it contracts, transforms or normalises along it)."""
+    x, out = node.inputs[0], node.outputs[0]
+    refusal = node.op.stream_refusal(p.stream(x).axis, [p.fact(w) for w in node.inputs])
+    if refusal:
+        p.fail(node, f"{refusal}; {WINDOW_MODE_HINT}")
     for w in node.inputs[1:]:
         if p.stream(w) is not None:
             p.fail(node, f"input {w!r} is a stream too; only the first input may stream here")
-    x, out = node.inputs[0], node.outputs[0]
     axis = tracked_axis(node, p, x, out)
-    _check_contraction(node, p, x, axis)
     stream = StreamInfo(axis, batch_dim(p, out, axis), p.stream(x).delay)
     p.keep(node, [stream] + [None] * (len(node.outputs) - 1))
 
 
-def _check_contraction(node, p, x, axis):
-    """MatMul/Gemm must not contract over time; DFT must not transform along it."""
-    s, rank = p.stream(x), p.fact(x).rank
-    name = node.op.onnx_name
-    if name == "MatMul" and s.axis == rank - 1 or name == "Gemm" and (
-            s.axis != 0 or getattr(node.op, "transA", 0)):
-        p.fail(node, f"it contracts over the stream axis {s.axis}; {WINDOW_MODE_HINT}")
-    if name == "DFT" and _dft_axis(node, p) == s.axis:
-        p.fail(node, f"it transforms along the stream axis; {WINDOW_MODE_HINT}")
-
-
-def _dft_axis(node, p):
-    rank = p.fact(node.inputs[0]).rank
-    axis = getattr(node.op, "axis", None)
-    if len(node.inputs) > 2 and node.inputs[2]:
-        axis = int(p.fact(node.inputs[2]).value)
-    return (axis if axis is not None else 1) % rank
-
-
-@rule("Softmax", "LogSoftmax", "Hardmax", "LayerNormalization", "RMSNormalization", "CumSum")
-def along_axis(node, p):
-    """Ops that mix values along one axis (or all axes from it on): fine off the stream axis."""
-    x = node.inputs[0]
-    s, rank = p.stream(x), p.fact(x).rank
-    axis = getattr(node.op, "axis", -1)
-    if node.op.onnx_name == "CumSum":
-        axis = int(p.fact(node.inputs[1]).value)
-    axis %= rank
-    old_softmax = node.op.onnx_name in ("Softmax", "LogSoftmax", "Hardmax") and p.opsets.get("", 13) < 13
-    from_axis_on = node.op.onnx_name in ("LayerNormalization", "RMSNormalization") or old_softmax
-    covers = s.axis >= axis if from_axis_on else s.axis == axis
-    if covers:
-        p.fail(node, f"it normalises or accumulates along the stream axis {s.axis}; {WINDOW_MODE_HINT}")
-    track_first_input(node, p)
-
-
-@rule("Reshape")
+@rule(Reshape, ReshapeV1)
 def reshape(node, p):
     """A reshape that keeps the stream axis whole, or splits it into (frames, values per frame)
     (25 frames of 10 MFCCs flattened to 250 values): rewrite its target for one pulse."""
@@ -219,7 +192,7 @@ def _split_axis(p, x, out):
 
 
 # -- windows along time ----------------------------------------------------------------------
-@rule("Conv", "MaxPool", "AveragePool", "LpPool")
+@kind("window")
 def window(node, p):
     """Delay line + zero pre-roll: a window op sees `overlap` frames of history each pulse."""
     x, out = node.inputs[0], node.outputs[0]
@@ -232,9 +205,7 @@ def window(node, p):
     if t < 0:
         p.fail(node, f"the stream is on axis {s.axis}, a batch/channel axis; only spatial axes "
                "can stream through a window")
-    batch_x = p.batch.facts[x]
-    kernel = _kernel(op, p.batch.facts, node)
-    k, st, dl, begins, ends = _geometry(op, batch_x, kernel, node, p)
+    k, st, dl, begins, ends = op.window_along([p.batch.facts[w] if w else None for w in node.inputs])
     kt, stt, dlt, pl, pr = k[t], st[t], dl[t], begins[t], ends[t]
     if not isinstance(pl, int):
         p.fail(node, f"its padding before the stream axis ({pl}) depends on the signal length "
@@ -244,8 +215,10 @@ def window(node, p):
         p.fail(node, f"the pulse of {pulse} frames reaching it is not a multiple of its stride "
                f"{stt} along the stream axis; choose a pulse that is a multiple of {stt}"
                f"{' (times the strides upstream)' if pulse != p.pulse else ''}")
-    _check_pool_padding(node, op, pl, pr, p)
-    value = -np.inf if op.onnx_name == "MaxPool" else 0.0
+    refusal = op.window_refusal(bool(pl) or _nonzero(pr))
+    if refusal:
+        p.fail(node, refusal)
+    value = op.window_fill
     wire = x
     if pl > 0 or _nonzero(pr):
         pad = p.fresh(f"{node.name}.pad")
@@ -282,19 +255,17 @@ def delay_line(p, node, wire, span, stride, pad_before, fill):
     return wire, (delay + shift) // stride
 
 
-@rule("STFT")
-def stft(node, p):
-    """STFT framing is a window of frame_length samples moving by frame_step, no padding."""
+@kind("frames")
+def frames(node, p):
+    """Framing (STFT) is a window of `frame` samples moving by `hop` along axis 1, no padding."""
     x = node.inputs[0]
     s = p.stream(x)
     for w in node.inputs[1:]:
         if w and p.stream(w) is not None:
             p.fail(node, f"input {w!r} streams; only the signal may")
     if s.axis != 1:
-        p.fail(node, f"the stream is on axis {s.axis}; STFT frames the signal along axis 1")
-    facts = [p.batch.facts[w] if w else None for w in node.inputs] + [None] * 4
-    frame = STFT.frame_length(facts[0], facts[2], facts[3], None)
-    hop = known_scalar(facts[1])
+        p.fail(node, f"the stream is on axis {s.axis}; it frames the signal along axis 1")
+    frame, hop = node.op.stream_frames([p.batch.facts[w] if w else None for w in node.inputs])
     if not isinstance(frame, int) or not isinstance(hop, int):
         p.fail(node, "its frame length and step must be constants to stream")
     pulse = p.fact(x).shape[1]
@@ -312,32 +283,8 @@ def _nonzero(v):
     return not (isinstance(v, int) and v == 0)
 
 
-def _kernel(op, facts, node):
-    if op.onnx_name == "Conv":
-        return tuple(facts[node.inputs[1]].shape[2:])
-    return tuple(op.kernel_shape)
-
-
-def _geometry(op, batch_x, kernel, node, p):
-    r = batch_x.rank - 2
-    strides = tuple(op.strides) or (1,) * r
-    dilations = tuple(getattr(op, "dilations", ()) or ()) or (1,) * r
-    pads = tuple(op.pads) or (0,) * (2 * r)
-    begins, ends, _ = window_geometry(batch_x.shape[2:], kernel, strides, dilations, pads,
-                                      op.auto_pad, getattr(op, "ceil_mode", 0))
-    return kernel, strides, dilations, begins, ends
-
-
-def _check_pool_padding(node, op, pl, pr, p):
-    if op.onnx_name == "AveragePool" and (pl or _nonzero(pr)) and not op.count_include_pad:
-        p.fail(node, "average pooling that excludes padding from its count cannot stream along "
-               "a padded axis yet; set count_include_pad=1 or pad explicitly")
-    if getattr(op, "ceil_mode", 0) and op.onnx_name != "MaxPool":
-        p.fail(node, "ceil_mode along the stream axis is only supported for MaxPool")
-
-
 # -- bookkeeping ops -------------------------------------------------------------------------
-@rule("Pad")
+@rule(Pad)
 def pad(node, p):
     """Constant padding along time is a PulsePad: its left part becomes pre-roll."""
     x, out = node.inputs[0], node.outputs[0]
@@ -384,7 +331,7 @@ def _pad_amounts(node, p, rank):
     return list(op.pads), float(getattr(op, "value", 0.0))
 
 
-@rule("Slice")
+@rule(Slice)
 def slice_(node, p):
     """Slicing the stream axis from a fixed start is delay bookkeeping; other axes slice as usual."""
     x, out = node.inputs[0], node.outputs[0]
@@ -404,14 +351,14 @@ def slice_(node, p):
         delay, keep = s.delay, list(range(len(axes)))
     stream = StreamInfo(s.axis, batch_dim(p, out, s.axis), delay)
     if not keep:
-        p.keep(node, [stream], inputs=[x], op=lookup("", "Identity", 13)())
+        p.keep(node, [stream], inputs=[x], op=Identity())
         return
     consts = []
     for name, values in (("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps)):
         wire = p.fresh(f"{node.name}.{name}")
         p.facts[wire] = const(np.array([values[j] for j in keep], dtype=np.int64))
         consts.append(wire)
-    p.keep(node, [stream], inputs=[x] + consts, op=lookup("", "Slice", 13)())
+    p.keep(node, [stream], inputs=[x] + consts, op=Slice())
 
 
 def _slice_args(node, p, rank):
@@ -434,7 +381,7 @@ def _slice_args(node, p, rank):
     return starts, ends, [a % rank for a in axes], steps
 
 
-@rule("Concat")
+@rule(Concat)
 def concat(node, p):
     """Along time: constant frames before the stream become a PulsePad prefix. Elsewhere:
     streams are aligned and concatenated per pulse."""

@@ -2,6 +2,7 @@
 import functools
 import warnings
 
+import pytest
 from onnx.backend.test.runner import Runner
 
 
@@ -18,6 +19,29 @@ def cases_for(*op_types):
     wanted = set(op_types)
     return sorted(name for name, c in all_cases().items()
                   if {n.op_type for n in c.model.graph.node} & wanted)
+
+
+def conformance_test(cases, known_failing=None, skip_unsupported=False):
+    """A test module's `test_conformance`: each of `cases` through pulsar. `known_failing`
+    maps case names to why they are expected to fail; `skip_unsupported` skips the cases whose
+    expanded function uses an op of another family. Slow: the default tier runs these cases
+    through onnx's BackendTest (test_onnx_backend.py)."""
+    known_failing = known_failing or {}
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("name", cases)
+    def test_conformance(name):
+        if name in known_failing:
+            pytest.xfail(known_failing[name])
+        if not skip_unsupported:
+            run_case(name)
+            return
+        from pulsar.errors import UnsupportedOpError
+        try:
+            run_case(name)
+        except UnsupportedOpError as e:
+            pytest.skip(str(e).splitlines()[-1].strip())
+    return test_conformance
 
 
 def run_case(name, compile=False):

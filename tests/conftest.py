@@ -12,6 +12,7 @@ import os
 import pytest
 
 os.environ.setdefault("PULSAR_TIER", "interpreted")
+os.environ.setdefault("PULSAR_VERIFY", "1")     # graph.verify after every optimisation pass
 
 
 @pytest.fixture

@@ -35,3 +35,18 @@ def one_node(op, inputs, inits=None, out_types=(TensorProto.FLOAT,), opset=20, *
         [helper.make_tensor_value_info(o, t, None) for o, t in zip(outs, out_types)],
         [numpy_helper.from_array(v, k) for k, v in inits.items()])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def mixed_model():
+    """conv -> relu -> a symbolic-length reshape (stays interpreted) -> matmul -> sigmoid."""
+    rng = np.random.default_rng(0)
+    n = helper.make_node
+    nodes = [n("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3], pads=[1, 1], name="conv"),
+             n("Relu", ["c"], ["r"], name="relu"),
+             n("Transpose", ["r"], ["t"], perm=[0, 2, 1], name="transpose"),
+             n("MatMul", ["t", "m"], ["y"], name="matmul"),
+             n("Sigmoid", ["y"], ["z"], name="sigmoid")]
+    inits = [init("w", rng.standard_normal((8, 4, 3)).astype(np.float32)),
+             init("b", rng.standard_normal(8).astype(np.float32)),
+             init("m", rng.standard_normal((8, 2)).astype(np.float32))]
+    return model(nodes, [tensor("x", [1, 4, "S"])], [tensor("z", None)], inits)

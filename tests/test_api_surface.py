@@ -1,9 +1,9 @@
 """The public surface: what `dir(pulsar)` shows, docstrings, `run(outputs=...)`, stage checks."""
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 import pulsar
+from reference import ort_run
 from models import add_mul
 from pulsar import streaming
 
@@ -27,7 +27,7 @@ def test_run_selects_outputs_by_name():
     model = pulsar.load(proto.SerializeToString())
     x = np.arange(4, dtype=np.float32).reshape(1, 4)
     names = [o.name for o in model.outputs]
-    expected = ort.InferenceSession(proto.SerializeToString()).run(names, {"x": x, "y": x})
+    expected = ort_run(proto, {"x": x, "y": x}, names)
     got = model.run({"x": x, "y": x}, outputs=[names[-1]])
     assert len(got) == 1
     np.testing.assert_allclose(got[0], expected[-1])

@@ -2,11 +2,11 @@
 (shared/audio/openwakeword_reference_scores.npz) and onnxruntime."""
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
 import pulsar
+from reference import ort_run
 from pulsar import audio
 from shared_data import audio_dir, model_path
 
@@ -155,8 +155,7 @@ def test_a_multi_class_classifier_reports_one_score_per_class(tmp_path):
     x = wav("tts_alexa_en-us_160")
     for i in range(0, 1280 * 8, 1280):
         got = ww.predict(x[i:i + 1280])
-    expected = ort.InferenceSession(model.SerializeToString()).run(
-        None, {"x": ww._features[None, -16:]})[0][0]
+    expected = ort_run(model, {"x": ww._features[None, -16:]})[0][0]
     np.testing.assert_allclose([got[k] for k in ww.labels[:6]], expected[1:], rtol=1e-4, atol=1e-7)
     by_stem = audio.WakeWord([path], mel=model_path("openwakeword", "melspectrogram.onnx"),
                              embedding=model_path("openwakeword", "embedding_model.onnx"))

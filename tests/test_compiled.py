@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import pulsar
-from models import init, model, tensor
+from models import init, mixed_model, model, tensor
 from reference import ort_run
 from shared_data import REPO, model_path
 
@@ -20,21 +20,6 @@ F = TensorProto.FLOAT
 
 def executed(m):
     return {node.name: where for node, where in m.plan.execution()}
-
-
-def mixed_model():
-    """conv -> relu -> a symbolic-length reshape (stays interpreted) -> matmul -> sigmoid."""
-    rng = np.random.default_rng(0)
-    n = helper.make_node
-    nodes = [n("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3], pads=[1, 1], name="conv"),
-             n("Relu", ["c"], ["r"], name="relu"),
-             n("Transpose", ["r"], ["t"], perm=[0, 2, 1], name="transpose"),
-             n("MatMul", ["t", "m"], ["y"], name="matmul"),
-             n("Sigmoid", ["y"], ["z"], name="sigmoid")]
-    inits = [init("w", rng.standard_normal((8, 4, 3)).astype(np.float32)),
-             init("b", rng.standard_normal(8).astype(np.float32)),
-             init("m", rng.standard_normal((8, 2)).astype(np.float32))]
-    return model(nodes, [tensor("x", [1, 4, "S"])], [tensor("z", None)], inits)
 
 
 def test_static_model_runs_as_one_compiled_function_and_matches_onnxruntime():
@@ -179,7 +164,7 @@ def test_a_second_process_loads_compiled_plans_from_the_cache(tmp_path):
         sys.path.insert(0, %r)
         import pulsar
         from pulsar.warming import compile_notice
-        from test_compiled import mixed_model
+        from models import mixed_model
         with compile_notice(open("/dev/null", "w")) as watch:
             m = pulsar.load(mixed_model(), symbols={"S": 8}, compile=True)
             m.run([np.ones((1, 4, 8), np.float32)])

@@ -13,7 +13,7 @@ import pulsar
 from models import init, model, tensor
 from pulsar import streaming
 from reference import ort_run
-from test_ops_recurrent import ATTRIBUTE_CASES, assert_close
+from recurrent_cases import ATTRIBUTE_CASES, assert_close
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 

@@ -11,7 +11,7 @@ import pulsar
 from pulsar import streaming
 from models import init, model, one_node, tensor
 from reference import ort_run
-from test_streaming_equivalence import all_sizes_positive, causal_models, stream_through
+from streams import all_sizes_positive, causal_models, stream_through
 
 # every example compiles a new generated function: few examples, no deadline
 SETTINGS = settings(max_examples=15, deadline=None,

@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
+from reference import ort_run
 from pulsar import streaming
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,13 +79,6 @@ class Chain:
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
-def ort_run(model, feeds):
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
-
 
 def feeds(rng, shape=(2, 37), dtype=np.float32):
     return {"x": rng.standard_normal(shape).astype(dtype),
@@ -109,7 +102,7 @@ def test_random_chain_is_one_kernel_matching_onnxruntime(seed):
     assert len(fused_nodes(model)) == 1 and "FusedElementwise(" in model.dump()
     for _ in range(2):
         data = feeds(rng)
-        (got,), (want,) = model.run(data), ort_run(proto, data)
+        (got,), (want,) = model.run(data), ort_run(proto, data, optimise=False)
         assert got.dtype == np.float32 and got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
@@ -123,7 +116,7 @@ def test_float64_chain_computes_in_float64():
     model = pulsar.load(proto)
     assert len(model.graph.nodes) == 1
     data = feeds(rng, dtype=np.float64)
-    (got,), (want,) = model.run(data), ort_run(proto, data)
+    (got,), (want,) = model.run(data), ort_run(proto, data, optimise=False)
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, want, rtol=1e-13)
 
@@ -144,7 +137,7 @@ def test_graph_outputs_are_not_swallowed():
     ops = [(str(n.op), n.outputs) for n in model.graph.nodes]
     assert ops == [("Relu", [a]), ("FusedElementwise(tanh(neg(x0)))", [y])]
     data = feeds(np.random.default_rng(2))
-    for got, want in zip(model.run(data), ort_run(proto, data)):
+    for got, want in zip(model.run(data), ort_run(proto, data, optimise=False)):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
@@ -259,4 +252,4 @@ def test_long_chain_splits_into_bounded_kernels():
     assert len(model.graph.nodes) == -(-300 // MAX_NODES)
     assert all(n.op.onnx_name == "FusedElementwise" for n in model.graph.nodes)
     data = feeds(np.random.default_rng(4))
-    np.testing.assert_allclose(model.run(data)[0], ort_run(proto, data)[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.run(data)[0], ort_run(proto, data, optimise=False)[0], rtol=1e-5, atol=1e-6)

@@ -5,11 +5,11 @@ import os
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import pulsar
+from reference import ort_run
 from models import model, tensor
 
 W = np.arange(6, dtype=np.float32).reshape(2, 3)
@@ -53,7 +53,7 @@ def test_well_formed_external_data_agrees_with_onnxruntime(tmp_path):
     path = external_model(tmp_path)
     x = np.ones((2, 3), np.float32)
     (got,) = pulsar.load(path).run({"x": x})
-    (want,) = ort.InferenceSession(str(path)).run(None, {"x": x})
+    (want,) = ort_run(path, {"x": x})
     np.testing.assert_array_equal(got, want)
 
 
@@ -93,7 +93,7 @@ def test_outputs_beyond_the_memory_budget_are_refused_at_load(monkeypatch):
     monkeypatch.setenv("PULSAR_MEMORY_BUDGET", "8M")           # fits: the result is ORT's
     x = np.ones(1, np.float32)
     (got,) = pulsar.load(proto).run({"x": x})
-    (want,) = ort.InferenceSession(proto.SerializeToString()).run(None, {"x": x})
+    (want,) = ort_run(proto, {"x": x})
     np.testing.assert_array_equal(got, want)
 
 

@@ -232,8 +232,10 @@ def test_activation_span_matches_scalar_activation():
 
 # --- onnxruntime as the independent oracle -------------------------------------------------
 
-ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
+
+import reference  # noqa: E402
 
 ACT_NODES = {ACT_RELU: ("Relu", {}), ACT_LEAKY_RELU: ("LeakyRelu", {"alpha": 0.1}),
              ACT_SIGMOID: ("Sigmoid", {}), ACT_TANH: ("Tanh", {}),
@@ -257,8 +259,7 @@ def ort_run(op, x, w, b, act=ACT_NONE, **attrs):
                               [helper.make_tensor_value_info("Y", ty, None)], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {"X": x})[0]
+    return reference.ort_run(model, {"X": x})[0]
 
 
 CONV_ORT_CASES = [

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
+
+from reference import ort_run
 
 pytestmark = pytest.mark.usefixtures("compiled_kernels")   # the Numba kernels, not twins
 
@@ -98,10 +99,7 @@ def run_onnx(case, engine="ort", dtype=np.float32):
     feed = {n: (a if n == "sequence_lens" else a.astype(dtype)) for n, a in inputs if a is not None}
     if engine == "reference":
         return ReferenceEvaluator(model).run(None, feed)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, feed)
+    return ort_run(model, feed)
 
 
 def run_kernel(case, dtype):

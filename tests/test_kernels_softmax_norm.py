@@ -4,11 +4,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
+
+from reference import ort_run
 
 pytestmark = pytest.mark.usefixtures("compiled_kernels")   # the Numba kernels, not twins
 
@@ -31,10 +32,7 @@ def run_ort(op, inputs, n_out=1, opset=17, **attrs):
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape) for n, a in zip(names, inputs)],
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outs])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return sess.run(None, {n: a.astype(np.float32) for n, a in zip(names, inputs)})
+    return ort_run(model, {n: a.astype(np.float32) for n, a in zip(names, inputs)})
 
 
 def np_softmax(x):

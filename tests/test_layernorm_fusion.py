@@ -1,10 +1,10 @@
 """Spelled-out layer norms (as PyTorch exports them) become one LayerNormalization."""
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import pulsar
+from reference import ort_run
 
 
 def spelled_out(with_affine=True, eps=1e-5, extra_reader=False):
@@ -35,7 +35,7 @@ def test_pattern_becomes_one_node_and_matches_onnxruntime(with_affine):
     model = pulsar.load(proto)
     assert [n.op.onnx_name for n in model.graph.nodes] == ["LayerNormalization"]
     x = np.random.default_rng(1).standard_normal((2, 5, 12)).astype(np.float32) * 3
-    (want,) = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    (want,) = ort_run(proto, {"x": x})
     np.testing.assert_allclose(model.run([x])[0], want, rtol=1e-5, atol=1e-5)
 
 

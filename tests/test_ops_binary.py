@@ -5,7 +5,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import pulsar
-from conformance import family_cases, run_case
+from conformance import conformance_test, family_cases
 from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
@@ -15,12 +15,7 @@ FAMILY = "pulsar.ops.binary"
 KNOWN_FAILING = {}
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", family_cases([FAMILY]))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(family_cases([FAMILY]), KNOWN_FAILING)
 
 
 def two_inputs(op, a_shape, b_shape, elem=TensorProto.FLOAT, out=None, opset=17, **attrs):

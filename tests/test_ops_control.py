@@ -8,13 +8,13 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
 import pulsar
-from conformance import cases_for, run_case
+from conformance import cases_for, conformance_test
 from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
 from pulsar.errors import InferenceError
 from shared_data import model_path
-from test_symbolic_shapes import untyped
+from symbolic_check import untyped
 
 S = dims.sym("S")
 F, I64, BOOL = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
@@ -28,12 +28,7 @@ KNOWN_FAILING = {
 CASES = cases_for("If", "Loop", "Scan", *SEQUENCE_OPS)
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", CASES)
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(CASES, KNOWN_FAILING)
 
 
 def assert_matches_ort(m, feeds_at, lengths=(1, 3, 8)):

@@ -1,22 +1,18 @@
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import pulsar
-from conformance import cases_for, run_case
+from reference import ort_run
+from conformance import cases_for, conformance_test
 from pulsar import dims
 from pulsar.errors import InferenceError
 
 KNOWN_FAILING = {}
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for("Conv", "ConvTranspose", "ConvInteger"))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(
+    cases_for("Conv", "ConvTranspose", "ConvInteger"), KNOWN_FAILING)
 
 
 def conv_model(op, x_shape, w, b=None, opset=13, **attrs):
@@ -32,13 +28,6 @@ def conv_model(op, x_shape, w, b=None, opset=13, **attrs):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
-
-def ort_run(model, x):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    return session.run(None, {"x": x})[0]
 
 
 def weights(*shape, seed=0):
@@ -65,7 +54,7 @@ def test_symbolic_length_matches_onnxruntime(op, w_shape, attrs):
     assert dims.symbols(out_len) == {"S"}
     for s in (512, 513, 700, 1001, 1760):
         x = weights(1, c_in, s, seed=s)
-        expected = ort_run(model, x)
+        expected = ort_run(model, {"x": x})[0]
         assert dims.evaluate(out_len, {"S": s}) == expected.shape[2]
         np.testing.assert_allclose(loaded.run([x])[0], expected, rtol=1e-4, atol=1e-4)
 
@@ -89,7 +78,7 @@ def test_conv2d_matches_onnxruntime(attrs, channels):
     w, b = weights(channels, channels // group, k, k), weights(channels, seed=1)
     model = conv_model("Conv", [1, channels, 20, 20], w, b, **attrs)
     x = weights(1, channels, 20, 20, seed=2)
-    np.testing.assert_allclose(pulsar.load(model).run([x])[0], ort_run(model, x),
+    np.testing.assert_allclose(pulsar.load(model).run([x])[0], ort_run(model, {"x": x})[0],
                                rtol=1e-4, atol=1e-4)
 
 
@@ -97,14 +86,14 @@ def test_conv3d_matches_onnxruntime():
     model = conv_model("Conv", [2, 3, 5, 6, 7], weights(4, 3, 2, 3, 3), weights(4, seed=1),
                        pads=[1, 0, 1, 1, 0, 1], strides=[1, 2, 1])
     x = weights(2, 3, 5, 6, 7, seed=2)
-    np.testing.assert_allclose(pulsar.load(model).run([x])[0], ort_run(model, x),
+    np.testing.assert_allclose(pulsar.load(model).run([x])[0], ort_run(model, {"x": x})[0],
                                rtol=1e-4, atol=1e-4)
 
 
 def test_conv_float64_and_float16_keep_their_dtype():
     """float64 against onnxruntime; float16 (no onnxruntime kernel) against float32."""
     w, x = weights(3, 2, 3), weights(1, 2, 9, seed=1)
-    expected = ort_run(conv_model("Conv", [1, 2, 9], w, pads=[1, 1]), x)
+    expected = ort_run(conv_model("Conv", [1, 2, 9], w, pads=[1, 1]), {"x": x})[0]
     for dtype, tol in ((np.float64, 1e-6), (np.float16, 1e-2)):
         node = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1])
         elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
@@ -151,7 +140,7 @@ def test_conv_transpose_3d_matches_onnxruntime():
     model = conv_model("ConvTranspose", [1, 4, 3, 4, 5], weights(4, 1, 2, 3, 2), weights(2, seed=3),
                        strides=[2, 1, 2], pads=[0, 1, 1, 1, 0, 0], group=2)
     x = weights(1, 4, 3, 4, 5, seed=2)
-    np.testing.assert_allclose(pulsar.load(model).run([x])[0], ort_run(model, x),
+    np.testing.assert_allclose(pulsar.load(model).run([x])[0], ort_run(model, {"x": x})[0],
                                rtol=1e-4, atol=1e-4)
 
 
@@ -161,7 +150,7 @@ def test_model_is_reusable_across_symbol_values():
     loaded = pulsar.load(model)
     for s in (9, 10, 9, 33):
         x = weights(1, 2, s, seed=s)
-        np.testing.assert_allclose(loaded.run([x])[0], ort_run(model, x), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(loaded.run([x])[0], ort_run(model, {"x": x})[0], rtol=1e-4, atol=1e-5)
 
 
 def test_identical_filters_give_bit_identical_channels():
@@ -174,7 +163,7 @@ def test_identical_filters_give_bit_identical_channels():
     y = pulsar.load(model).run([x])[0]
     same = [c for c in range(40) if c != 5]
     assert all(np.array_equal(y[0, c], y[0, 0]) for c in same)
-    np.testing.assert_allclose(y, ort_run(model, x), rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(y, ort_run(model, {"x": x})[0], rtol=1e-4, atol=1e-2)
 
 
 # --- the fast 2-D paths (kernels.conv.choose_conv2d_algorithm) through the op ---------------
@@ -210,7 +199,7 @@ def test_fast_paths_match_onnxruntime(x_shape, w_shape, attrs, algorithm, activa
     x = weights(*x_shape, seed=2)
     loaded = pulsar.load(model)
     got = loaded.run([x])[0]
-    np.testing.assert_allclose(got, ort_run(model, x), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got, ort_run(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
     conv = next(n.op for n in loaded.graph.nodes if type(n.op).__name__ == "Conv")
     plan = conv._plan(x.shape, w.shape, x.dtype)
     assert plan.algorithm == algorithm
@@ -230,7 +219,7 @@ def test_leaky_relu_max_activation_matches_onnxruntime():
                              helper.make_node("Max", ["l", "floor"], ["y"])])
     op = Conv(pads=(0, 1, 0, 1), activation="LeakyReluMax", alpha=float(np.float32(0.2)),
               beta=float(np.float32(-0.4)))
-    np.testing.assert_allclose(op.eval(x, w, b)[0], ort_run(model, x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(op.eval(x, w, b)[0], ort_run(model, {"x": x})[0], rtol=1e-5, atol=1e-5)
 
 
 def test_taps_path_handles_nan_and_inf_inputs_like_onnxruntime():
@@ -240,7 +229,7 @@ def test_taps_path_handles_nan_and_inf_inputs_like_onnxruntime():
     x = weights(1, 16, 20, 16, seed=2)
     x[0, 3, 5, 0], x[0, 7, 9, 15] = np.inf, np.nan
     model = conv_model("Conv", list(x.shape), w, b, pads=[0, 1, 0, 1])
-    got, want = pulsar.load(model).run([x])[0], ort_run(model, x)
+    got, want = pulsar.load(model).run([x])[0], ort_run(model, {"x": x})[0]
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
@@ -258,4 +247,4 @@ def test_identical_filters_on_the_taps_path():
     conv = loaded.graph.nodes[0].op
     assert conv._plan(x.shape, w.shape, x.dtype).algorithm == "taps"
     assert conv._cache["weights"].w.shape[0] == 2          # two distinct filters computed
-    np.testing.assert_allclose(y, ort_run(model, x), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(y, ort_run(model, {"x": x})[0], rtol=1e-4, atol=1e-4)

@@ -7,7 +7,7 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
-from conformance import cases_for, run_case
+from conformance import cases_for, conformance_test
 from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
@@ -18,13 +18,8 @@ FLOAT, INT64 = TensorProto.FLOAT, TensorProto.INT64
 KNOWN_FAILING = {}
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for("RMSNormalization", "CumProd", "CausalConvWithState",
-                                           "DeformConv"))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(
+    cases_for("RMSNormalization", "CumProd", "CausalConvWithState", "DeformConv"), KNOWN_FAILING)
 
 
 def one_node(op, inputs, outputs, opset, inits=(), **attrs):

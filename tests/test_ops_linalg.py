@@ -6,7 +6,7 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
-from conformance import family_cases, run_case
+from conformance import conformance_test, family_cases
 from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
@@ -18,12 +18,7 @@ KNOWN_FAILING = {}
 S, B = dims.sym("S"), dims.sym("B")
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", family_cases(FAMILIES))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(family_cases(FAMILIES), KNOWN_FAILING)
 
 
 def check_against_ort(onnx_model, want_shapes, bindings, inits=None, rtol=1e-5, seed=0):

@@ -6,7 +6,7 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
-from conformance import cases_for, run_case
+from conformance import cases_for, conformance_test
 from reference import ort_run
 from models import model, tensor
 from pulsar import dims
@@ -17,12 +17,8 @@ FLOAT, INT64 = TensorProto.FLOAT, TensorProto.INT64
 KNOWN_FAILING = {}
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for("NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(
+    cases_for("NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"), KNOWN_FAILING)
 
 
 def loss_model(op, x_shape, t_shape, weighted=False, outputs=("loss",), opset=13, **attrs):

@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
-from conformance import cases_for, run_case
+from conformance import cases_for, conformance_test
 from reference import ort_run
 from models import one_node
 from pulsar import dims
@@ -37,12 +37,7 @@ MISC_OPS = ("Optional", "OptionalHasElement", "OptionalGetElement", "StringConca
             "Multinomial", "BitCast", "TensorScatter")
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for(*MISC_OPS))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(cases_for(*MISC_OPS), KNOWN_FAILING)
 
 
 RNG = np.random.default_rng(0)

@@ -1,11 +1,11 @@
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
-from conformance import cases_for, run_case
+from reference import ort_run
+from conformance import cases_for, conformance_test
 from pulsar import dims
 from pulsar.errors import InferenceError
 
@@ -15,12 +15,7 @@ OPS = ("BatchNormalization", "InstanceNormalization", "LayerNormalization", "Gro
        "LRN", "MeanVarianceNormalization", "LpNormalization")
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for(*OPS))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(cases_for(*OPS), KNOWN_FAILING)
 
 
 def randn(*shape, seed=0):
@@ -38,13 +33,6 @@ def norm_model(op, x_shape, params, outputs=("y",), opset=17, elem=TensorProto.F
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
-def ort_run(model, x):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    return session.run(None, {"x": x})
-
 
 def test_layer_norm_over_a_symbolic_length():
     model = norm_model("LayerNormalization", [2, "S", 8], [randn(8), randn(8, seed=1)],
@@ -54,7 +42,7 @@ def test_layer_norm_over_a_symbolic_length():
     assert loaded.graph.facts["mean"].dtype == np.float32
     for s in (1, 7, 30):
         x = randn(2, s, 8, seed=s)
-        for got, expected in zip(loaded.run([x]), ort_run(model, x)):
+        for got, expected in zip(loaded.run([x]), ort_run(model, {"x": x})):
             assert got.shape == expected.shape and got.dtype == expected.dtype
             np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
@@ -62,7 +50,7 @@ def test_layer_norm_over_a_symbolic_length():
 def test_layer_norm_broadcasts_a_short_scale():
     model = norm_model("LayerNormalization", [2, 3, 4], [randn(4), randn(1, seed=1)], axis=1)
     x = randn(2, 3, 4, seed=2)
-    np.testing.assert_allclose(pulsar.load(model).run([x])[0], ort_run(model, x)[0],
+    np.testing.assert_allclose(pulsar.load(model).run([x])[0], ort_run(model, {"x": x})[0],
                                rtol=1e-4, atol=1e-5)
 
 
@@ -79,7 +67,7 @@ def test_against_onnxruntime_with_symbolic_batch(op, shape, params):
     loaded = pulsar.load(model)
     assert loaded.graph.facts["y"].shape[0] == dims.sym("N")
     x = randn(*shape, seed=7)
-    np.testing.assert_allclose(loaded.run([x])[0], ort_run(model, x)[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(loaded.run([x])[0], ort_run(model, {"x": x})[0], rtol=1e-4, atol=1e-5)
 
 
 def test_group_norm_18_takes_per_group_parameters():
@@ -96,7 +84,7 @@ def test_batch_norm_float64():
     x = randn(2, 3, 4).astype(np.float64)
     got = pulsar.load(model).run([x])[0]
     assert got.dtype == np.float64
-    np.testing.assert_allclose(got, ort_run(model, x)[0], rtol=1e-12)
+    np.testing.assert_allclose(got, ort_run(model, {"x": x})[0], rtol=1e-12)
 
 
 def test_wrong_length_scale_is_a_clear_error():

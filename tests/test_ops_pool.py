@@ -1,10 +1,10 @@
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
 import pulsar
-from conformance import cases_for, run_case
+from reference import ort_run
+from conformance import cases_for, conformance_test
 from pulsar import dims
 from pulsar.errors import InferenceError
 
@@ -14,12 +14,7 @@ OPS = ("MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
        "MaxUnpool", "RoiAlign")
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for(*OPS))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(cases_for(*OPS), KNOWN_FAILING)
 
 
 def pool_model(op, x_shape, outputs=("y",), opset=19, **attrs):
@@ -30,13 +25,6 @@ def pool_model(op, x_shape, outputs=("y",), opset=19, **attrs):
         [helper.make_tensor_value_info(o, t, None) for o, t in zip(outputs, types)])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
-
-def ort_run(model, x):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    return session.run(None, {"x": x})
 
 
 CASES = [
@@ -59,7 +47,7 @@ def test_symbolic_length_matches_onnxruntime(op, attrs):
     assert dims.symbols(out_len) == {"S"}
     for s in range(5, 15):
         x = np.random.default_rng(s).standard_normal((1, 3, s)).astype(np.float32)
-        expected = ort_run(model, x)[0]
+        expected = ort_run(model, {"x": x})[0]
         assert dims.evaluate(out_len, {"S": s}) == expected.shape[2], s
         np.testing.assert_allclose(loaded.run([x])[0], expected, rtol=1e-5, atol=1e-6)
 
@@ -69,14 +57,14 @@ def test_maxpool_indices_2d_match_onnxruntime(storage_order):
     model = pool_model("MaxPool", [2, 3, 7, 9], outputs=("y", "i"), kernel_shape=[3, 2],
                        strides=[2, 2], pads=[1, 0, 1, 1], storage_order=storage_order)
     x = np.random.default_rng(0).standard_normal((2, 3, 7, 9)).astype(np.float32)
-    for got, expected in zip(pulsar.load(model).run([x]), ort_run(model, x)):
+    for got, expected in zip(pulsar.load(model).run([x]), ort_run(model, {"x": x})):
         np.testing.assert_array_equal(got, expected)
 
 
 def test_maxpool_3d_and_int8():
     model = pool_model("MaxPool", [1, 2, 5, 6, 7], kernel_shape=[2, 3, 2], strides=[1, 2, 2])
     x = np.random.default_rng(0).standard_normal((1, 2, 5, 6, 7)).astype(np.float32)
-    np.testing.assert_array_equal(pulsar.load(model).run([x])[0], ort_run(model, x)[0])
+    np.testing.assert_array_equal(pulsar.load(model).run([x])[0], ort_run(model, {"x": x})[0])
     node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], pads=[1, 1, 1, 1])
     graph = helper.make_graph([node], "g",
                               [helper.make_tensor_value_info("x", TensorProto.INT8, [1, 1, 4, 4])],
@@ -85,7 +73,7 @@ def test_maxpool_3d_and_int8():
     xi = np.arange(-8, 8, dtype=np.int8).reshape(1, 1, 4, 4)
     got = pulsar.load(model).run([xi])[0]
     assert got.dtype == np.int8
-    np.testing.assert_array_equal(got, ort_run(model, xi)[0])
+    np.testing.assert_array_equal(got, ort_run(model, {"x": xi})[0])
 
 
 @pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"])
@@ -94,7 +82,7 @@ def test_global_pools_have_symbolic_free_shapes(op):
     loaded = pulsar.load(model)
     assert loaded.graph.facts["y"].shape == (dims.sym("N"), 4, 1, 1)
     x = np.random.default_rng(0).standard_normal((2, 4, 5, 3)).astype(np.float32)
-    np.testing.assert_allclose(loaded.run([x])[0], ort_run(model, x)[0], rtol=1e-5)
+    np.testing.assert_allclose(loaded.run([x])[0], ort_run(model, {"x": x})[0], rtol=1e-5)
 
 
 def test_missing_kernel_shape_is_a_clear_error():
@@ -126,5 +114,5 @@ def test_whole_input_window_matches_onnxruntime(op, attrs):
     model = pool_model(op, list(x.shape), **attrs)
     loaded = pulsar.load(model)
     pool = loaded.graph.nodes[0].op
-    np.testing.assert_allclose(loaded.run([x])[0], ort_run(model, x)[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.run([x])[0], ort_run(model, {"x": x})[0], rtol=1e-5, atol=1e-6)
     assert pool.concrete_geometry(x.shape)[2]

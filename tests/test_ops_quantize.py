@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
-from conformance import cases_for, run_case
+from conformance import cases_for, conformance_test
 from reference import ort_run
 from models import one_node as single_node
 from pulsar import dims
@@ -19,13 +19,8 @@ from pulsar.errors import InferenceError
 KNOWN_FAILING = {}
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for("QuantizeLinear", "DequantizeLinear",
-                                           "DynamicQuantizeLinear", "QLinearConv"))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(
+    cases_for("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv"), KNOWN_FAILING)
 
 
 one_node = functools.partial(single_node, opset=21)

@@ -7,24 +7,20 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
-from conformance import cases_for, run_case
+from conformance import cases_for, conformance_test
 from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
 from pulsar.errors import InferenceError
-from test_symbolic_shapes import untyped
+from recurrent_cases import ATTRIBUTE_CASES, assert_close
+from symbolic_check import untyped
 
 S = dims.sym("S")
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 KNOWN_FAILING = {}
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for("LSTM", "GRU", "RNN"))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(cases_for("LSTM", "GRU", "RNN"), KNOWN_FAILING)
 
 
 def rnn_model(op, x_shape, hidden=5, inputs=8, direction="forward", layout=0, with_lens=False,
@@ -73,13 +69,6 @@ def feeds_for(m, shapes, seed=1):
     return out
 
 
-def assert_close(got, want, atol=2e-5):
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.shape == w.shape and g.dtype == w.dtype
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=atol)
-
-
 def ort_layout(op, m0, feeds, layout):
     """onnxruntime runs layout 0 only: for layout 1, the same model with batch and sequence
     (and the states' batch and direction) axes swapped on the way in and out."""
@@ -108,16 +97,6 @@ def test_matches_onnxruntime(op, direction, layout):
     feeds["lens"][0] = 0     # an empty sequence: onnxruntime zeroes its final state
     want = ort_layout(op, rnn_model(op, (seq, batch, 8), **options), feeds, layout)
     assert_close(pulsar.load(m).run(feeds), want)
-
-
-ATTRIBUTE_CASES = [     # (op, attributes): every non-default attribute at least once
-    ("LSTM", {"activations": ["HardSigmoid", "LeakyRelu", "Softsign"],
-              "activation_alpha": [0.3, 0.05], "activation_beta": [0.4], "clip": 1.5}),
-    ("LSTM", {"input_forget": 1}),
-    ("GRU", {"linear_before_reset": 1, "clip": 0.7}),
-    ("GRU", {"activations": ["Sigmoid", "Relu", "Sigmoid", "Tanh"]}),
-    ("RNN", {"activations": ["Relu"]}),
-]
 
 
 @pytest.mark.parametrize("op,attrs", ATTRIBUTE_CASES)

@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 from onnx import TensorProto, helper
 
 import pulsar
-from conformance import family_cases, run_case
+from conformance import conformance_test, family_cases
 from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
@@ -20,12 +20,7 @@ REDUCE_OPS = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
               "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"]
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", family_cases(FAMILIES))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(family_cases(FAMILIES), KNOWN_FAILING)
 
 
 def positive(rng, shape, dtype):

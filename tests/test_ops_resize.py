@@ -4,13 +4,13 @@ Oracles: onnx's node tests, onnxruntime, and onnx's ReferenceEvaluator where onn
 from the onnx spec/reference (align_corners with fractional scales, half_pixel_symmetric).
 """
 import numpy as np
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
-from conformance import cases_for, run_case
+from reference import ort_run
+from conformance import cases_for, conformance_test
 from pulsar import dims
 from pulsar.errors import InferenceError
 
@@ -18,12 +18,8 @@ KNOWN_FAILING = {}
 F32 = TensorProto.FLOAT
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for("Resize", "Upsample", "GridSample", "AffineGrid"))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(
+    cases_for("Resize", "Upsample", "GridSample", "AffineGrid"), KNOWN_FAILING)
 
 
 def one_node(op, inputs, inits=None, opset=19, order=None, **attrs):
@@ -39,10 +35,6 @@ def one_node(op, inputs, inits=None, opset=19, order=None, **attrs):
         [numpy_helper.from_array(v, k) for k, v in inits.items()])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
-
-def ort_run(model, feeds):
-    return ort.InferenceSession(model.SerializeToString(),
-                                providers=["CPUExecutionProvider"]).run(None, feeds)[0]
 
 
 def f32(v):
@@ -64,7 +56,7 @@ def resize_model(x, scales=None, sizes=None, opset=19, **attrs):
 @pytest.mark.parametrize("scales", [[1, 1, 2, 3], [1, 1, 0.5, 0.6], [1, 1, 1.5, 0.25]])
 def test_resize_matches_onnxruntime(mode, coordinates, scales):
     model = resize_model(IMAGE, scales, mode=mode, coordinate_transformation_mode=coordinates)
-    got, want = pulsar.load(model).run([IMAGE])[0], ort_run(model, {"x": IMAGE})
+    got, want = pulsar.load(model).run([IMAGE])[0], ort_run(model, {"x": IMAGE})[0]
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
@@ -74,7 +66,7 @@ def test_resize_matches_onnxruntime(mode, coordinates, scales):
 @pytest.mark.parametrize("exclude_outside", [0, 1])
 def test_antialias_matches_onnxruntime(mode, scales, exclude_outside):
     model = resize_model(IMAGE, scales, mode=mode, antialias=1, exclude_outside=exclude_outside)
-    got, want = pulsar.load(model).run([IMAGE])[0], ort_run(model, {"x": IMAGE})
+    got, want = pulsar.load(model).run([IMAGE])[0], ort_run(model, {"x": IMAGE})[0]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -93,7 +85,7 @@ def test_resize_rounds_and_saturates_integers():
     x = RNG.integers(0, 256, (1, 1, 4, 5)).astype(np.uint8)
     model = one_node("Resize", [("x", TensorProto.UINT8, [1, 1, 4, 5])], {"scales": f32([1, 1, 1.7, 2.3])},
                      order=["x", "", "scales"], mode="linear")
-    got, want = pulsar.load(model).run([x])[0], ort_run(model, {"x": x})
+    got, want = pulsar.load(model).run([x])[0], ort_run(model, {"x": x})[0]
     assert got.dtype == np.uint8
     assert np.abs(got.astype(int) - want).max() <= 1
 
@@ -106,7 +98,7 @@ def test_legacy_resize_and_upsample_match_onnxruntime(op, opset, mode):
         model = one_node(op, [("x", F32, list(IMAGE.shape))], opset=7, mode=mode, scales=scales)
     else:
         model = one_node(op, [("x", F32, list(IMAGE.shape))], {"s": f32(scales)}, opset=opset, mode=mode)
-    got, want = pulsar.load(model).run([IMAGE])[0], ort_run(model, {"x": IMAGE})
+    got, want = pulsar.load(model).run([IMAGE])[0], ort_run(model, {"x": IMAGE})[0]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -120,7 +112,7 @@ def test_scaled_dims_are_symbolic():
     for hv, wv in [(3, 5), (4, 10), (7, 13)]:
         x = RNG.standard_normal((1, 3, hv, wv)).astype(np.float32)
         got = loaded.run([x])[0]
-        assert got.shape == ort_run(model, {"x": x}).shape
+        assert got.shape == ort_run(model, {"x": x})[0].shape
         assert got.shape == tuple(dims.evaluate(d, {"H": hv, "W": wv}) for d in shape)
 
 
@@ -153,7 +145,7 @@ def test_gridsample_matches_onnxruntime(opset, mode, padding, align):
     x = RNG.standard_normal((1, 3, 5, 6)).astype(np.float32)
     model = one_node("GridSample", [("x", F32, list(x.shape)), ("g", F32, list(GRID.shape))],
                      opset=opset, mode=mode, padding_mode=padding, align_corners=align)
-    got, want = pulsar.load(model).run([x, GRID])[0], ort_run(model, {"x": x, "g": GRID})
+    got, want = pulsar.load(model).run([x, GRID])[0], ort_run(model, {"x": x, "g": GRID})[0]
     assert got.shape == (1, 3, 4, 6)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 

@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import pulsar
-from conformance import cases_for, run_case
+from conformance import cases_for, conformance_test
 from reference import ort_run
 from pulsar import dims
 from pulsar.errors import InferenceError
@@ -18,13 +18,8 @@ KNOWN_FAILING = {}
 F32 = TensorProto.FLOAT
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for("DFT", "STFT", "HannWindow", "HammingWindow",
-                                           "BlackmanWindow", "MelWeightMatrix"))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(
+    cases_for("DFT", "STFT", "HannWindow", "HammingWindow", "BlackmanWindow", "MelWeightMatrix"), KNOWN_FAILING)
 
 
 def one_node(op, inputs, inits=None, opset=17, n_out=1, order=None, **attrs):

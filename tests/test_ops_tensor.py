@@ -6,13 +6,13 @@ import pytest
 from onnx import TensorProto, helper
 
 import pulsar
-from conformance import cases_for, run_case
+from conformance import cases_for, conformance_test
 from models import init, model, tensor
 from pulsar import dims
-from pulsar.errors import InferenceError, UnsupportedOpError
+from pulsar.errors import InferenceError
 from pulsar.fact import symbolic_array
 from pulsar.ops.tensor import Concat, Slice
-from test_symbolic_shapes import assert_matches_ort, untyped
+from symbolic_check import assert_matches_ort, untyped
 
 S, T = dims.sym("S"), dims.sym("T")
 OPS = ("Concat", "Split", "Slice", "Tile", "Gather", "GatherElements", "GatherND", "ScatterND",
@@ -21,15 +21,7 @@ OPS = ("Concat", "Split", "Slice", "Tile", "Gather", "GatherElements", "GatherND
 KNOWN_FAILING = {}
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", cases_for(*OPS))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    try:
-        run_case(name)
-    except UnsupportedOpError as e:   # an expanded function using another family's op
-        pytest.skip(str(e).splitlines()[-1].strip())
+test_conformance = conformance_test(cases_for(*OPS), KNOWN_FAILING, skip_unsupported=True)
 
 
 def one_node(op, inputs, attrs=None, inits=(), x_shape=(1, "S", 32), n_out=1, opset=18):

@@ -7,7 +7,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import pulsar
-from conformance import family_cases, run_case
+from conformance import conformance_test, family_cases
 from reference import ort_run
 from models import init, model, tensor
 from pulsar import dims
@@ -23,12 +23,7 @@ KNOWN_FAILING = {
 }
 
 
-@pytest.mark.slow  # the default tier runs these cases through onnx's BackendTest
-@pytest.mark.parametrize("name", family_cases(FAMILY, HELPERS))
-def test_conformance(name):
-    if name in KNOWN_FAILING:
-        pytest.xfail(KNOWN_FAILING[name])
-    run_case(name)
+test_conformance = conformance_test(family_cases(FAMILY, HELPERS), KNOWN_FAILING)
 
 
 # --- every op against onnxruntime, on a symbolic shape ---------------------------------------

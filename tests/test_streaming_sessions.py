@@ -5,11 +5,11 @@ import wave
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import helper
 
 import pulsar
+from reference import ort_run
 from models import init, model, tensor
 from pulsar import streaming
 from pulsar.cli.main import main
@@ -18,10 +18,6 @@ from pulsar.streaming.pipeline import parallel
 
 RNG = np.random.default_rng(7)
 
-
-def ort_run(proto, feeds):
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
 
 
 def needs_op(name):

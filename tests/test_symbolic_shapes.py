@@ -6,66 +6,18 @@ lengths: the facts evaluated at S must equal onnxruntime's shapes, and the value
 The generator tracks shapes only to draw valid ops; onnxruntime is the oracle.
 """
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-import pulsar
 from pulsar import dims
+from symbolic_check import LENGTHS, assert_matches_ort, untyped
 
 S = dims.sym("S")
 INT64_MAX, INT64_MIN = 2**63 - 1, -2**63
-LENGTHS = (10, 13, 24)      # slice offsets below stay within 3 frames of either end
 MAX_ELEMENTS = 200_000      # at the largest length; keeps Concat/Tile chains small
 
-
-def ort_run(model, feeds):
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
-
-
-def assert_matches_ort(model, input_shapes, lengths=LENGTHS, seed=0):
-    """Load with pulsar, check facts mention only the input symbols, compare with onnxruntime.
-
-    input_shapes: {input name: (dtype, shape)}, shape a tuple of ints and symbol names.
-    lengths: ints (values of S) or dicts binding every symbol. Returns the pulsar model.
-    """
-    loaded = pulsar.load(model)
-    declared = {d for _, shape in input_shapes.values() for d in shape if isinstance(d, str)}
-    for wire, fact in loaded.graph.facts.items():
-        for d in fact.shape:
-            extra = dims.symbols(d) - declared
-            assert not extra, f"wire {wire!r} has fact {fact} with fresh symbols {extra}"
-    rng = np.random.default_rng(seed)
-    for env in lengths:
-        env = env if isinstance(env, dict) else {"S": env}
-        feeds = {name: _random(rng, dtype, tuple(env.get(d, d) for d in shape))
-                 for name, (dtype, shape) in input_shapes.items()}
-        expected = ort_run(model, feeds)
-        got = loaded.run(feeds)
-        for info, want, have in zip(loaded.outputs, expected, got):
-            shape = tuple(dims.evaluate(d, env) for d in info.shape)
-            assert shape == want.shape, f"{info} at {env}: onnxruntime gives {want.shape}"
-            assert have.shape == want.shape and have.dtype == want.dtype, (info.name, have, want)
-            np.testing.assert_array_equal(have, want, err_msg=f"{info.name} at {env}")
-    return loaded
-
-
-def untyped(name):
-    """A graph output without a declared type: onnxruntime and pulsar infer it."""
-    return onnx.ValueInfoProto(name=name)
-
-
-def _random(rng, dtype, shape):
-    if np.dtype(dtype).kind == "f":
-        return rng.standard_normal(shape).astype(dtype)
-    return rng.integers(-50, 50, size=shape).astype(dtype)
 
 
 class Builder:

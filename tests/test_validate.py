@@ -4,11 +4,11 @@ each broken model here is one it rejects too (except 0/1 flags, which it does no
 each unbroken variant loads and agrees with onnxruntime."""
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import pulsar
+from reference import ort_run
 from models import model, tensor
 
 X = np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 7
@@ -39,7 +39,7 @@ def assert_refused(proto, *words, reference=True):
 def test_the_unbroken_model_loads_and_agrees_with_onnxruntime():
     proto = reduce_model(axes=[1], keepdims=0)
     (got,) = pulsar.load(proto).run({"x": X})
-    (want,) = ort.InferenceSession(proto.SerializeToString()).run(None, {"x": X})
+    (want,) = ort_run(proto, {"x": X})
     np.testing.assert_allclose(got, want)
 
 
@@ -77,7 +77,7 @@ def test_an_empty_name_on_an_optional_input_is_fine():
                   [tensor("x", [2, 3, 4])], [tensor("y", None)],
                   [numpy_helper.from_array(np.float32(1.5), "hi")])
     (got,) = pulsar.load(proto).run({"x": X})
-    (want,) = ort.InferenceSession(proto.SerializeToString()).run(None, {"x": X})
+    (want,) = ort_run(proto, {"x": X})
     np.testing.assert_array_equal(got, want)
 
 

@@ -315,6 +315,7 @@ class RotaryEmbedding(Op):
 @dataclass(frozen=True)
 class SwiGLU(Op):
     """Y = A * sigmoid(alpha * A) * B, A and B of one shape (no broadcasting)."""
+    streams = "elementwise"
     alpha: float = 1.0
 
     def infer(self, inputs, ctx):

@@ -19,6 +19,24 @@ class Op:
     foldable: ClassVar[bool] = True        # False for random ops: never evaluated at analysis
     uses_scope: ClassVar[bool] = False     # True for If/Loop/Scan: eval_scoped gets outer values
     ignored_attrs: ClassVar[tuple] = ()    # legacy attributes with no effect (consumed_inputs, ...)
+    # How the op streams, read by streaming/rules.py (None: it cannot, unless the streaming layer
+    # registers a rule for its type): "elementwise" (broadcasting; the stream keeps its place
+    # from the right), "follows" (the stream is on the first input only and keeps its axis, see
+    # `regroups`, `stream_axis`, `stream_refusal`), "window" (a SlidingWindow along time, see
+    # `window_along`) or "frames" (fixed frames along axis 1, see `stream_frames`).
+    streams: ClassVar[str | None] = None
+    regroups: ClassVar[bool] = False       # "follows" by merging/splitting axes (Squeeze, Flatten)
+    reduces: ClassVar[bool] = False        # "follows" unless it reduces over the stream axis
+
+    def stream_axis(self, axis: int, rank: int):
+        """The output axis carrying a stream on input axis `axis`, when the op's attributes say
+        (Transpose); None: the streaming layer finds it from the shapes."""
+        return None
+
+    def stream_refusal(self, axis: int, facts: list):
+        """Why the op cannot stream along input axis `axis` (`facts`: its per-pulse input
+        facts, constants known), or None. Ops that mix values along an axis refuse that axis."""
+        return None
 
     @classmethod
     def from_onnx(cls, attrs: dict[str, Any], ctx) -> "Op":
@@ -95,6 +113,15 @@ def build_from_attrs(cls, attrs: dict[str, Any], ctx):
             value = float(value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def mixes_along(stream_axis: int, axis: int, rank: int, from_axis_on=False):
+    """`stream_refusal` of ops that normalise or accumulate along `axis` (or every axis from
+    it on): any other axis streams."""
+    axis %= rank
+    if stream_axis >= axis if from_axis_on else stream_axis == axis:
+        return f"it normalises or accumulates along the stream axis {stream_axis}"
+    return None
 
 
 def fail(message: str):

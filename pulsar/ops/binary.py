@@ -86,6 +86,7 @@ def _mean(*xs):
 @dataclass(frozen=True)
 class Elementwise(Op):
     """N-ary broadcasting op; subclasses set `fn`, `result` (None: input dtype) and arity."""
+    streams = "elementwise"
     fn: ClassVar = None
     ufunc: ClassVar = None          # the NumPy ufunc of two inputs that compiled plans call
     result: ClassVar = None

@@ -89,6 +89,20 @@ class SlidingWindow(Op):
     pads: tuple = ()
     strides: tuple = ()
     _cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+    window_fill: ClassVar[float] = 0.0     # "window" streaming: the pre-roll and padding value
+
+    def window_kernel(self, facts):
+        return tuple(self.kernel_shape)
+
+    def window_along(self, facts):
+        """(kernel, strides, dilations, begins, ends) over the (whole-signal) input facts:
+        what "window" streaming reads to size its delay line."""
+        kernel = self.window_kernel(facts)
+        return self.geometry(facts[0].shape[2:], kernel, getattr(self, "ceil_mode", 0))[:5]
+
+    def window_refusal(self, padded):
+        """Why the window cannot stream along a time axis (`padded`: it has padding), or None."""
+        return None
 
     def window(self, r, kernel):
         """(kernel, strides, dilations, pads) normalised and checked for `r` spatial axes."""
@@ -143,6 +157,11 @@ class _Weights:
 @register("Conv", since=1)
 @dataclass(frozen=True)
 class Conv(SlidingWindow):
+    streams = "window"
+    
+    def window_kernel(self, facts):
+        return tuple(facts[1].shape[2:])
+    
     group: int = 1
     activation: str = ""    # fused by pulsar.fusion, never an ONNX attribute
     alpha: float = 0.0
@@ -370,6 +389,7 @@ class ConvInteger(Conv):
     """Integer conv computed exactly in float64 (sums of int8 products stay below 2**53)."""
     dtypes: ClassVar[tuple] = (np.dtype(np.uint8), np.dtype(np.int8))
     dtype_text: ClassVar[str] = "uint8/int8"
+    streams = None          # its padding is the zero point, not the zeros a window pre-rolls
 
     def emit(self, e):
         return False

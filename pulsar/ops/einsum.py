@@ -68,6 +68,7 @@ def merge_size(old, new, letter, equation):
 @register("Einsum", since=12)
 @dataclass(frozen=True)
 class Einsum(Op):
+    streams = "follows"
     equation: str = ""
 
     def infer(self, inputs, ctx):

@@ -49,6 +49,11 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @register("MatMul", since=1)
 @dataclass(frozen=True)
 class MatMul(Op):
+    streams = "follows"
+    
+    def stream_refusal(self, axis, facts):
+        return f"it contracts over the stream axis {axis}" if axis == facts[0].rank - 1 else None
+    
     def infer(self, inputs, ctx):
         a, b = inputs
         if a.dtype != b.dtype:
@@ -80,6 +85,11 @@ class Gemm(Op):
     and a pre-transposed contiguous copy of a constant B measured no faster (slower for M = 1,
     where the view turns GEMV into contiguous dot products), so weights are not copied.
     """
+    streams = "follows"
+    
+    def stream_refusal(self, axis, facts):
+        return f"it contracts over the stream axis {axis}" if axis != 0 or self.transA else None
+    
     alpha: float = 1.0
     beta: float = 1.0
     transA: int = 0

@@ -16,7 +16,7 @@ import numpy as np
 from ..emit import shape_literal
 from ..fact import Fact
 from ..kernels import norm as knorm
-from .base import Op, fail, need_rank, normalize_axis
+from .base import Op, fail, mixes_along, need_rank, normalize_axis
 from .conv import FLOATS, compute_dtype
 from .registry import register
 
@@ -101,6 +101,7 @@ class BatchNormalization(Op):
     """Inference form, plus opset-14+ training_mode (batch statistics, updated running stats).
 
     Opsets < 7 `spatial=0` give per-activation parameters of shape X.shape[1:]."""
+    streams = "follows"
     epsilon: float = 1e-5
     momentum: float = 0.9
     spatial: int = 1
@@ -195,6 +196,11 @@ class InstanceNormalization(Op):
 class LayerNormalization(Op):
     """Normalise over axes [axis, rank); Mean/InvStdDev keep size-1 axes there, in the stash
     type (float32 unless stash_type says otherwise, as ONNX's inference rule)."""
+    streams = "follows"
+    
+    def stream_refusal(self, axis, facts):
+        return mixes_along(axis, self.axis, facts[0].rank, from_axis_on=True)
+    
     axis: int = -1
     epsilon: float = 1e-5
     stash_type: int = 1
@@ -373,6 +379,7 @@ class MeanVarianceNormalization(_SameShape):
 @register("LpNormalization", since=1)
 @dataclass(frozen=True)
 class LpNormalization(_SameShape):
+    streams = "follows"
     axis: int = -1
     p: int = 2
 

@@ -37,6 +37,13 @@ def _as_2d(kernel, strides, dilations, begins, ends):
 
 @dataclass(frozen=True)
 class Pool(SlidingWindow):
+    streams = "window"
+    
+    def window_refusal(self, padded):
+        if self.ceil_mode:
+            return "ceil_mode along the stream axis is only supported for MaxPool"
+        return None
+    
     ceil_mode: int = 0
     dtypes: ClassVar[tuple] = FLOATS
 
@@ -131,6 +138,11 @@ class Pool(SlidingWindow):
 @register("MaxPool", since=1)
 @dataclass(frozen=True)
 class MaxPool(Pool):
+    window_fill = -np.inf
+    
+    def window_refusal(self, padded):
+        return None
+    
     storage_order: int = 0
     dtypes: ClassVar[tuple] = FLOATS + INT8S
 
@@ -167,6 +179,12 @@ class MaxPool(Pool):
 @register("AveragePool", since=1)
 @dataclass(frozen=True)
 class AveragePool(Pool):
+    def window_refusal(self, padded):
+        if padded and not self.count_include_pad:
+            return ("average pooling that excludes padding from its count cannot stream along "
+                    "a padded axis yet; set count_include_pad=1 or pad explicitly")
+        return super().window_refusal(padded)
+    
     count_include_pad: int = 0
 
     # no pads: count_include_pad changes nothing

@@ -76,6 +76,7 @@ def saturate(values: np.ndarray, dtype) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Quantization(Op):
+    streams = "elementwise"
     axis: int = 1
     block_size: int = 0
 

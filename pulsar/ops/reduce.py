@@ -19,7 +19,7 @@ import numpy as np
 from ..emit import emit_reshape, shape_literal
 from ..fact import Fact
 from ..kernels import reduce as kreduce
-from .base import Op, fail, normalize_axis
+from .base import Op, fail, mixes_along, normalize_axis
 from .registry import register
 from .scan_extreme import scan_extreme
 
@@ -126,6 +126,8 @@ def checked_axes(axes, rank) -> tuple:
 
 class ReduceBase(Op):
     """Shared logic; subclasses say where the axes come from (attribute or input)."""
+    streams = "follows"
+    reduces = True
     fn: ClassVar = None
     noop_with_empty_axes = 0    # the attribute-axes signature has no such attribute
 
@@ -266,6 +268,11 @@ _row("ReduceSumSquare", _sum_square)
 @register("CumSum", since=11)
 @dataclass(frozen=True)
 class CumSum(Op):
+    streams = "follows"
+    
+    def stream_refusal(self, axis, facts):
+        return mixes_along(axis, int(facts[1].value), facts[0].rank)
+    
     exclusive: int = 0
     reverse: int = 0
 

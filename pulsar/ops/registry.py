@@ -33,7 +33,3 @@ def lookup(domain: str, op_type: str, opset: int):
             chosen = cls
     return chosen
 
-
-def known_ops() -> list[tuple[str, str, list[int]]]:
-    """(domain, op type, registered `since` versions) for every op, for docs and errors."""
-    return sorted((d, op, [s for s, _ in vs]) for (d, op), vs in _REGISTRY.items())

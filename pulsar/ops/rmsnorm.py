@@ -11,7 +11,7 @@ from onnx import helper
 
 from ..fact import Fact
 from .attention import is_float, known_differ
-from .base import Op, fail, normalize_axis
+from .base import Op, fail, mixes_along, normalize_axis
 from .registry import register
 
 STASH_TYPES = (1, 10, 11, 16)      # float, float16, double, bfloat16
@@ -20,6 +20,11 @@ STASH_TYPES = (1, 10, 11, 16)      # float, float16, double, bfloat16
 @register("RMSNormalization", since=23)
 @dataclass(frozen=True)
 class RMSNormalization(Op):
+    streams = "follows"
+    
+    def stream_refusal(self, axis, facts):
+        return mixes_along(axis, self.axis, facts[0].rank, from_axis_on=True)
+    
     axis: int = -1
     epsilon: float = 1e-5
     stash_type: int = 1

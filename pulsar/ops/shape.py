@@ -128,6 +128,8 @@ class ReshapeV1(Op):
 @register("Flatten", since=1)
 @dataclass(frozen=True)
 class Flatten(Op):
+    streams = "follows"
+    regroups = True
     axis: int = 1
     emit = emit_reshape
 
@@ -149,6 +151,8 @@ class Flatten(Op):
 @register("Squeeze", since=13)
 @dataclass(frozen=True)
 class Squeeze(Op):
+    streams = "follows"
+    regroups = True
     emit = emit_reshape
     def infer(self, inputs, ctx):
         x = inputs[0]
@@ -196,6 +200,8 @@ class SqueezeV1(Squeeze):
 @register("Unsqueeze", since=13)
 @dataclass(frozen=True)
 class Unsqueeze(Op):
+    streams = "follows"
+    regroups = True
     emit = emit_reshape
     def infer(self, inputs, ctx):
         x = inputs[0]
@@ -232,6 +238,11 @@ class UnsqueezeV1(Unsqueeze):
 @register("Transpose", since=1)
 @dataclass(frozen=True)
 class Transpose(Op):
+    streams = "follows"
+    
+    def stream_axis(self, axis, rank):
+        return list(self._perm(rank)).index(axis)
+    
     perm: tuple = ()
 
     def infer(self, inputs, ctx):
@@ -259,6 +270,7 @@ class Transpose(Op):
 @register("Expand", since=8)
 @dataclass(frozen=True)
 class Expand(Op):
+    streams = "follows"
     def infer(self, inputs, ctx):
         x, shape = inputs
         target = read_ints(shape, "shape input")

@@ -15,7 +15,7 @@ import numpy as np
 from ..emit import shape_literal
 from ..fact import Fact
 from ..kernels import softmax as kernels
-from .base import Op, fail, normalize_axis
+from .base import Op, fail, mixes_along, normalize_axis
 from .registry import register
 
 KERNEL_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -51,6 +51,11 @@ def _hardmax_narrow(x):
 @dataclass(frozen=True)
 class RowOp(Op):
     """Along one axis (opset >= 13)."""
+    streams = "follows"
+    
+    def stream_refusal(self, axis, facts):
+        return mixes_along(axis, self.axis, facts[0].rank, isinstance(self, CoercedRowOp))
+    
     axis: int = -1
     kernel: ClassVar = None
     narrow: ClassVar = None

@@ -19,6 +19,8 @@ INT64 = np.dtype(np.int64)
 
 @dataclass(frozen=True)
 class ArgReduce(Op):
+    streams = "follows"
+    reduces = True
     axis: int = 0
     keepdims: int = 1
     select_last_index: int = 0

@@ -43,6 +43,16 @@ def from_complex(z: np.ndarray, dtype) -> np.ndarray:
 @register("DFT", since=17)
 @dataclass(frozen=True)
 class DFT(Op):
+    streams = "follows"
+    
+    def stream_refusal(self, axis, facts):
+        given = getattr(self, "axis", None)
+        if len(facts) > 2 and facts[2] is not None:
+            given = int(facts[2].value)
+        if (given if given is not None else 1) % facts[0].rank == axis:
+            return "it transforms along the stream axis"
+        return None
+    
     axis: int = 1
     inverse: int = 0
     onesided: int = 0
@@ -113,6 +123,13 @@ class DFT20(DFT):
 @register("STFT", since=17)
 @dataclass(frozen=True)
 class STFT(Op):
+    streams = "frames"
+    
+    def stream_frames(self, facts):
+        """(frame length, frame step) over the input facts; not ints when not known."""
+        facts = list(facts) + [None] * 4
+        return self.frame_length(facts[0], facts[2], facts[3], None), known_scalar(facts[1])
+    
     onesided: int = 1
 
     def infer(self, inputs, ctx):

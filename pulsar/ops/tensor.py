@@ -311,6 +311,7 @@ class SliceV1(Slice):
 @register("Tile", since=6)
 @dataclass(frozen=True)
 class Tile(Op):
+    streams = "follows"
     def infer(self, inputs, ctx):
         x, repeats = inputs
         reps = read_ints(repeats, "repeats input")

@@ -54,6 +54,7 @@ def check_kind(fact, kinds: str, what="input"):
 @dataclass(frozen=True)
 class Unary(Op):
     """One input, same shape out; subclasses set `fn` (or override `compute`) and dtype rules."""
+    streams = "elementwise"
     fn: ClassVar = None
     kinds: ClassVar[str] = "f"          # accepted input kinds (see `kind`)
     result: ClassVar = None             # output dtype; None: the input's
@@ -195,6 +196,7 @@ def _onnx_dtype(to) -> np.dtype:
 @register("Cast", since=1)
 @dataclass(frozen=True)
 class Cast(Op):
+    streams = "elementwise"
     to: int = 0
     saturate: int = 1           # float8 targets only: clamp to the finite range
     round_mode: str = "up"      # float8e8m0 target only
@@ -227,6 +229,7 @@ class Cast(Op):
 @register("CastLike", since=15)
 @dataclass(frozen=True)
 class CastLike(Op):
+    streams = "elementwise"
     saturate: int = 1
     round_mode: str = "up"
 
@@ -240,6 +243,7 @@ class CastLike(Op):
 @register("Identity", since=1)
 @dataclass(frozen=True)
 class Identity(Op):
+    streams = "elementwise"
     emit = emit_reshape
 
     def infer(self, inputs, ctx):
@@ -253,6 +257,7 @@ class Identity(Op):
 @dataclass(frozen=True)
 class Dropout(Op):
     """Before opset 12 an inference engine always tests: output = input, mask all kept."""
+    streams = "elementwise"
     ratio: float = 0.5
     ignored_attrs: ClassVar[tuple] = ("consumed_inputs", "is_test")
     bool_mask: ClassVar[bool] = False     # the mask had the input's type until opset 10

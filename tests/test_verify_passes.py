@@ -1,0 +1,34 @@
+"""graph.verify runs after every optimisation pass in the tests (PULSAR_VERIFY=1, conftest.py):
+a pass that breaks the graph is named at once."""
+import os
+
+import pytest
+from onnx import helper
+
+import pulsar
+from models import model, tensor
+from pulsar import optimise
+from pulsar.errors import PulsarError
+
+
+def two_relus():
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="first"),
+             helper.make_node("Relu", ["a"], ["y"], name="second")]
+    return model(nodes, [tensor("x", [2, "S"])], [tensor("y", None)])
+
+
+def drop_first_node(graph):
+    g = graph.copy()
+    g.nodes = g.nodes[1:]
+    return g
+
+
+def test_the_suite_verifies_after_each_pass():
+    assert os.environ.get("PULSAR_VERIFY") == "1"
+
+
+def test_a_pass_that_breaks_the_graph_is_named(monkeypatch):
+    pulsar.load(two_relus())
+    monkeypatch.setattr(optimise, "PASSES", optimise.PASSES + [drop_first_node])
+    with pytest.raises(PulsarError, match="after pass drop_first_node: verify: "):
+        pulsar.load(two_relus())
