@@ -1,5 +1,6 @@
 """NumPy twins of the middle-axis reductions (kernels/reduce.py): sums in float64 rounded
-once, max/min propagating NaN (np.maximum.reduce does, as the kernels)."""
+once; max/min by the kernels' scan rule (start from the first element, move only to a strictly
+greater or smaller value: a NaN wins only when it comes first, as in onnxruntime's loops)."""
 import numpy as np
 
 from . import reduce as k
@@ -12,9 +13,16 @@ def sum_middle(x, out, acc, divisor):
 
 @k.max_middle.numpy
 def max_middle(x, out):
-    out[...] = np.maximum.reduce(x, axis=1)
+    out[...] = _scan(x, np.fmax, np.maximum)
 
 
 @k.min_middle.numpy
 def min_middle(x, out):
-    out[...] = np.minimum.reduce(x, axis=1)
+    out[...] = _scan(x, np.fmin, np.minimum)
+
+
+def _scan(x, skipping_nan, plain):
+    if x.dtype.kind != "f":
+        return plain.reduce(x, axis=1)
+    first = x[:, 0, :]
+    return np.where(np.isnan(first), first, skipping_nan.reduce(x, axis=1))
