@@ -149,3 +149,15 @@ def test_the_background_compiler_says_what_it_does(caplog):
 def test_unknown_tier_is_a_typed_error():
     with pytest.raises(pulsar.OptionError, match="tiers are"):
         pulsar.load(conv_gru_stream_model(), tier="fast")
+
+
+def test_the_warmup_verb_compiles_a_model_and_a_pulsed_plan(tmp_path, capsys):
+    from pulsar.cli.main import main
+    path = tmp_path / "m.onnx"
+    path.write_bytes(conv_gru_stream_model().SerializeToString())
+    assert main(["warmup", str(path), "--set", "S=24"]) == 0
+    assert "model ready in" in capsys.readouterr().out
+    assert main(["warmup", str(path), "--pulse", "S=4"]) == 0
+    assert "pulsed plan ready in" in capsys.readouterr().out
+    assert main(["warmup", str(path)]) == 1          # symbolic input, no --set: a user error
+    assert "no static shape" in capsys.readouterr().err
