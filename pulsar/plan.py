@@ -141,8 +141,11 @@ class Plan:
         """Outputs (in graph output order) for `inputs` (in graph input order)."""
         # the plan's tier applies unless the caller chose a policy (warmup, tier tests)
         if self.tier is not None and kernel_jit.chosen_policy() is None:
-            with kernel_jit.policy(self.tier):
+            token = kernel_jit.set_policy(self.tier)
+            try:
                 return self._run(inputs, outer)
+            finally:
+                kernel_jit.reset_policy(token)
         return self._run(inputs, outer)
 
     def _run(self, inputs: list, outer: dict = None) -> list:
