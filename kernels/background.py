@@ -5,12 +5,24 @@ own stream needs one. Jobs run in order of priority, then of arrival (a compiled
 functions before the kernels of nodes that stay interpreted). Each job runs under the
 "compiled" kernel policy, so what it calls compiles instead of queueing more twins.
 
+Where it can, a job is first compiled by a child process into the disk cache
+(kernels/compile_worker.py), and the thread here only loads it: the caller's process then
+spends milliseconds per function instead of seconds, and none of the compile's garbage, whose
+collections would pause every thread for 100-200 ms.
+
+The objects alive when compiling starts, and after each job (the loaded machine code and
+Numba's caches, which live as long as the process), are moved out of the garbage collector's
+sight (`gc.freeze`): otherwise every full collection while the process grows rescans them,
+pausing the stream's thread for up to 150 ms.
+
 While jobs are pending, the interpreter's switch interval is lowered from 5 ms to 0.1 ms: Numba
 spends much of a compile in Python, holding the GIL, and a caller thread that needs the GIL
 back (after every NumPy call that released it, hundreds per chunk) would otherwise wait up to
 5 ms each time. The compiler thread also runs at a lower OS priority where the system allows
 (Linux: per-thread nice), so a stream's thread gets a core first when both want one.
 """
+import atexit
+import gc
 import heapq
 import itertools
 import logging
@@ -19,6 +31,7 @@ import sys
 import threading
 import time
 
+from .compile_worker import CompileProcess
 from .jit import policy
 
 log = logging.getLogger("pulsar")
@@ -37,12 +50,17 @@ class BackgroundCompiler:
         self.done = 0
         self.seconds = 0.0
         self.errors = []
+        self.process = CompileProcess()
+        atexit.register(self.process.close)
 
-    def submit(self, label: str, job, priority: int = 1):
-        """Run job() on the compiler thread; lower priority numbers run first."""
+    def submit(self, label: str, job, priority: int = 1, remote=None):
+        """Run job() on the compiler thread; lower priority numbers run first. `remote`:
+        (module, qualname, key) of a kernel the compile process can compile into the disk
+        cache first, so that job() only loads it (kernels/compile_worker.py)."""
         with self._cond:
-            heapq.heappush(self._jobs, (priority, next(self._order), label, job))
+            heapq.heappush(self._jobs, (priority, next(self._order), label, (job, remote)))
             if self._saved_interval is None:
+                gc.freeze()
                 self._saved_interval = sys.getswitchinterval()
                 sys.setswitchinterval(min(self._saved_interval, SWITCH_INTERVAL))
                 log.info("pulsar: compiling in the background; outputs come from the "
@@ -77,10 +95,12 @@ class BackgroundCompiler:
             with self._cond:
                 while not self._jobs:
                     self._cond.wait()
-                _, _, label, job = heapq.heappop(self._jobs)
+                _, _, label, (job, remote) = heapq.heappop(self._jobs)
                 self._running = label
             started = time.perf_counter()
             try:
+                if remote is not None:
+                    self.process.compile(*remote)      # False: job() compiles it here
                 with policy("compiled"):
                     job()
             except Exception as e:      # noqa: BLE001 - a failed compile leaves the twin in use
@@ -88,6 +108,7 @@ class BackgroundCompiler:
                 log.warning("pulsar: background compile of %s failed (%s: %s); it keeps "
                             "running interpreted", label, type(e).__name__, e)
             elapsed = time.perf_counter() - started
+            gc.freeze()     # see module doc: loaded machine code lives as long as the process
             log.debug("pulsar: compiled %s in %.2f s", label, elapsed)
             with self._cond:
                 self._running = None

@@ -198,6 +198,19 @@ def load(source: str, stem: str = "fused"):
     return module
 
 
+def module_named(name: str):
+    """A module made by `load`, by its name (`pulsar_<stem>_<digest>`): from sys.modules, or
+    in another process (kernels/compile_worker.py) from its file, if it holds the source its
+    name promises."""
+    if name in sys.modules:
+        return sys.modules[name]
+    stem, digest = name[len("pulsar_"):].rsplit("_", 1)
+    source = (cache_dir() / f"{stem}_{digest}.py").read_text()
+    if hashlib.sha256(source.encode()).hexdigest()[:20] != digest:
+        raise ImportError(f"the cached source of {name} does not hash to its name")
+    return load(source, stem)
+
+
 def _write_once(directory: Path, filename: str, source: str) -> Path:
     """The file's path, holding `source`. Written under a temporary name and hard-linked into
     place, so a concurrent process never sees half a file and never replaces a finished one

@@ -161,7 +161,8 @@ class Kernel:
         from .background import compiler
         protos = prototypes(key)
         compiler().submit(f"{self.__module__.rsplit('.', 1)[-1]}.{self.__name__}",
-                          functools.partial(self.compile_for, key, protos), priority)
+                          functools.partial(self.compile_for, key, protos), priority,
+                          remote=(self.__module__, self.__qualname__, key))
 
     def compile_for(self, key, protos):
         """Compile (or load from the disk cache) for the types of `protos`; then mark ready."""
