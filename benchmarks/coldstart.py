@@ -229,8 +229,8 @@ def section(r, runs) -> str:
         lines.append(f"Live stream from a cold cache, one 80 ms chunk per 80 ms: slowest push "
                      f"{v['max_ms']:.1f} ms (median {v['median_before_ms']:.1f} ms while "
                      f"compiling in the background, {v['median_after_ms']:.2f} ms on machine code "
-                     f"after {v['chunks_to_compiled']} chunks; {v['compile_cpu_s']:.0f} s of "
-                     "background compile).")
+                     f"after {v['chunks_to_compiled']} chunks, once {v['compile_cpu_s']:.0f} s "
+                     "of background compiling, in a child process, were done).")
     return "\n".join(lines) + "\n"
 
 
