@@ -202,9 +202,9 @@ def _runner(fn, arenas, fixed, twin, tier=None):
         except IndexError:
             mine = [np.zeros_like(a) for a in arenas]
         try:
-            mode = chosen_policy() or tier or current_policy()   # tier: called directly
-            if hot and mode != "interpreted":
+            if hot and chosen_policy() != "interpreted":
                 return hot[0](*mine, *fixed, *values)
+            mode = chosen_policy() or tier or current_policy()   # tier: called directly
             args = (*mine, *fixed, *values)
             if mode == "interpreted":
                 return interpreted(*args)

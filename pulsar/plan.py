@@ -140,6 +140,9 @@ class Plan:
     def run(self, inputs: list, outer: dict = None) -> list:
         """Outputs (in graph output order) for `inputs` (in graph input order)."""
         # the plan's tier applies unless the caller chose a policy (warmup, tier tests)
+        direct = self._direct
+        if direct is not None and getattr(direct[0][0].run, "hot", None):
+            return self._run(inputs, outer)     # one function on machine code: no policy to set
         if self.tier is not None and kernel_jit.chosen_policy() is None:
             token = kernel_jit.set_policy(self.tier)
             try:
