@@ -234,13 +234,22 @@ def section(r, runs) -> str:
     return "\n".join(lines) + "\n"
 
 
+def section_of(text) -> str:
+    """The "Cold start" section of BENCHMARKS.md's text ("" if none): benchmarks/run.py
+    rewrites the rest of the file and keeps this section as it was."""
+    start = text.find("## Cold start")
+    if start < 0:
+        return ""
+    end = text.find("\n## ", start + 5)
+    return text[start:] if end < 0 else text[start:end + 1]
+
+
 def write_section(text):
     path = HERE.parent / "BENCHMARKS.md"
     old = path.read_text()
-    start = old.find("## Cold start")
-    if start >= 0:
-        end = old.find("\n## ", start + 5)
-        old = old[:start] + (old[end + 1:] if end >= 0 else "")
+    kept = section_of(old)
+    if kept:
+        old = old.replace(kept, "")
     path.write_text(old.rstrip() + "\n\n" + text)
 
 

@@ -174,7 +174,9 @@ def startup_table(startup) -> list:
     if not startup:
         return []
     lines = ["## Start-up", "",
-             "Seconds from spawning a new Python process to the first output. Cold: empty "
+             "Seconds from spawning a new Python process to the first output, in tier compiled "
+             "(everything compiled before the first output, as `pulsar warmup` does; the "
+             "default tier answers at once: see Cold start). Cold: empty "
              "`NUMBA_CACHE_DIR` and `PULSAR_CACHE_DIR` (every kernel generated and compiled). "
              "Warm: a new process with the caches the cold run left (median of 5, fastest in "
              "brackets). onnxruntime, new process, median of 5, for reference. The "

@@ -26,6 +26,7 @@ os.environ.setdefault("PULSAR_TIER", "compiled")
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+import coldstart  # noqa: E402
 import memory  # noqa: E402
 import report  # noqa: E402
 import startup  # noqa: E402
@@ -157,7 +158,9 @@ def main(argv=None) -> int:
         results = merge_partial(json.loads(previous.read_text()), results)
     if not results["smoke"]:
         (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (HERE.parent / "BENCHMARKS.md").write_text(report.markdown(results))
+        path = HERE.parent / "BENCHMARKS.md"
+        kept = coldstart.section_of(path.read_text()) if path.exists() else ""
+        path.write_text(report.markdown(results) + (f"\n{kept}" if kept else ""))
     failed = failed_checks(results)
     for line in failed:
         print(f"FAILED {line}", file=sys.stderr)
