@@ -25,3 +25,13 @@ def model_path(*parts) -> Path:
     if not path.exists():
         pytest.skip(f"shared model {path} not present")
     return path
+
+
+def openwakeword_reference():
+    """openWakeWord's own per-chunk scores on the shared recordings (../shared/audio/README.md),
+    or skip cleanly when absent."""
+    import numpy as np
+    path = audio_dir() / "openwakeword_reference_scores.npz"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    return np.load(path)

@@ -8,7 +8,7 @@ from onnx import TensorProto, helper
 import pulsar
 from reference import ort_run
 from pulsar import audio
-from shared_data import audio_dir, model_path
+from shared_data import audio_dir, model_path, openwakeword_reference
 
 CLIPS = ["stream_hey_jarvis_then_alexa", "tts_hey_jarvis_en-gb_130", "tts_alexa_en-us_160",
          "turn_on_the_office_lights_test_clip"]
@@ -36,10 +36,7 @@ def ww():
 
 @pytest.fixture(scope="module")
 def reference():
-    path = audio_dir() / "openwakeword_reference_scores.npz"
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    return np.load(path)
+    return openwakeword_reference()
 
 
 def predict_chunks(ww, x, step=1280):

@@ -11,7 +11,7 @@ import pytest
 import pulsar
 from pulsar import streaming
 from pulsar.streaming.wakeword import openwakeword, score_chunks
-from shared_data import audio_dir, model_path
+from shared_data import audio_dir, model_path, openwakeword_reference
 
 WAVS = ["stream_hey_jarvis_then_alexa", "tts_hey_jarvis_en-gb_130", "tts_alexa_en-us_160",
         "turn_on_the_office_lights_test_clip"]
@@ -41,10 +41,7 @@ def ww():
 
 @pytest.fixture(scope="module")
 def reference():
-    path = audio_dir() / "openwakeword_reference_scores.npz"
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    return np.load(path)
+    return openwakeword_reference()
 
 
 def stream_chunks(ww, samples):

@@ -6,10 +6,18 @@ from ..errors import OptionError
 
 
 def add_mic_options(parser):
+    """The audio source options the audio verbs share: a WAV's channel, or the microphone."""
+    parser.add_argument("--channel", type=int, help="channel of a multi-channel WAV (0-based)")
     parser.add_argument("--mic", action="store_true", help="listen to the default microphone "
                         "instead of a file (needs: pip install 'pulsar-nn[mic]')")
     parser.add_argument("--seconds", type=float, help="with --mic: stop after this long "
                         "(default: until Ctrl-C)")
+
+
+def check_source(args):
+    """Exactly one source: a WAV file or --mic."""
+    if bool(args.audio) == bool(args.mic):
+        raise OptionError("give a WAV file or --mic (one of them)")
 
 
 def chunks(sample_rate, blocksize, seconds=None):

@@ -3,7 +3,7 @@ events (--mic)."""
 from pathlib import Path
 
 from ..errors import OptionError
-from .microphone import add_mic_options, chunks
+from .microphone import add_mic_options, check_source, chunks
 from .output import RowWriter, add_output_options
 
 NAME = "vad"
@@ -18,7 +18,6 @@ def add_arguments(parser):
     parser.add_argument("--min-speech-ms", type=int, default=250)
     parser.add_argument("--min-silence-ms", type=int, default=100)
     parser.add_argument("--pad-ms", type=int, default=30)
-    parser.add_argument("--channel", type=int, help="channel of a multi-channel WAV (0-based)")
     add_output_options(parser)
     add_mic_options(parser)
 
@@ -26,8 +25,7 @@ def add_arguments(parser):
 def main(args) -> int:
     from ..audio import VAD
     from ..audio.samples import read_wav_and_rate
-    if bool(args.audio) == bool(args.mic):
-        raise OptionError("give a WAV file or --mic (one of them)")
+    check_source(args)
     if not 0 < args.threshold < 1:
         raise OptionError(f"--threshold must be in (0, 1), got {args.threshold}")
     if not Path(args.model).exists():

@@ -3,7 +3,7 @@ from a WAV file or (--mic) live."""
 from pathlib import Path
 
 from ..errors import OptionError
-from .microphone import add_mic_options, chunks
+from .microphone import add_mic_options, check_source, chunks
 from .output import RowWriter, add_output_options
 
 NAME = "wakeword"
@@ -23,7 +23,6 @@ def add_arguments(parser):
     parser.add_argument("--debounce", type=float, default=1.0, metavar="SECONDS",
                         help="after a detection, ignore the same wake word this long (0: report "
                              "every chunk above threshold)")
-    parser.add_argument("--channel", type=int, help="channel of a multi-channel WAV (0-based)")
     add_output_options(parser)
     add_mic_options(parser)
 
@@ -31,8 +30,7 @@ def add_arguments(parser):
 def main(args) -> int:
     from ..audio import WakeWord, read_wav
     from ..audio.wakeword import CHUNK, SAMPLE_RATE
-    if bool(args.audio) == bool(args.mic):
-        raise OptionError("give a WAV file or --mic (one of them)")
+    check_source(args)
     if not 0 < args.threshold <= 1 or args.patience < 1 or args.debounce < 0:
         raise OptionError("--threshold must be in (0, 1], --patience >= 1, --debounce >= 0")
     for path in [*args.model, args.mel, args.embedding]:
