@@ -4,7 +4,7 @@ other twin modules use to finish a convolution the way the kernels do.
 Same arithmetic as the kernels: the bias is added in the array dtype; ReLU, LeakyReLU, Clip
 and LeakyReLU-then-Max stay in the array dtype when their parameters are exact in it (what
 `bias_activation_span` does), every other activation is computed in float64 and rounded once.
-NaN behaves as in the kernels: ReLU maps it to 0 (`v > 0` is false), the others keep it.
+NaN behaves as in the kernels: every activation keeps it (ReLU as `0 if v < 0 else v`).
 """
 import numpy as np
 
@@ -24,7 +24,7 @@ def activate(v, act, alpha, beta):
         v = v.copy()
     # the in-place paths below raise no floating-point warnings (alpha <= 1 cannot overflow)
     if act == ACT_RELU:
-        return np.fmax(v, t(0), out=v)                      # NaN -> 0, as `v > 0 ? v : 0`
+        return np.maximum(v, t(0), out=v)                   # NaN stays NaN, as `0 if v < 0 else v`
     if act in (ACT_LEAKY_RELU, ACT_LEAKY_RELU_MAX) and t(alpha) == alpha and 0.0 <= alpha <= 1.0 \
             and (act == ACT_LEAKY_RELU or t(beta) == beta):
         # max(v, alpha*v) is v for v >= 0 and alpha*v below: the kernel's select, NaN included
@@ -47,7 +47,7 @@ def activate64(x, act, alpha, beta):
     """`apply_activation` over a float64 array (a new array, or x itself for no-ops)."""
     with np.errstate(invalid="ignore", over="ignore"):
         if act == ACT_RELU:
-            return np.where(x > 0.0, x, 0.0)
+            return np.where(x < 0.0, 0.0, x)
         if act in (ACT_LEAKY_RELU, ACT_LEAKY_RELU_MAX):
             y = np.where(x >= 0.0, x, alpha * x)
             return np.where(y < beta, beta, y) if act == ACT_LEAKY_RELU_MAX else y

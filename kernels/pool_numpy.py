@@ -2,7 +2,9 @@
 
 Each pool is a loop over its window's taps, each tap one strided view of the input inside a
 border of the neutral value (window_numpy), so positions outside the input never count. As
-the kernels: max ignores NaN (fmax from -inf; an empty window gives -inf); avgpool2d sums in
+the kernels: max follows the scan rule (the window's first position inside the input is taken
+whatever it holds, then only strictly greater values: a NaN wins only there; an empty window
+gives -inf); avgpool2d sums in
 the array dtype in row-major tap order, LpPool and the 3-D average in float64; the average's
 divisor counts taps inside the input, or inside the explicitly padded extent with
 count_include_pad.
@@ -13,14 +15,26 @@ from . import pool as k
 from .window_numpy import bordered, counts, taps
 
 
+def _first_taps(x, kernel, strides, dilations, begins, outs):
+    """Per tap, in the kernels' order, where it is its window's first position inside x."""
+    inside = bordered(np.ones(x.shape, bool), kernel, strides, dilations, begins, outs, False)
+    pending = np.ones(x.shape[:2] + tuple(outs), bool)
+    for _, m in taps(inside, kernel, strides, dilations, outs):
+        first = pending & m
+        pending &= ~m
+        yield first
+
+
 def _max(x, out, kernel, strides, dilations, begins):
     outs = out.shape[2:]
     out[...] = -np.inf
     if out.size == 0:
         return
     xp = bordered(x, kernel, strides, dilations, begins, outs, -np.inf)
-    for _, view in taps(xp, kernel, strides, dilations, outs):
-        np.fmax(out, view, out=out)
+    firsts = _first_taps(x, kernel, strides, dilations, begins, outs)
+    for (_, view), first in zip(taps(xp, kernel, strides, dilations, outs), firsts):
+        np.fmax(out, view, out=out, where=~np.isnan(out))     # a first NaN stays
+        np.copyto(out, view, where=first)
 
 
 def _average(x, out, kernel, strides, dilations, begins, ends, count_include_pad, dtype):
@@ -66,8 +80,10 @@ def maxpool2d_indices(x, out, indices, kh, kw, sh, sw, dh, dw, pad_top, pad_left
     base = base[:, :, None, None]
     oh = np.arange(OH)[:, None] * sh - pad_top
     ow = np.arange(OW)[None, :] * sw - pad_left
-    for (i, j), view in taps(xp, kernel, strides, dilations, (OH, OW)):
-        better = view > out                 # strict: the first of equal values stays; NaN never
+    firsts = _first_taps(x, kernel, strides, dilations, (pad_top, pad_left), (OH, OW))
+    for ((i, j), view), first in zip(taps(xp, kernel, strides, dilations, (OH, OW)), firsts):
+        better = first | (view > out)       # strict: the first of equal values stays; NaN
+                                            # only as the window's first position
         ih, iw = oh + i * dh, ow + j * dw
         where = ih * W + iw if storage_order == 0 else ih + iw * H
         np.copyto(out, view, where=better)
@@ -109,6 +125,7 @@ def window_means_flat(x, out):
 
 @k.window_max_flat.numpy
 def window_max_flat(x, out):
-    out[...] = np.fmax.reduce(x, axis=1, initial=-np.inf)
+    first = x[:, 0]
+    out[...] = np.where(np.isnan(first), first, np.fmax.reduce(x, axis=1))
 
 

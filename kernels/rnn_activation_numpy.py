@@ -27,7 +27,7 @@ def _activate64(v, code, alpha, beta):
         if code == TANH:
             return np.tanh(v)
         if code == RELU:
-            return np.where(v > 0, v, 0.0)
+            return np.where(v < 0, 0.0, v)           # NaN stays NaN, as the kernel
         if code == AFFINE:
             return alpha * v + beta
         if code == LEAKY_RELU:

@@ -62,10 +62,15 @@ CASES = {
 _LOADED = {}
 
 
+def tier_of(compile) -> dict:
+    """The NumPy twins (tier interpreted), the Numba kernels node by node, or compiled plans."""
+    return {"tier": compile} if isinstance(compile, str) else {"compile": compile}
+
+
 def loaded(name, compile):
     key = (name, compile)
     if key not in _LOADED:
-        _LOADED[key] = pulsar.load(CASES[name]["model"], compile=compile)
+        _LOADED[key] = pulsar.load(CASES[name]["model"], **tier_of(compile))
     return _LOADED[key]
 
 
@@ -87,7 +92,8 @@ def check(name, compile, x):
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.mark.parametrize("compile", [False, True], ids=["interpreted", "compiled"])
+@pytest.mark.parametrize("compile", ["interpreted", False, True],
+                         ids=["twins", "kernels", "compiled"])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_nan_like_onnxruntime(name, compile):
     @SETTINGS
@@ -97,7 +103,7 @@ def test_nan_like_onnxruntime(name, compile):
     run()
 
 
-@pytest.mark.parametrize("compile", [False, True], ids=["interpreted", "compiled"])
+@pytest.mark.parametrize("compile", [False, True], ids=["kernels", "compiled"])
 def test_compiled_cases_ran_compiled(compile):
     """The pooling and reduction cases really take the compiled path when asked to."""
     for name in ("maxpool2d_general", "maxpool3d", "global_maxpool", "reduce_max_outer"):
@@ -107,11 +113,12 @@ def test_compiled_cases_ran_compiled(compile):
         assert {where for _, where in rows} == {"compiled" if compile else "interpreted"}, name
 
 
-@pytest.mark.parametrize("compile", [False, True], ids=["interpreted", "compiled"])
+@pytest.mark.parametrize("compile", ["interpreted", False, True],
+                         ids=["twins", "kernels", "compiled"])
 def test_ds_cnn_all_nan_gives_nan_like_onnxruntime(compile):
     """A fused Conv+Relu used to turn NaN into 0, so an all-NaN input gave class 0 (p 0.90)."""
     path = model_path("mlkws", "DS_CNN_S.onnx")
-    model = pulsar.load(path, compile=compile)
+    model = pulsar.load(path, **tier_of(compile))
     name = model.inputs[0].name
     x = np.full([d if isinstance(d, int) else 1 for d in model.inputs[0].shape], np.nan,
                 np.float32)
@@ -121,12 +128,13 @@ def test_ds_cnn_all_nan_gives_nan_like_onnxruntime(compile):
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("compile", [False, True], ids=["interpreted", "compiled"])
+@pytest.mark.parametrize("compile", ["interpreted", False, True],
+                         ids=["twins", "kernels", "compiled"])
 def test_mel_one_nan_sample_stays_local_like_onnxruntime(compile):
     """melspectrogram clips at ReduceMax - 80 dB: a NaN that is not first must not reach the
     max, or every frame becomes NaN (3,104 values) where onnxruntime has 128."""
     path = model_path("openwakeword", "melspectrogram.onnx")
-    model = pulsar.load(path, symbols={"samples": 16000}, compile=compile)
+    model = pulsar.load(path, symbols={"samples": 16000}, **tier_of(compile))
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((1, 16000)) * 1000).astype(np.float32)
     x[0, 8000] = np.nan
