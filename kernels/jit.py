@@ -221,7 +221,25 @@ def _prepare_numba():
     from numba.core import types
     from numba.core.typing.typeof import typeof_impl
 
+    class KernelType(types.Dispatcher):
+        """A kernel called from compiled code compiles for the plain types of its arguments,
+        not for the constants the caller passes (Numba types a literal `3` as Literal[int](3)):
+        one machine code per kernel and layout, shared by every call site, segment and model,
+        instead of one per distinct constant. LLVM still sees the constants where it inlines."""
+
+        def get_call_type(self, context, args, kws):
+            args = tuple(types.unliteral(a) for a in args)
+            kws = {k: types.unliteral(v) for k, v in kws.items()}
+            return super().get_call_type(context, args, kws)
+
+    from numba.core.boxing import box_pyobject, unbox_dispatcher
+    from numba.core.datamodel import models, register_default
+    from numba.core.extending import box, unbox
+    register_default(KernelType)(models.OpaqueModel)
+    unbox(KernelType)(unbox_dispatcher)
+    box(KernelType)(box_pyobject)
+
     @typeof_impl.register(Kernel)
     def _typeof_kernel(value, context):
-        return types.Dispatcher(value.dispatcher)
+        return KernelType(value.dispatcher)
     _numba_ready = True

@@ -3,7 +3,10 @@
 The three models run as openWakeWord runs them, on buffers whose sizes come from the models:
 
   samples    every 1280-sample chunk (80 ms), the mel model runs on the newest 1760 samples
-             (the chunk plus 3 hops of context; the first chunk alone) -> 8 frames (5 first)
+             (the chunk plus 3 hops of context) -> 8 frames; the first chunk, which has no
+             context, runs zero-padded and keeps its last 5 frames, which are exactly the
+             frames of the chunk alone (frames see only their own 400 samples), so one
+             compiled mel plan serves every chunk
   mel        post-scaled x/10 + 2, appended to a buffer seeded with 76 frames of ones
   embedding  on the newest 76 mel frames, once per chunk: its window ends with the chunk, so a
              score answers for the audio just pushed, with no chunk of latency
@@ -31,6 +34,7 @@ from . import samples as audio_samples
 SAMPLE_RATE = 16000
 CHUNK = 1280                  # samples per step (80 ms): openWakeWord's unit of time
 MEL_CONTEXT = 480             # 3 mel hops before each chunk keep frames on the 160-sample grid
+MEL_HOP = 160
 MEL_SEED = 1.0                # openWakeWord's mel buffer starts as ones
 FORCED_ZEROS = 5              # openWakeWord's first scores, set to 0 while buffers fill
 NOISE_SEED = 0                # seed of the noise whose embeddings pre-fill the feature buffer
@@ -69,7 +73,6 @@ class WakeWord:
     def __init__(self, models, mel="melspectrogram.onnx", embedding="embedding_model.onnx",
                  class_names=None, compile=None):
         models = _named(models)
-        self.mel_first = _fixed(mel, "mel", compile, samples=CHUNK)
         self.mel_chunk = _fixed(mel, "mel", compile, samples=CHUNK + MEL_CONTEXT)
         self.embedding = _fixed(embedding, "embedding", compile)
         self.window = self.embedding.graph.facts[self.embedding.graph.inputs[0]].shape[1]
@@ -145,9 +148,13 @@ class WakeWord:
 
     # -- one chunk -----------------------------------------------------------------------------
     def _step(self, chunk) -> dict:
-        first = self.chunks == 0
-        self._recent = chunk if first else np.concatenate([self._recent, chunk])[-CHUNK - MEL_CONTEXT:]
-        mel = (self.mel_first if first else self.mel_chunk).run([self._recent[None]])[0]
+        if self.chunks == 0:
+            self._recent = chunk
+            padded = np.concatenate([np.zeros(MEL_CONTEXT, dtype=np.float32), chunk])
+            mel = self.mel_chunk.run([padded[None]])[0][:, :, MEL_CONTEXT // MEL_HOP:]
+        else:
+            self._recent = np.concatenate([self._recent, chunk])[-CHUNK - MEL_CONTEXT:]
+            mel = self.mel_chunk.run([self._recent[None]])[0]
         self._mel = _shifted(self._mel, mel[0, 0] / 10 + 2)
         emb = self.embedding.run([self._mel[None, :, :, None]])[0].reshape(1, -1)
         self._features = _shifted(self._features, emb)
