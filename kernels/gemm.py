@@ -70,7 +70,9 @@ if available():
         if m == 0 or n == 0:
             return
         if k == 0:
-            out[...] = out * beta
+            for i in range(m):
+                for j in range(n):
+                    out[i, j] *= beta
             return
         if m == 1:      # a row times a matrix: GEMV, several times faster than GEMM here
             _gemv(b, a, out, not trans_b, alpha, beta)

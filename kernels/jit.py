@@ -239,6 +239,8 @@ def _prepare_numba():
     unbox(KernelType)(unbox_dispatcher)
     box(KernelType)(box_pyobject)
 
+    from . import views_numba  # noqa: F401  (registers the views' lowering)
+
     @typeof_impl.register(Kernel)
     def _typeof_kernel(value, context):
         return KernelType(value.dispatcher)

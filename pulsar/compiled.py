@@ -21,6 +21,7 @@ from . import emit as emitting
 from .emit import shape_literal
 from .kernels import codegen
 from .kernels.jit import arg_key, chosen_policy, current_policy
+from .kernels.views import arena_view
 from .kernels.jit import policy as kernel_policy
 
 # Nodes per generated function. Compiling one function of 39 nodes (openWakeWord's embedding,
@@ -267,12 +268,12 @@ def _arenas(e):
                 ends[e.scratch[name]] = start + size(value)
         arena_name = f"arena{k}"
         arenas.append((arena_name, np.zeros(max([offset, *ends.values()]), dtype)))
+        view = e.kernel(arena_view)
         for name, start, value in spans:
-            flat = f"{arena_name}[{start}:{start + value.size}]"
             if value.ndim > 1 and not value.flags.c_contiguous:     # Fortran-ordered scratch
-                views[name] = f"{flat}.reshape({shape_literal(value.shape[::-1])}).T"
+                views[name] = f"{view}({arena_name}, {start}, {shape_literal(value.shape[::-1])}).T"
             else:
-                views[name] = f"{flat}.reshape({shape_literal(value.shape)})"
+                views[name] = f"{view}({arena_name}, {start}, {shape_literal(value.shape)})"
     return arenas, views
 
 

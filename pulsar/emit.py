@@ -11,6 +11,8 @@ to the interpreter; nothing it wrote is kept.
 import numpy as np
 
 from .fact import Fact
+from .kernels import copy as copies
+from .kernels import views
 
 
 class Emitter:
@@ -92,6 +94,24 @@ class NodeEmitter:
     def line(self, text: str):
         self.e.line(text)
 
+    def copy(self, dst: str, src: str, indent: str = ""):
+        """`dst[...] = src` for arrays of one shape, as a kernel call (kernels/copy.py: Numba's
+        own array assignment costs seconds of compile)."""
+        self.line(f"{indent}{self.kernel(copies.copy_into)}({dst}, {src})")
+
+    def fill(self, dst: str, value, indent: str = ""):
+        """`dst[...] = value` for a scalar value."""
+        self.line(f"{indent}{self.kernel(copies.fill_into)}({dst}, {value})")
+
+    def view(self, src: str, shape) -> str:
+        """Source of `src` as a C-contiguous array of `shape`: a view when it is contiguous
+        (kernels/views.py), as `np.ascontiguousarray(src).reshape(shape)`."""
+        return f"{self.kernel(views.c_view)}({src}, {shape_literal(shape)})"
+
+    def transposed(self, src: str, perm) -> str:
+        """Source of `src.transpose(perm)`, a view (kernels/views.py)."""
+        return f"{self.kernel(views.transposed)}({src}, {shape_literal(perm)})"
+
     def buffer(self, j: int) -> str:
         """A preallocated buffer for output j, assigned to its variable; returns the name."""
         f = self.out_facts[j]
@@ -129,7 +149,7 @@ def emit_reshape(op, e: NodeEmitter) -> bool:
     out = e.out_facts[0]
     if len(e.outs) != 1 or e.in_facts[0].dtype != out.dtype:
         return False
-    e.line(f"{e.outs[0]} = np.ascontiguousarray({e.ins[0]}).reshape({shape_literal(out.shape)})")
+    e.line(f"{e.outs[0]} = {e.view(e.ins[0], out.shape)}")
     return True
 
 

@@ -180,7 +180,7 @@ class Clip11(Unary):
                 e.line(f"np.{fn}({src}, {var}.reshape(()), {buf})")
                 src = buf
         if src != buf:
-            e.line(f"{buf}[...] = {src}")
+            e.copy(buf, src)
         return True
 
     def compute(self, x, lo=None, hi=None):

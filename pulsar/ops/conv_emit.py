@@ -48,7 +48,7 @@ def emit_conv(op, e) -> bool:
     else:       # distinct filters computed once, channels copied after (as eval does)
         out = e.new_buffer((plan.out_shape[0], weights.w.shape[0], *plan.out_shape[2:]), x.dtype)
         _emit_conv_body(op, e, x, plan, weights, out)
-        e.line(f"{final}[...] = {out}[:, {e.arg(weights.copies.astype(np.int64), 'w')}]")
+        e.copy(final, f"{out}[:, {e.arg(weights.copies.astype(np.int64), 'w')}]")
         return True
     _emit_conv_body(op, e, x, plan, weights, out)
     return True
@@ -105,10 +105,10 @@ def _emit_conv_body(op, e, x, plan, weights, out):
         cols = None if plan.algorithm == "pointwise" else e.new_buffer(plan.scratch_shape, x.dtype)
         e.line(f"for n in range({N}):")
         if cols is None:
-            e.line(f"    {cols_t}[...] = {x4}[n].reshape({shape_literal((C, spatial))}).T")
+            e.copy(cols_t, f"{e.view(f'{x4}[n]', (C, spatial))}.T", "    ")
         else:
             _fill_columns(e, plan, x, x4, w4, cols, C, "    ", "0")
-            e.line(f"    {cols_t}[...] = {cols}.T")
+            e.copy(cols_t, f"{cols}.T", "    ")
         e.line(f"    {dots}({w2}, {cols_t}, {o3}[n])")
     elif plan.algorithm == "pointwise":
         e.line(f"for n in range({N}):")

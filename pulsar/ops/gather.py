@@ -79,11 +79,11 @@ class Gather(Op):
         o3 = view3(e, buf, shape, axis, contiguous=True)
         first = int(flat[0])
         if np.array_equal(flat, np.arange(first, first + flat.size)):
-            e.line(f"{o3}[...] = {x3}[:, {first}:{first + flat.size}, :]")
+            e.copy(o3, f"{x3}[:, {first}:{first + flat.size}, :]")
             return True
         picks, j = e.arg(flat, "m"), e.fresh("j")
         e.line(f"for {j} in range({flat.size}):")
-        e.line(f"    {o3}[:, {j}, :] = {x3}[:, {picks}[{j}], :]")
+        e.copy(f"{o3}[:, {j}, :]", f"{x3}[:, {picks}[{j}], :]", "    ")
         return True
 
 

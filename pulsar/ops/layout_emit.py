@@ -86,7 +86,7 @@ def emit_expand(e) -> bool:
         return False
     buf = e.buffer(0)
     if all(out.shape):
-        e.line(f"{buf}[...] = np.broadcast_to({e.ins[0]}, {tuple(out.shape)})")
+        e.copy(buf, f"np.broadcast_to({e.ins[0]}, {tuple(out.shape)})")
     return True
 
 
@@ -98,5 +98,5 @@ def emit_where(e) -> bool:
     buf = e.buffer(0)
     if all(out.shape):
         cond, a, b = (f"np.broadcast_to({x}, {tuple(out.shape)})" for x in e.ins)
-        e.line(f"{buf}[...] = np.where({cond}, {a}, {b})")
+        e.copy(buf, f"np.where({cond}, {a}, {b})")
     return True

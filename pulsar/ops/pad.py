@@ -59,11 +59,11 @@ def emit_pad(e, widths, mode, value) -> bool:
         return True
     buf = e.buffer(0)
     if any(b > 0 or end > 0 for b, end in widths):
-        e.line(f"{buf}[...] = {scalar(value, x.dtype)}")
+        e.fill(buf, scalar(value, x.dtype))
     if 0 not in kept:
         dst = ", ".join(span(max(b, 0), max(b, 0) + n) for (b, _), n in zip(widths, kept))
         src = ", ".join(span(c.start, c.stop) for c in crop)
-        e.line(f"{buf}[{dst}] = {e.ins[0]}[{src}]")
+        e.copy(f"{buf}[{dst}]", f"{e.ins[0]}[{src}]")
     return True
 
 

@@ -62,7 +62,7 @@ def runtime_weights(op, e, facts, hidden, dtype) -> list:
 
 def fortran_copy(e, src, k, shape, dtype) -> str:
     buf = e.new_buffer(shape, dtype, order="F")     # scratch: written every run
-    e.line(f"{buf}[...] = {src}[{k}]")
+    e.copy(buf, f"{src}[{k}]")
     return buf
 
 
@@ -83,7 +83,10 @@ def emit_recurrent(op, e) -> bool:
     outs = [output(e, j, shape, x.dtype) for j, shape in enumerate(shapes)]
     for j, state in enumerate(outs[1:]):
         initial = e.ins[5 + j] if 5 + j < len(e.ins) else None
-        e.line(f"{state}[...] = {initial if initial is not None else 0}")
+        if initial is not None:
+            e.copy(state, initial)
+        else:
+            e.fill(state, 0)
     emit_steps(op, e, e.ins[0], outs[0], outs[1:], weights, hidden, lens, x.dtype)
     for b in np.flatnonzero(lens == 0):     # as eval: an empty sequence has a zero final state
         for state in outs[1:]:
@@ -114,8 +117,8 @@ def emit_steps(op, e, x, y, states, weights, hidden, lens, dtype, frames=None, i
     xs, ys = x, y
     if op.layout == 1:
         xs, ys = e.fresh("xs"), e.fresh("ys")
-        e.line(f"{indent}{xs} = {x}.transpose((1, 0, 2))")
-        e.line(f"{indent}{ys} = {y}.transpose((1, 2, 0, 3))")
+        e.line(f"{indent}{xs} = {e.transposed(x, (1, 0, 2))}")
+        e.line(f"{indent}{ys} = {e.transposed(y, (1, 2, 0, 3))}")
     lo, hi = frames or ("", "")
     scratch = e.new_buffer(op.scratch_shape(batch, hidden), dtype)
     lens_name = e.arg(lens, "lens")

@@ -177,7 +177,7 @@ class ReduceBase(Op):
         source = f"np.ascontiguousarray({e.ins[0]})"
         if perm is not None:
             source = e.new_buffer(tuple(x.shape[i] for i in perm), x.dtype)
-            e.line(f"{source}[...] = {e.ins[0]}.transpose({shape_literal(perm)})")
+            e.copy(source, e.transposed(e.ins[0], perm))
         out = f"{e.buffer(0)}.reshape({shape_literal((view[0], view[2]))})"
         args = ""
         if kernel is kreduce.sum_middle:

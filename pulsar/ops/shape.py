@@ -262,8 +262,7 @@ class Transpose(Op):
     def emit(self, e):
         perm = self._perm(e.in_facts[0].rank)
         buf = e.buffer(0)
-        e.line(f"{buf}[...] = {e.ins[0]}.transpose({shape_literal(perm)})" if len(perm) > 1
-               else f"{buf}[...] = {e.ins[0]}")
+        e.copy(buf, e.transposed(e.ins[0], perm) if len(perm) > 1 else e.ins[0])
         return True
 
 

@@ -99,9 +99,9 @@ class RowOp(Op):
             return True
         moved = e.new_buffer(tuple(x.shape[i] for i in perm), x.dtype)
         back = tuple(perm.index(i) for i in range(len(perm)))
-        e.line(f"{moved}[...] = {e.ins[0]}.transpose({shape_literal(perm)})")
+        e.copy(moved, e.transposed(e.ins[0], perm))
         e.line(f"{kernel}({moved}.reshape({view}), {moved}.reshape({view}))")
-        e.line(f"{buf}[...] = {moved}.transpose({shape_literal(back)})")
+        e.copy(buf, e.transposed(moved, back))
         return True
 
 

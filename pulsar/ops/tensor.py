@@ -65,7 +65,7 @@ class Concat(Op):
         buf = e.buffer(0)
         for x, f in zip(e.ins, e.in_facts):
             if x is not None and f.shape[axis]:
-                e.line(f"{buf}[{along(axis, out.rank, span(at, at + f.shape[axis]))}] = {x}")
+                e.copy(f"{buf}[{along(axis, out.rank, span(at, at + f.shape[axis]))}]", x)
                 at += f.shape[axis]
         return at == out.shape[axis]
 
@@ -147,7 +147,7 @@ class Split(Op):
         for j, f in enumerate(e.out_facts):
             buf, n = e.buffer(j), f.shape[axis]
             if n:
-                e.line(f"{buf}[...] = {e.ins[0]}[{along(axis, x.rank, span(at, at + n))}]")
+                e.copy(buf, f"{e.ins[0]}[{along(axis, x.rank, span(at, at + n))}]")
             at += n
         return at == x.shape[axis]
 
@@ -273,7 +273,7 @@ class Slice(Op):
             index[a] = span(start, stop, step)
         buf = e.buffer(0)
         if all(out.shape):
-            e.line(f"{buf}[...] = {e.ins[0]}[{', '.join(index)}]")
+            e.copy(buf, f"{e.ins[0]}[{', '.join(index)}]")
         return True
 
     def _constant_args(self, e):
@@ -342,6 +342,5 @@ class Tile(Op):
         if all(out.shape):
             split = tuple(d for pair in zip(reps, x.shape) for d in pair)
             spread = tuple(d for n in x.shape for d in (1, n))
-            e.line(f"{buf}.reshape({split})[...] = np.broadcast_to("
-                   f"np.ascontiguousarray({e.ins[0]}).reshape({spread}), {split})")
+            e.copy(e.view(buf, split), f"np.broadcast_to({e.view(e.ins[0], spread)}, {split})")
         return True

@@ -221,8 +221,7 @@ class Cast(Op):
         if src not in COMPILED_DTYPES or dst not in COMPILED_DTYPES:
             return False
         buf = e.buffer(0)
-        e.line(f"{buf}[...] = {e.ins[0]} != 0" if dst.kind == "b" and src.kind != "b"
-               else f"{buf}[...] = {e.ins[0]}")
+        e.copy(buf, f"{e.ins[0]} != 0" if dst.kind == "b" and src.kind != "b" else e.ins[0])
         return True
 
 
