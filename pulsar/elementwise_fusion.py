@@ -78,8 +78,9 @@ class FusedElementwise(Op):
             return False
         k = e.kernel(codegen.kernel_for(self.expression, self.n_inputs, out.dtype.name))
         buf = e.buffer(0)
-        flat = "".join(f", np.ascontiguousarray({x}).reshape(-1)" for x in inputs)
-        e.line(f"{k}({buf}.reshape(-1){flat})")
+        size = (int(np.prod(out.shape)),)
+        flat = "".join(f", {e.view(x, size)}" for x in inputs)
+        e.line(f"{k}({e.view(buf, size)}{flat})")
         return True
 
 

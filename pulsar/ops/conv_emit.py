@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 
-from ..emit import shape_literal
 from ..kernels import conv as kconv
 from ..kernels import gemm
 
@@ -56,14 +55,14 @@ def emit_conv(op, e) -> bool:
 
 def _emit_conv_body(op, e, x, plan, weights, out):
     """Lines computing the conv of distinct filters `weights` into the buffer `out`."""
-    xs = f"np.ascontiguousarray({e.ins[0]})"
+    xs = e.view(e.ins[0], x.shape)
     bias = e.arg(weights.b, "w")
     fused = ", ".join(literal(v) for v in plan.fused)
     N, C = x.shape[0], x.shape[1]
     M = weights.w.shape[0]
     if plan.as_2d:
-        xs = f"{xs}.reshape({shape_literal((N, C, 1, x.shape[2]))})"
-        out4 = f"{out}.reshape({shape_literal((N, M, 1, plan.out_shape[2]))})"
+        xs = e.view(e.ins[0], (N, C, 1, x.shape[2]))
+        out4 = e.view(out, (N, M, 1, plan.out_shape[2]))
         w4 = weights.w.reshape(M, weights.w.shape[1], 1, weights.w.shape[2])
     else:
         out4, w4 = out, weights.w
@@ -83,10 +82,10 @@ def _emit_conv_body(op, e, x, plan, weights, out):
         OW = plan.out_shape[-1]
         y = e.new_buffer(kconv.taps_scratch_shape(M, KH, KW, H, W), x.dtype)
         x3 = e.fresh("x")
-        e.line(f"{x3} = {xs}.reshape({shape_literal((N, C, H * W))})")
+        e.line(f"{x3} = {e.view(e.ins[0], (N, C, H * W))}")
         e.line(f"for n in range({N}):")
         e.line(f"    {mm}({e.arg(weights.taps, 'w')}, {x3}[n], {y})")
-        e.line(f"    {e.kernel(kconv.sum_taps)}({y}, {out}.reshape({shape_literal((N, M, spatial))})[n], "
+        e.line(f"    {e.kernel(kconv.sum_taps)}({y}, {e.view(out, (N, M, spatial))}[n], "
                f"{bias}, {KH}, {KW}, {dh}, {dw}, {pt}, {pl}, {H}, {W}, {OW}, {fused})")
         return
     # im2col / gather / pointwise: per image and group, columns then one GEMM
@@ -94,7 +93,7 @@ def _emit_conv_body(op, e, x, plan, weights, out):
     MG, CG = M // group, C // group
     w2 = e.arg(np.ascontiguousarray(weights.w.reshape(M, -1)), "w")
     o3 = e.fresh("o")
-    e.line(f"{o3} = {out}.reshape({shape_literal((N, M, spatial))})")
+    e.line(f"{o3} = {e.view(out, (N, M, spatial))}")
     x4 = e.fresh("x")
     e.line(f"{x4} = {xs}")
     if spatial <= NARROW and group == 1:
@@ -112,13 +111,17 @@ def _emit_conv_body(op, e, x, plan, weights, out):
         e.line(f"    {dots}({w2}, {cols_t}, {o3}[n])")
     elif plan.algorithm == "pointwise":
         e.line(f"for n in range({N}):")
-        e.line(f"    {mm}({w2}, {x4}[n].reshape({shape_literal((C, spatial))}), {o3}[n])")
+        e.line(f"    {mm}({w2}, {e.view(f'{x4}[n]', (C, spatial))}, {o3}[n])")
     else:
         cols = e.new_buffer(plan.scratch_shape, x.dtype)
         e.line(f"for n in range({N}):")
         e.line(f"    for g in range({group}):")
         _fill_columns(e, plan, x, x4, w4, cols, C, "        ", f"g * {CG}")
-        e.line(f"        {mm}({w2}[g * {MG}:(g + 1) * {MG}], {cols}, {o3}[n, g * {MG}:(g + 1) * {MG}])")
+        if group == 1:
+            e.line(f"        {mm}({w2}, {cols}, {o3}[n])")
+        else:
+            e.line(f"        {mm}({w2}[g * {MG}:(g + 1) * {MG}], {cols}, "
+                   f"{o3}[n, g * {MG}:(g + 1) * {MG}])")
     e.line(f"for n in range({N}):")
     e.line(f"    {planes}({o3}[n], {bias}, {fused})")
 
@@ -128,7 +131,7 @@ def _fill_columns(e, plan, x, x4, w4, cols, C, indent, channel):
     N = x.shape[0]
     if plan.index is not None:
         index = e.arg(plan.index, "w")
-        flat = f"{x4}.reshape({shape_literal((N, C, math.prod(x.shape[2:])))})"
+        flat = e.view(x4, (N, C, math.prod(x.shape[2:])))
         e.line(f"{indent}{e.kernel(kconv.fill_im2col_gather)}({flat}, n, {channel}, {cols}, {index})")
     else:
         sh, sw, dh, dw, pt, pl = _geometry(plan)

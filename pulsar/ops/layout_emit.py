@@ -62,8 +62,7 @@ def view3(e, var: str, shape, axis: int, contiguous: bool = False) -> str:
     """A new variable: `var` viewed as (outer, frames, inner) around `axis`. Inputs are made
     contiguous first (a copy only when they are not); buffers and state already are."""
     name = e.fresh("f")
-    source = var if contiguous else f"np.ascontiguousarray({var})"
-    e.line(f"{name} = {source}.reshape(({', '.join(str(d) for d in frames3(shape, axis))}))")
+    e.line(f"{name} = {e.view(var, frames3(shape, axis))}")
     return name
 
 
@@ -72,8 +71,8 @@ def copy_by_map(e, x: str, index_map) -> str:
     out = e.buffer(0)
     flat_map = e.arg(np.ascontiguousarray(index_map, dtype=np.int64).reshape(-1), "m")
     xf, of, k = e.fresh("xf"), e.fresh("of"), e.fresh("k")
-    e.line(f"{xf} = np.ascontiguousarray({x}).reshape(-1)")
-    e.line(f"{of} = {out}.reshape(-1)")
+    e.line(f"{xf} = {e.view(x, (int(np.prod(e.in_facts[0].shape)),))}")
+    e.line(f"{of} = {e.view(out, (int(np.prod(e.out_facts[0].shape)),))}")
     e.line(f"for {k} in range({flat_map}.size):")
     e.line(f"    {of}[{k}] = {xf}[{flat_map}[{k}]]")
     return out

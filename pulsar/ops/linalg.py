@@ -71,8 +71,8 @@ class MatMul(Op):
         k, n = b.shape
         rows = math.prod(a.shape[:-1])
         buf = e.buffer(0)
-        e.line(f"{e.kernel(gemm.matmul_into)}(np.ascontiguousarray({e.ins[0]}).reshape(({rows}, {k})), "
-               f"np.ascontiguousarray({e.ins[1]}), {buf}.reshape(({rows}, {n})))")
+        e.line(f"{e.kernel(gemm.matmul_into)}({e.view(e.ins[0], (rows, k))}, "
+               f"{e.view(e.ins[1], (k, n))}, {e.view(buf, (rows, n))})")
         return True
 
 
@@ -134,8 +134,8 @@ class Gemm(Op):
                 return False
             c = e.arg(np.ascontiguousarray(value * self.beta, dtype=a.dtype), "w")
         buf = e.buffer(0)
-        e.line(f"{e.kernel(gemm.gemm)}(np.ascontiguousarray({e.ins[0]}), "
-               f"np.ascontiguousarray({e.ins[1]}), {buf}, {bool(self.transA)}, "
+        e.line(f"{e.kernel(gemm.gemm)}({e.view(e.ins[0], a.shape)}, "
+               f"{e.view(e.ins[1], e.in_facts[1].shape)}, {buf}, {bool(self.transA)}, "
                f"{bool(self.transB)}, {float(self.alpha)!r}, 0.0)")
         if c is not None and self.beta != 0.0:
             e.line(f"np.add({buf}, {c}, {buf})")

@@ -13,7 +13,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..emit import shape_literal
 from ..fact import Fact
 from ..kernels import norm as knorm
 from .base import Op, fail, mixes_along, need_rank, normalize_axis
@@ -67,7 +66,7 @@ def _emit_channel_params(e, first, c) -> list:
         if value is not None:
             names.append(e.arg(np.ascontiguousarray(value.reshape(c), dtype=np.float64), "w"))
         else:
-            names.append(f"np.ascontiguousarray({e.ins[i]}).reshape({c}).astype(np.float64)")
+            names.append(f"{e.view(e.ins[i], (c,))}.astype(np.float64)")
     return names
 
 
@@ -79,11 +78,11 @@ def _emit_ncl(op, e, kernel, n_params) -> bool:
         return False
     if any(f.shape != x.shape[1:2] for f in e.in_facts[1:]):
         return False
-    ncl = shape_literal((x.shape[0], x.shape[1], math.prod(x.shape[2:])))
+    ncl = (x.shape[0], x.shape[1], math.prod(x.shape[2:]))
     params = _emit_channel_params(e, 1, x.shape[1])
     buf = e.buffer(0)
-    e.line(f"{e.kernel(kernel)}(np.ascontiguousarray({e.ins[0]}).reshape({ncl}), "
-           f"{', '.join(params)}, {buf}.reshape({ncl}), {float(op.epsilon)!r})")
+    e.line(f"{e.kernel(kernel)}({e.view(e.ins[0], ncl)}, "
+           f"{', '.join(params)}, {e.view(buf, ncl)}, {float(op.epsilon)!r})")
     return True
 
 
@@ -261,13 +260,12 @@ class LayerNormalization(Op):
         params = [self._emit_row_param(e, i, x.shape[axis:], x.dtype) for i in (1, 2)]
         if None in params:
             return False
-        view = shape_literal((rows, cols))
         buf = e.buffer(0)
-        stats = [f"{e.buffer(j)}.reshape(({rows},))" if j < len(e.outs) and e.out_facts[j]
+        stats = [e.view(e.buffer(j), (rows,)) if j < len(e.outs) and e.out_facts[j]
                  else "None" for j in (1, 2)]
-        x2 = f"np.ascontiguousarray({e.ins[0]}).reshape({view})"
+        x2 = e.view(e.ins[0], (rows, cols))
         e.line(f"{e.kernel(knorm.layer_norm_rows)}({x2}, {', '.join(params)}, "
-               f"{buf}.reshape({view}), {float(self.epsilon)!r}, "
+               f"{e.view(buf, (rows, cols))}, {float(self.epsilon)!r}, "
                f"{', '.join(stats)})")
         return True
 
@@ -287,7 +285,7 @@ class LayerNormalization(Op):
         fact = e.in_facts[i]
         if fact.dtype != dtype or tuple(fact.shape) != tuple(shape):
             return None
-        return f"np.ascontiguousarray({e.ins[i]}).reshape(({cols},))"
+        return e.view(e.ins[i], (cols,))
 
 
 @register("GroupNormalization", since=18)

@@ -13,7 +13,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..emit import shape_literal
 from ..fact import Fact
 from ..kernels import pool as kpool
 from ..kernels import reduce as kreduce
@@ -121,15 +120,15 @@ class Pool(SlidingWindow):
         if not whole and call is None:
             return False
         buf = e.buffer(0)
-        xs = f"np.ascontiguousarray({e.ins[0]})"
+        xs = e.view(e.ins[0], x.shape)
         if whole:
             rows, cols = math.prod(out_shape), math.prod(x.shape[2:])
-            e.line(f"{e.kernel(self.whole_kernel)}({xs}.reshape({shape_literal((rows, cols))}), "
-                   f"{buf}.reshape(({rows},)))")
+            e.line(f"{e.kernel(self.whole_kernel)}({e.view(e.ins[0], (rows, cols))}, "
+                   f"{e.view(buf, (rows,))})")
             return True
         if x.rank == 3:         # 1-D pooling runs as 2-D over H == 1
-            xs = f"{xs}.reshape({shape_literal((*x.shape[:2], 1, x.shape[2]))})"
-            buf = f"{buf}.reshape({shape_literal((*out_shape[:2], 1, out_shape[2]))})"
+            xs = e.view(e.ins[0], (*x.shape[:2], 1, x.shape[2]))
+            buf = e.view(buf, (*out_shape[:2], 1, out_shape[2]))
         fn, args = call
         e.line(f"{e.kernel(fn)}({xs}, {buf}, {', '.join(literal(a) for a in args)})")
         return True
@@ -250,11 +249,10 @@ class GlobalPool(Op):
         x = e.in_facts[0]
         if x.dtype not in KERNEL_TYPES or len(e.outs) != 1 or not math.prod(x.shape):
             return False
-        view = shape_literal((x.shape[0] * x.shape[1], math.prod(x.shape[2:]), 1))
-        out = f"{e.buffer(0)}.reshape({shape_literal((x.shape[0] * x.shape[1], 1))})"
+        view = (x.shape[0] * x.shape[1], math.prod(x.shape[2:]), 1)
+        out = e.view(e.buffer(0), (x.shape[0] * x.shape[1], 1))
         args = self.emit_args(e, math.prod(x.shape[2:]))
-        e.line(f"{e.kernel(self.middle_kernel)}(np.ascontiguousarray({e.ins[0]}).reshape({view}), "
-               f"{out}{args})")
+        e.line(f"{e.kernel(self.middle_kernel)}({e.view(e.ins[0], view)}, {out}{args})")
         return True
 
     def emit_args(self, e, n):

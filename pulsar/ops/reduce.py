@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..emit import emit_reshape, shape_literal
+from ..emit import emit_reshape
 from ..fact import Fact
 from ..kernels import reduce as kreduce
 from .base import Op, fail, mixes_along, normalize_axis
@@ -174,16 +174,16 @@ class ReduceBase(Op):
         if not math.prod(x.shape):
             return False
         perm, view = middle_view(tuple(x.shape), axes)
-        source = f"np.ascontiguousarray({e.ins[0]})"
+        source = e.ins[0]
         if perm is not None:
             source = e.new_buffer(tuple(x.shape[i] for i in perm), x.dtype)
             e.copy(source, e.transposed(e.ins[0], perm))
-        out = f"{e.buffer(0)}.reshape({shape_literal((view[0], view[2]))})"
+        out = e.view(e.buffer(0), (view[0], view[2]))
         args = ""
         if kernel is kreduce.sum_middle:
             divisor = view[1] if self.onnx_name == "ReduceMean" else 1
             args = f", {e.new_buffer((view[2],), np.float64)}, {float(divisor)!r}"
-        e.line(f"{e.kernel(kernel)}({source}.reshape({shape_literal(view)}), {out}{args})")
+        e.line(f"{e.kernel(kernel)}({e.view(source, view)}, {out}{args})")
         return True
 
 

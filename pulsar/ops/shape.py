@@ -13,7 +13,7 @@ import numpy as np
 from ..fact import Fact, symbolic_array
 from .base import Op, fail
 from .broadcast import broadcast_shapes
-from ..emit import emit_reshape, shape_literal
+from ..emit import emit_reshape
 from .layout_emit import emit_expand
 from .registry import register
 from .sizes import (as_int_list, exact_div, fresh_dims, normalize_axes, product, read_ints,

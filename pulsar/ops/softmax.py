@@ -12,7 +12,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..emit import shape_literal
 from ..fact import Fact
 from ..kernels import softmax as kernels
 from .base import Op, fail, mixes_along, normalize_axis
@@ -91,16 +90,15 @@ class RowOp(Op):
         if x.dtype not in KERNEL_TYPES or x.rank == 0 or not prod(x.shape) or len(e.outs) != 1:
             return False
         rows, cols, perm = self.rows_layout(tuple(x.shape))
-        kernel, view = e.kernel(type(self).kernel), shape_literal((rows, cols))
+        kernel, view = e.kernel(type(self).kernel), (rows, cols)
         buf = e.buffer(0)
         if perm is None:
-            x2 = f"np.ascontiguousarray({e.ins[0]}).reshape({view})"
-            e.line(f"{kernel}({x2}, {buf}.reshape({view}))")
+            e.line(f"{kernel}({e.view(e.ins[0], view)}, {e.view(buf, view)})")
             return True
         moved = e.new_buffer(tuple(x.shape[i] for i in perm), x.dtype)
         back = tuple(perm.index(i) for i in range(len(perm)))
         e.copy(moved, e.transposed(e.ins[0], perm))
-        e.line(f"{kernel}({moved}.reshape({view}), {moved}.reshape({view}))")
+        e.line(f"{kernel}({e.view(moved, view)}, {e.view(moved, view)})")
         e.copy(buf, e.transposed(moved, back))
         return True
 
