@@ -9,7 +9,7 @@ from .dump import dump_graph, folded_lines
 from .errors import InputError, ResourceError
 from .fact import DynamicFact
 from .onnx_import import UnrankedFact
-from .optimise import optimise
+from .passes.optimise import optimise
 from .plan import Plan
 
 

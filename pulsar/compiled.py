@@ -16,12 +16,13 @@ import os
 
 import numpy as np
 
-from . import elementwise_fusion, tiers
+from . import tiers
 from . import emit as emitting
 from .emit import shape_literal
 from .kernels import codegen
 from .kernels.jit import arg_key, chosen_policy, current_policy
 from .kernels.jit import policy as kernel_policy
+from .passes import elementwise_fusion
 from .step import Step
 
 # Nodes per generated function. Compiling one function of 39 nodes (openWakeWord's embedding,

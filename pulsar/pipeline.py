@@ -10,7 +10,7 @@ from .analyse import analyse
 from .errors import OptionError
 from .fact import Fact, const, parse_fact
 from .onnx_import import UnrankedFact, import_model, read_model
-from .optimise import optimise
+from .passes.optimise import optimise
 
 STAGES = ("load", "analyse", "optimise")
 

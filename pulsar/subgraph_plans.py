@@ -34,7 +34,7 @@ def prepare(node, facts: dict, opsets: dict, compile: bool):
     """{id(subgraph): Plan} for a scoped node, given every fact visible to it; None when its
     facts cannot be trusted for every run (a wire whose rank depends on a branch) or the
     subgraphs cannot be analysed again on their own."""
-    from .optimise import optimise
+    from .passes.optimise import optimise
     from .plan import Plan
     reads = [w for w in list(node.inputs) + list(node.scope_inputs) if w]
     if any(w not in facts or isinstance(facts[w], DynamicFact) for w in reads):

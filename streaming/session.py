@@ -383,7 +383,7 @@ def pulse(model, symbol=None, pulse=None, input=None, axis=None) -> PulsedModel:
     """Pulse an analysed `pulsar.Model` along `symbol` (or a declared input axis)."""
     from .declare import declare_stream_axis
     from .transform import pulsify
-    from pulsar.optimise import fold_constants, remove_dead_nodes
+    from pulsar.passes.optimise import fold_constants, remove_dead_nodes
     if pulse is None:
         raise PulseError("give a pulse size in frames of the stream input, e.g. pulse=1280")
     graph, inputs = model.graph, None

@@ -7,7 +7,7 @@ from onnx import helper
 
 import pulsar
 from models import model, tensor
-from pulsar import optimise
+from pulsar.passes import optimise
 from pulsar.errors import PulsarError
 
 

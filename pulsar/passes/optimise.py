@@ -6,10 +6,16 @@ so a pass that breaks an invariant is named where it does so, not by a later sta
 """
 import os
 
-from .analyse import analyse
-from .errors import PulsarError
-from .fact import DynamicFact
-from .graph import Graph, Node, verify
+from ..analyse import analyse
+from ..errors import PulsarError
+from ..fact import DynamicFact
+from ..graph import Graph, Node, verify
+from ..ops.registry import lookup
+from .branch_folding import fold_known_branches
+from .conv_fusion import fold_batch_norms, fuse_activations, fuse_leaky_relu_floor
+from .elementwise_fusion import fuse_elementwise
+from .layernorm_fusion import fuse_layer_norms
+from .scan_to_gru import scan_gru_cells_to_gru
 
 
 def optimise(graph: Graph, opsets: dict, outer_facts: dict = None) -> Graph:
@@ -92,7 +98,6 @@ def reshapes_to_transposes(graph: Graph) -> Graph:
     The Transpose is shape-generic, so the graph stays valid when an axis later becomes
     symbolic (an axis declared streaming): a Reshape's constant target would pin it.
     """
-    from .ops.registry import lookup
     g = graph.copy()
     for i, n in enumerate(g.nodes):
         if n.op.onnx_name != "Reshape" or not n.outputs[0] in g.facts:
@@ -118,11 +123,8 @@ def unit_axis_permutation(src, dst):
     return [next(bigs) if d != 1 else next(units) for d in dst]
 
 
-from .branch_folding import fold_known_branches  # noqa: E402
-from .fusion import fold_batch_norms, fuse_activations, fuse_leaky_relu_floor  # noqa: E402
-from .elementwise_fusion import fuse_elementwise  # noqa: E402
-from .layernorm_fusion import fuse_layer_norms  # noqa: E402
-from .scan_gru import scan_gru_cells_to_gru  # noqa: E402
+
+
 PASSES = [fold_constants, remove_identities, scan_gru_cells_to_gru, reshapes_to_transposes,
           fold_batch_norms, fuse_activations, fuse_leaky_relu_floor, fuse_layer_norms, fuse_elementwise,
           remove_dead_nodes]
