@@ -7,7 +7,7 @@ from . import compiled, pipeline, tiers
 from .analyse import analyse
 from .dump import dump_graph, folded_lines
 from .errors import InputError, ResourceError
-from .fact import DynamicFact
+from .fact import DynamicFact, Fact
 from .onnx_import import UnrankedFact
 from .passes.optimise import optimise
 from .plan import Plan
@@ -136,7 +136,6 @@ class Model:
 
     def _deferred_plan(self, arrays):
         """Inputs declared without shapes: analyse once per concrete input signature."""
-        from .fact import Fact
         arrays = [np.asarray(a) for a in arrays]
         key = tuple((a.dtype.str, a.shape) for a in arrays)
         if key not in self._plans:

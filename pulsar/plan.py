@@ -55,7 +55,7 @@ class Plan:
             scope = [(w, slot(w)) for w in node.scope_inputs] if node.op.uses_scope else None
             run = node.op.eval_scoped if node.op.uses_scope else node.op.eval
             if node.op.uses_scope and opsets is not None and node.op.subgraphs():
-                from .subgraph_plans import prepare, run_state
+                from .subgraph_plans import prepare, run_state   # which make Plans in turn
                 state = run_state(node.op)      # before `prepare` analyses the node again
                 plans = prepare(node, {**(outer_facts or {}), **graph.facts}, opsets, compile)
                 if plans is not None:

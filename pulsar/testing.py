@@ -15,7 +15,7 @@ try:
 except ImportError as error:        # pragma: no cover - depends on the environment
     raise ImportError("pulsar.testing needs hypothesis: pip install hypothesis") from error
 
-from . import dims
+from . import dims, streaming
 from .api import Model, load
 from .errors import PulsarError
 from .plan import Plan
@@ -112,7 +112,6 @@ def assert_stream_matches_batch(model, pulse: int, symbol=None, input=None, axis
     signal every wire accepts, up to four pulses more). `delay`: the delay you expect (an
     int or one per output; default the stream's own), used to align the outputs.
     """
-    from . import streaming
     model = as_model(model)
     stream = streaming.pulse(model, symbol=symbol, pulse=pulse, input=input, axis=axis)
     batch = Plan(stream.batch_graph, compile=model.compile)

@@ -12,7 +12,7 @@ import numpy as np
 from pulsar import compiled, dims, tiers
 from pulsar.dump import dump_graph
 from pulsar.errors import InputError, PulseError
-from pulsar.plan import Plan
+from pulsar.plan import Plan, solve_single
 
 from .ops import frame_slice
 from .owner import exclusive
@@ -109,7 +109,6 @@ class PulsedModel:
 
     def bindings(self, total: int) -> dict:
         """Symbol values for a stream of `total` input frames."""
-        from pulsar.plan import solve_single
         if self.input_dim == dims.sym(self.symbol):
             return {self.symbol: total}
         solved = solve_single(self.input_dim, total)
