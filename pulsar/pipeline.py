@@ -18,6 +18,7 @@ from . import dims
 from .analyse import analyse
 from .errors import OptionError
 from .fact import Fact, const, parse_fact
+from .graph import checked
 from .onnx_import import UnrankedFact, import_model, read_model
 from .passes.optimise import fold_constants, optimise, remove_dead_nodes
 from .plan import Plan
@@ -102,7 +103,9 @@ def pulsed(graph, opsets: dict, pulse: int, symbol, inputs=None):
     state carried between runs (streaming/transform.py); what the rewrite left constant is
     folded and what no output reads is dropped."""
     result = pulsify(graph, opsets, pulse, symbol, inputs)
-    result.graph = remove_dead_nodes(fold_constants(result.graph))
+    result.graph = checked(result.graph, "pulsify")
+    for clean in (fold_constants, remove_dead_nodes):
+        result.graph = checked(clean(result.graph), clean.__name__)
     return result
 
 

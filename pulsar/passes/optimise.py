@@ -4,12 +4,9 @@ Passes run in order and the graph is re-analysed after the rewrites, so facts st
 With PULSAR_VERIFY=1 (the test suite sets it) `graph.verify` checks the graph after every pass,
 so a pass that breaks an invariant is named where it does so, not by a later stage's failure.
 """
-import os
-
 from ..analyse import analyse
-from ..errors import PulsarError
 from ..fact import DynamicFact
-from ..graph import Graph, Node, verify
+from ..graph import Graph, Node, checked
 from ..ops.registry import lookup
 from .branch_folding import fold_known_branches
 from .conv_fusion import fold_batch_norms, fuse_activations, fuse_leaky_relu_floor
@@ -20,7 +17,7 @@ from .scan_to_gru import scan_gru_cells_to_gru
 
 def optimise(graph: Graph, opsets: dict, outer_facts: dict = None) -> Graph:
     """`outer_facts`: the facts a subgraph reads from its enclosing scopes."""
-    graph = fold_known_branches(graph, opsets, outer_facts)
+    graph = checked(fold_known_branches(graph, opsets, outer_facts), "fold_known_branches")
     # Passes read the facts of every wire a node touches: a subgraph's outer reads included.
     reads = {w for n in graph.nodes for w in list(n.inputs) + list(n.scope_inputs) if w}
     borrowed = {w: outer_facts[w] for w in reads
@@ -30,22 +27,12 @@ def optimise(graph: Graph, opsets: dict, outer_facts: dict = None) -> Graph:
         graph.facts.update(borrowed)
     # Fusions read shapes; a wire whose rank depends on the branch taken has none to read.
     dynamic = any(isinstance(f, DynamicFact) for f in graph.facts.values())
-    check = os.environ.get("PULSAR_VERIFY") == "1"
     for rewrite in (PLAIN_PASSES if dynamic else PASSES):
-        graph = rewrite(graph)
-        if check:
-            _verified(graph, rewrite.__name__)
+        graph = checked(rewrite(graph), rewrite.__name__)
     for w in borrowed:
         graph.facts.pop(w, None)
     inputs = {w: graph.facts[w] for w in graph.inputs}
     return analyse(graph, inputs, opsets, outer_facts=outer_facts)
-
-
-def _verified(graph, after):
-    try:
-        verify(graph)
-    except PulsarError as e:
-        raise PulsarError(f"after pass {after}: {e}") from e
 
 
 def fold_constants(graph: Graph) -> Graph:
