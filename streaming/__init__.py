@@ -4,8 +4,6 @@
     stream = streaming.pulse(model, symbol="S", pulse=1280)
     s = stream.session(); outs = s.push(chunk); tail = s.flush()
 """
-import importlib
-
 from .pipeline import Parallel, Pipeline, parallel, pipeline
 from .window import WindowModel, window
 
@@ -19,6 +17,7 @@ _ON_USE = {"pulse": "session", "PulsedModel": "session", "Session": "session",
 
 
 def __getattr__(name):
+    import importlib        # here, as in pulsar/__init__.py: dir() shows only the public names
     if name not in _ON_USE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(f"{__name__}.{_ON_USE[name]}"), name)
