@@ -9,8 +9,9 @@
     stream_plan     pulsed graph -> StreamPlan     one session's plan, bound to its state
 
 `pulsar.load` (api.py) runs load_graph to plan; `pulsar.streaming.pulse` takes a loaded
-model's graph through pulsed, and each of its sessions makes a stream_plan. The CLI's
-`dump --stage` stops after any of: load, analyse, optimise (`build`).
+model's graph through pulsed (declaring a stream axis first when asked: streaming/declare.py),
+and each of its sessions makes a stream_plan. The CLI's `dump --stage` stops after any of:
+load, analyse, optimise (`build`).
 """
 import numpy as np
 
