@@ -1,16 +1,14 @@
-"""The Python API: `pulsar.load(...)` returns a `Model` that is analysed, optimised and planned."""
+"""The Python API: `pulsar.load(...)` returns a `Model`, analysed, optimised and planned by
+the stages of pipeline.py."""
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import compiled, pipeline, tiers
-from .analyse import analyse
 from .dump import dump_graph, folded_lines
 from .errors import InputError, ResourceError
-from .fact import DynamicFact
+from .fact import DynamicFact, Fact
 from .onnx_import import UnrankedFact
-from .optimise import optimise
-from .plan import Plan
 
 
 @dataclass(frozen=True)
@@ -62,12 +60,13 @@ class Model:
         self._plans = {}
         self.deferred = any(f is None or isinstance(f, UnrankedFact) for f in declared.values())
         self.graph = None if self.deferred else self._analysed(declared)
-        self.plan = None if self.deferred else Plan(self.graph, compile=self.compile,
-                                                    tier=self.tier, opsets=opsets)
+        self.plan = None if self.deferred else self._planned(self.graph)
 
     def _analysed(self, facts):
-        graph = analyse(self.raw_graph, facts, self.opsets)
-        return optimise(graph, self.opsets) if self.optimize else graph
+        return pipeline.analysed(self.raw_graph, facts, self.opsets, self.optimize)
+
+    def _planned(self, graph):
+        return pipeline.plan(graph, self.opsets, self.compile, self.tier)
 
     @property
     def inputs(self) -> list:
@@ -136,13 +135,11 @@ class Model:
 
     def _deferred_plan(self, arrays):
         """Inputs declared without shapes: analyse once per concrete input signature."""
-        from .fact import Fact
         arrays = [np.asarray(a) for a in arrays]
         key = tuple((a.dtype.str, a.shape) for a in arrays)
         if key not in self._plans:
             facts = {w: Fact(a.dtype, a.shape) for w, a in zip(self.raw_graph.inputs, arrays)}
-            self._plans[key] = Plan(self._analysed(facts), compile=self.compile,
-                                    tier=self.tier, opsets=self.opsets)
+            self._plans[key] = self._planned(self._analysed(facts))
         return self._plans[key]
 
     def bind(self, **symbols) -> "Model":

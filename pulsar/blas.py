@@ -8,6 +8,8 @@ PULSAR_BLAS_THREADS to choose another count; elsewhere than Linux + OpenBLAS thi
 import ctypes
 import os
 
+import numpy  # noqa: F401  (loads numpy's OpenBLAS, which limit_threads finds in memory)
+
 _done = False
 
 
@@ -18,7 +20,6 @@ def limit_threads(count=None) -> bool:
         if _done:
             return True
         count = int(os.environ.get("PULSAR_BLAS_THREADS", "1"))
-    import numpy  # noqa: F401  (loads numpy's OpenBLAS)
     found = False
     for path in _openblas_paths():
         try:

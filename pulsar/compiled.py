@@ -16,13 +16,15 @@ import os
 
 import numpy as np
 
-from . import elementwise_fusion, tiers
+from . import tiers
 from . import emit as emitting
 from .emit import shape_literal
 from .kernels import codegen
 from .kernels.jit import arg_key, chosen_policy, current_policy
 from .kernels.views import arena_view
 from .kernels.jit import policy as kernel_policy
+from .passes import elementwise_fusion
+from .step import Step
 
 # Nodes per generated function. Compiling one function of 39 nodes (openWakeWord's embedding,
 # pulsed) took 32 s, five of at most 8 nodes 23 s in all; each extra function costs a call
@@ -67,7 +69,6 @@ def compile_steps(plan, states=None) -> list:
     """The plan's steps with every compilable run replaced by one compiled step.
 
     `states` maps a step's index to its state arrays (stateful ops of a pulsed plan)."""
-    from .plan import Step
     states = states or {}
     facts, consts = plan.graph.facts, dict(plan.graph.constants())
     steps = plan.node_steps

@@ -3,6 +3,7 @@
 Wires are named as in ONNX ('' marks a missing optional input). Nodes are kept in topological
 order. `scope_inputs` lists outer wires read by a node's subgraphs, so plans keep them alive.
 """
+import os
 from dataclasses import dataclass, field
 
 from .errors import PulsarError
@@ -111,3 +112,14 @@ def verify(graph: Graph) -> None:
     for w in graph.outputs:
         if w not in defined:
             raise PulsarError(f"verify: graph output {w!r} is never produced")
+
+
+def checked(graph: Graph, after: str) -> Graph:
+    """`graph`, verified when PULSAR_VERIFY=1 (the test suite sets it): a rewrite that breaks
+    an invariant is named where it does so, not by a later stage's failure."""
+    if os.environ.get("PULSAR_VERIFY") == "1":
+        try:
+            verify(graph)
+        except PulsarError as e:
+            raise PulsarError(f"after pass {after}: {e}") from e
+    return graph

@@ -1,7 +1,17 @@
-"""The stages from a file to a runnable plan, in order; each maps one artefact to the next.
+"""The stages from an ONNX file to a runnable plan, in order; each maps one artefact to the next.
 
-    read_model -> import_model -> bind_values -> declare_inputs -> analyse -> optimise -> Plan
-The CLI's `--stage` stops after any of: load, analyse, optimise.
+    load_graph      file -> graph, opsets          read_model, import_model (onnx_import.py)
+    bind_values     graph -> graph                 inputs given a value become constants
+    declare_inputs  graph -> input facts           overrides and symbol bindings
+    analysed        graph, facts -> graph          analyse.py, then the passes (passes/)
+    pulsed          graph -> pulsed graph          optional: the pulse transform (streaming/)
+    plan            graph -> Plan                  plan.py; compiled.py when it compiles
+    stream_plan     pulsed graph -> StreamPlan     one session's plan, bound to its state
+
+`pulsar.load` (api.py) runs load_graph to plan; `pulsar.streaming.pulse` takes a loaded
+model's graph through pulsed (declaring a stream axis first when asked: streaming/declare.py),
+and each of its sessions makes a stream_plan. The CLI's `dump --stage` stops after any of:
+load, analyse, optimise (`build`).
 """
 import numpy as np
 
@@ -9,13 +19,18 @@ from . import dims
 from .analyse import analyse
 from .errors import OptionError
 from .fact import Fact, const, parse_fact
+from .graph import checked
 from .onnx_import import UnrankedFact, import_model, read_model
-from .optimise import optimise
+from .passes.optimise import fold_constants, optimise, remove_dead_nodes
+from .plan import Plan
+from .streaming.stream_plan import StreamPlan
+from .streaming.transform import pulsify
 
 STAGES = ("load", "analyse", "optimise")
 
 
 def load_graph(source):
+    """The imported graph and its opsets by domain (ops are looked up by opset)."""
     model, base_dir = read_model(source)
     graph = import_model(model, base_dir)
     opsets = {o.domain if o.domain != "ai.onnx" else "": o.version for o in model.opset_import}
@@ -77,6 +92,37 @@ def declare_inputs(graph, inputs=None, symbols=None) -> dict:
     return facts
 
 
+def analysed(graph, facts: dict, opsets: dict, optimize=True):
+    """`graph` with a fact for every wire, given its input facts, then optimised (unless
+    `optimize` is False, to see or run the graph as imported)."""
+    graph = analyse(graph, facts, opsets)
+    return optimise(graph, opsets) if optimize else graph
+
+
+def pulsed(graph, opsets: dict, pulse: int, symbol, inputs=None):
+    """An analysed graph rewritten to take `pulse` frames of its stream inputs per run, with
+    state carried between runs (streaming/transform.py); what the rewrite left constant is
+    folded and what no output reads is dropped."""
+    result = pulsify(graph, opsets, pulse, symbol, inputs)
+    result.graph = checked(result.graph, "pulsify")
+    for clean in (fold_constants, remove_dead_nodes):
+        result.graph = checked(clean(result.graph), clean.__name__)
+    return result
+
+
+def plan(graph, opsets=None, compile=False, tier=None) -> Plan:
+    """Slots and steps for running `graph` many times; with `compile`, runs of nodes become
+    generated functions (compiled.py). With `opsets`, If/Loop/Scan bodies get optimised
+    plans of their own (subgraph_plans.py)."""
+    return Plan(graph, compile=compile, tier=tier, opsets=opsets)
+
+
+def stream_plan(graph, compile=False, tier=None) -> StreamPlan:
+    """A plan of a pulsed graph with state arrays of its own: one per session, so that
+    sessions of one pulsed model never share state."""
+    return StreamPlan(graph, compile=compile, tier=tier)
+
+
 def build(source, inputs=None, symbols=None, stage="optimise", values=None):
     """The graph after `stage`, with its opsets."""
     if stage not in STAGES:
@@ -85,7 +131,6 @@ def build(source, inputs=None, symbols=None, stage="optimise", values=None):
     graph = bind_values(graph, values)
     if stage == "load":
         return graph, opsets
-    graph = analyse(graph, declare_inputs(graph, inputs, symbols), opsets)
-    if stage == "analyse":
-        return graph, opsets
-    return optimise(graph, opsets), opsets
+    graph = analysed(graph, declare_inputs(graph, inputs, symbols), opsets,
+                     optimize=stage == "optimise")
+    return graph, opsets

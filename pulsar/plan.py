@@ -10,16 +10,9 @@ import numpy as np
 
 from . import blas, budget, dims
 from .errors import InputError, PulsarError, ResourceError, SymbolConflictError
-from .kernels import jit as kernel_jit
 from .fact import SequenceFact
-
-
-class Step:
-    __slots__ = ("node", "run", "ins", "outs", "frees", "scope")
-
-    def __init__(self, node, run, ins, outs, frees, scope):
-        self.node, self.run, self.ins, self.outs, self.frees, self.scope = \
-            node, run, ins, outs, frees, scope
+from .kernels import jit as kernel_jit
+from .step import Step
 
 
 class Plan:
@@ -62,7 +55,7 @@ class Plan:
             scope = [(w, slot(w)) for w in node.scope_inputs] if node.op.uses_scope else None
             run = node.op.eval_scoped if node.op.uses_scope else node.op.eval
             if node.op.uses_scope and opsets is not None and node.op.subgraphs():
-                from .subgraph_plans import prepare, run_state
+                from .subgraph_plans import prepare, run_state   # which make Plans in turn
                 state = run_state(node.op)      # before `prepare` analyses the node again
                 plans = prepare(node, {**(outer_facts or {}), **graph.facts}, opsets, compile)
                 if plans is not None:
@@ -109,7 +102,7 @@ class Plan:
 
     def compile(self, states=None):
         """Run every compilable run of nodes as one generated function (pulsar/compiled.py)."""
-        from .compiled import compile_steps
+        from .compiled import compile_steps     # compiled.py -> ops -> ops/control.py -> here
         self.steps = compile_steps(self, states)
         self._direct = self._direct_call()
 
@@ -134,7 +127,7 @@ class Plan:
 
     def execution(self) -> list:
         """(node, 'compiled' | 'interpreted') for every node, in plan order."""
-        from .compiled import describe
+        from .compiled import describe          # (as in `compile`)
         return describe(self.steps)
 
     def run(self, inputs: list, outer: dict = None) -> list:

@@ -8,10 +8,13 @@ which analyses its bodies the way it needs: both branches, a loop body until its
 settle), then optimised and planned with compilation, recursively. The plans belong to the
 enclosing plan, not to the op, since ops are shared by every model built from one import.
 """
-from .analyse import InferContext, SymbolTable
+from .analyse import InferContext, SymbolTable, analyse
 from .divergence import Diverges
 from .errors import PulsarError
 from .fact import DynamicFact
+from .ops.control import ANALYSIS, RUN_STATE
+from .passes.optimise import optimise
+from .plan import Plan
 
 
 class RecordingContext(InferContext):
@@ -23,7 +26,6 @@ class RecordingContext(InferContext):
         self.analysed = {}
 
     def analyse_subgraph(self, graph, input_facts: list) -> list:
-        from .analyse import analyse
         inner = analyse(graph, dict(zip(graph.inputs, input_facts)), self.opsets,
                         self.symbols, outer_facts=self.outer_facts)
         self.analysed[id(graph)] = inner
@@ -34,8 +36,6 @@ def prepare(node, facts: dict, opsets: dict, compile: bool):
     """{id(subgraph): Plan} for a scoped node, given every fact visible to it; None when its
     facts cannot be trusted for every run (a wire whose rank depends on a branch) or the
     subgraphs cannot be analysed again on their own."""
-    from .optimise import optimise
-    from .plan import Plan
     reads = [w for w in list(node.inputs) + list(node.scope_inputs) if w]
     if any(w not in facts or isinstance(facts[w], DynamicFact) for w in reads):
         return None
@@ -62,7 +62,6 @@ def prepare(node, facts: dict, opsets: dict, compile: bool):
 
 def run_state(op) -> dict:
     """What the op's last analysis left for its runs, copied (see ops/control.py ANALYSIS)."""
-    from .ops.control import ANALYSIS, RUN_STATE
     cache = getattr(op, "_cache", {})
     return {ANALYSIS: {k: cache[k] for k in RUN_STATE if k in cache}}
 

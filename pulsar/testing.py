@@ -15,10 +15,9 @@ try:
 except ImportError as error:        # pragma: no cover - depends on the environment
     raise ImportError("pulsar.testing needs hypothesis: pip install hypothesis") from error
 
-from . import dims
+from . import dims, pipeline, streaming
 from .api import Model, load
 from .errors import PulsarError
-from .plan import Plan
 
 __all__ = ["symbol_values", "chunkings", "random_inputs", "assert_shapes_follow_facts",
            "assert_stream_matches_batch", "assert_matches_onnxruntime"]
@@ -112,10 +111,9 @@ def assert_stream_matches_batch(model, pulse: int, symbol=None, input=None, axis
     signal every wire accepts, up to four pulses more). `delay`: the delay you expect (an
     int or one per output; default the stream's own), used to align the outputs.
     """
-    from . import streaming
     model = as_model(model)
     stream = streaming.pulse(model, symbol=symbol, pulse=pulse, input=input, axis=axis)
-    batch = Plan(stream.batch_graph, compile=model.compile)
+    batch = pipeline.plan(stream.batch_graph, compile=model.compile)
     delays = _per_output(delay if delay is not None else stream.delay, stream)
     totals = _stream_lengths(stream, pulse, lengths)
 

@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 
 from pulsar import dims
+from pulsar.errors import PulseError
 from pulsar.fact import StreamInfo, const
 from pulsar.ops.pad import Pad
 from pulsar.ops.shape import Reshape, ReshapeV1
@@ -19,7 +20,6 @@ from pulsar.ops.tensor import Concat, Slice
 from pulsar.ops.unary import Identity
 
 from .ops import PulsePad
-from .transform import check_free_of
 
 RULES = {}    # op type -> its own rule (found along the op class's bases)
 KINDS = {}    # declared `Op.streams` kind -> generic rule
@@ -412,3 +412,11 @@ def concat(node, p):
     stream = StreamInfo(axis, batch_dim(p, out, axis), d)
     p.add(node.name, PulsePad(axis=axis, delay=d, begin=n, end=None, prefix=prefix),
           [wire], [out], [stream])
+
+
+def check_free_of(fact, symbol, where):
+    """Refuse a non-stream wire whose shape follows the stream length: a pulsed plan could not
+    give it one fixed size per pulse."""
+    if any(symbol in dims.symbols(d) for d in fact.shape):
+        raise PulseError(f"{where} ({fact}) depends on the stream length {symbol} but is not "
+                         "the stream itself")

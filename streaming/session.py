@@ -5,72 +5,17 @@ state) as preallocated arrays, so reset / snapshot / restore are loops over arra
 does not fill a whole pulse waits in the session until more arrives or the stream is flushed.
 """
 import copy
-import functools
 
 import numpy as np
 
-from pulsar import compiled, dims, tiers
+from pulsar import compiled, dims, pipeline, tiers
 from pulsar.dump import dump_graph
 from pulsar.errors import InputError, PulseError
-from pulsar.plan import Plan
+from pulsar.plan import solve_single
 
+from .declare import declare_stream_axis
 from .ops import frame_slice
 from .owner import exclusive
-
-
-class StreamContext:
-    """What stateful ops may read at run time: symbol values once the stream length is known."""
-
-    def __init__(self):
-        self.bindings = {}
-
-
-class StreamPlan(Plan):
-    """A Plan whose stateful steps are bound to one session's state arrays."""
-
-    def __init__(self, graph, compile=False, tier=None):
-        super().__init__(graph, check_inputs=False, tier=tier)
-        self.context = StreamContext()
-        self.states = []
-        self.initial = []
-        self.recurrences = []
-        self.length_readers = []    # (op, state) of ops keeping the stream end in their state
-        by_step = {}
-        for i, step in enumerate(self.steps):
-            op = step.node.op
-            if getattr(op, "stateful", False):
-                facts = [graph.facts[w] if w else None for w in step.node.inputs]
-                state = op.init_state(facts, [graph.facts.get(w) for w in step.node.outputs])
-                self.states.append(state)
-                by_step[i] = state
-                self.initial.append([a.copy() for a in state])
-                if hasattr(op, "done"):
-                    self.recurrences.append((op, state))
-                if hasattr(op, "bind_length"):
-                    self.length_readers.append((op, state))
-                step.run = functools.partial(op.eval_stateful, state, self.context)
-                if step.scope is not None:
-                    step.run = _scoped(op, state, self.context)
-        if compile:
-            self.compile(by_step)
-
-
-    def bind(self, bindings):
-        """Symbol values once the stream length is known; stateful ops that keep the length in
-        a state array (which compiled code reads) get it there too."""
-        self.context.bindings.update(bindings)
-        for op, state in self.length_readers:
-            op.bind_length(state, self.context.bindings)
-
-    def finished(self) -> bool:
-        """Has every recurrence consumed the whole stream (once its length is known)?"""
-        return all(op.done(state, self.context.bindings) for op, state in self.recurrences)
-
-
-def _scoped(op, state, context):
-    def run(args, scope):
-        return op.eval_stateful(state, context, *args, scope=scope)
-    return run
 
 
 class PulsedModel:
@@ -109,7 +54,6 @@ class PulsedModel:
 
     def bindings(self, total: int) -> dict:
         """Symbol values for a stream of `total` input frames."""
-        from pulsar.plan import solve_single
         if self.input_dim == dims.sym(self.symbol):
             return {self.symbol: total}
         solved = solve_single(self.input_dim, total)
@@ -145,7 +89,7 @@ class PulsedModel:
         lines = [dump_graph(self.graph)]
         for (node, note) in self.pulsed.report:
             lines.append(f"# {node}: {note}")
-        plan, total = StreamPlan(self.graph, compile=self.compile, tier=self.tier), 0
+        plan, total = pipeline.stream_plan(self.graph, self.compile, self.tier), 0
         stateful = [st.node for st in plan.node_steps if getattr(st.node.op, "stateful", False)]
         for node, state in zip(stateful, plan.states):
             size = sum(a.nbytes for a in state)
@@ -184,7 +128,7 @@ class Session:
         self.pad_value = pad_value
         self.skip_warmup = bool(skip_warmup)
         self.preroll = int(preroll)
-        self.plan = StreamPlan(model.graph, compile=model.compile, tier=model.tier)
+        self.plan = pipeline.stream_plan(model.graph, model.compile, model.tier)
         self.inputs = list(model.graph.inputs)
         self.facts = [model.graph.facts[w] for w in self.inputs]
         # One pulse of each input, preallocated: chunks are copied in, a full pulse runs.
@@ -381,15 +325,11 @@ class Session:
 
 def pulse(model, symbol=None, pulse=None, input=None, axis=None) -> PulsedModel:
     """Pulse an analysed `pulsar.Model` along `symbol` (or a declared input axis)."""
-    from .declare import declare_stream_axis
-    from .transform import pulsify
-    from pulsar.optimise import fold_constants, remove_dead_nodes
     if pulse is None:
         raise PulseError("give a pulse size in frames of the stream input, e.g. pulse=1280")
     graph, inputs = model.graph, None
     if input is not None:
         graph, symbol = declare_stream_axis(model, input, axis, symbol)
         inputs = {input: axis}
-    pulsed = pulsify(graph, model.opsets, int(pulse), symbol, inputs)
-    pulsed.graph = remove_dead_nodes(fold_constants(pulsed.graph))
+    pulsed = pipeline.pulsed(graph, model.opsets, int(pulse), symbol, inputs)
     return PulsedModel(pulsed, graph, tier=getattr(model, "tier", None))

@@ -14,7 +14,9 @@ from pulsar.errors import PulseError
 from pulsar.fact import Fact, StreamInfo
 from pulsar.graph import Graph, Node
 
+from . import recurrence  # noqa: F401  (registers the LSTM/GRU/RNN/Scan rules)
 from .ops import Delay
+from .rules import check_free_of, translate
 
 
 @dataclass
@@ -111,8 +113,6 @@ def pulsify(batch: Graph, opsets: dict, pulse: int, symbol: str = None, inputs: 
     `inputs` maps stream input names to their time axis; by default every input with a dim
     equal to the symbol streams along that axis.
     """
-    from .rules import translate
-    from . import recurrence  # noqa: F401  (registers the LSTM/GRU/RNN/Scan rules)
     stream_inputs = inputs or find_stream_inputs(batch, symbol)
     if not stream_inputs:
         raise PulseError(f"no input has a dimension equal to symbol {symbol!r}; inputs: "
@@ -167,9 +167,3 @@ def shape_without(shape, symbol, where):
         if symbol in dims.symbols(d):
             raise PulseError(f"{where}: the stream symbol {symbol} appears on a second axis")
     return tuple(shape)
-
-
-def check_free_of(fact, symbol, where):
-    if any(symbol in dims.symbols(d) for d in fact.shape):
-        raise PulseError(f"{where} ({fact}) depends on the stream length {symbol} but is not "
-                         "the stream itself")

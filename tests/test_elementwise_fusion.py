@@ -242,7 +242,7 @@ def test_generated_modules_are_written_once_and_reused_by_another_process(tmp_pa
 
 
 def test_long_chain_splits_into_bounded_kernels():
-    from pulsar.elementwise_fusion import MAX_NODES
+    from pulsar.passes.elementwise_fusion import MAX_NODES
     chain = Chain(np.random.default_rng(0))
     cur = "x"
     for i in range(300):

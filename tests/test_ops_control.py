@@ -342,9 +342,9 @@ def tf_gru_scan(extra_output=False, one=1.0, seed=0):
 @pytest.mark.parametrize("extra_output,one,fused", [(False, 1.0, True), (True, 1.0, False),
                                                     (False, 0.5, False)])
 def test_tf_gru_cells_in_scan_bodies_run_fused(extra_output, one, fused):
-    """The 12-node cell is a GRU: the whole Scan becomes one GRU node (pulsar/scan_gru.py),
-    unless an inner wire is read elsewhere or the pattern is not exactly a GRU (1 - u with
-    another constant); then the Scan stays and its body runs unfused."""
+    """The 12-node cell is a GRU: the whole Scan becomes one GRU node
+    (pulsar/passes/scan_to_gru.py), unless an inner wire is read elsewhere or the pattern is not
+    exactly a GRU (1 - u with another constant); then the Scan stays and its body runs unfused."""
     m = tf_gru_scan(extra_output, one)
     loaded = assert_matches_ort(m, lambda n: x_at(n, ("S", 2, 3)), lengths=(1, 6))
     ops = [n.op.onnx_name for n in loaded.graph.nodes]

@@ -30,6 +30,5 @@ def main(args) -> int:
     print("\n".join([dump_graph(graph), *folded_lines(graph)]))
     if args.stage == pipeline.STAGES[-1]:
         from ..compiled import enabled, summary
-        from ..plan import Plan
-        print("\n".join(summary(Plan(graph, compile=enabled()))))
+        print("\n".join(summary(pipeline.plan(graph, compile=enabled()))))
     return 0

@@ -163,7 +163,7 @@ class Conv(SlidingWindow):
         return tuple(facts[1].shape[2:])
     
     group: int = 1
-    activation: str = ""    # fused by pulsar.fusion, never an ONNX attribute
+    activation: str = ""    # fused by pulsar.passes.conv_fusion, never an ONNX attribute
     alpha: float = 0.0
     beta: float = 0.0
     hidden_fields: ClassVar[tuple] = ("activation", "alpha", "beta", "_cache")

@@ -4,17 +4,20 @@ Passes run in order and the graph is re-analysed after the rewrites, so facts st
 With PULSAR_VERIFY=1 (the test suite sets it) `graph.verify` checks the graph after every pass,
 so a pass that breaks an invariant is named where it does so, not by a later stage's failure.
 """
-import os
-
-from .analyse import analyse
-from .errors import PulsarError
-from .fact import DynamicFact
-from .graph import Graph, Node, verify
+from ..analyse import analyse
+from ..fact import DynamicFact
+from ..graph import Graph, Node, checked
+from ..ops.registry import lookup
+from .branch_folding import fold_known_branches
+from .conv_fusion import fold_batch_norms, fuse_activations, fuse_leaky_relu_floor
+from .elementwise_fusion import fuse_elementwise
+from .layernorm_fusion import fuse_layer_norms
+from .scan_to_gru import scan_gru_cells_to_gru
 
 
 def optimise(graph: Graph, opsets: dict, outer_facts: dict = None) -> Graph:
     """`outer_facts`: the facts a subgraph reads from its enclosing scopes."""
-    graph = fold_known_branches(graph, opsets, outer_facts)
+    graph = checked(fold_known_branches(graph, opsets, outer_facts), "fold_known_branches")
     # Passes read the facts of every wire a node touches: a subgraph's outer reads included.
     reads = {w for n in graph.nodes for w in list(n.inputs) + list(n.scope_inputs) if w}
     borrowed = {w: outer_facts[w] for w in reads
@@ -24,22 +27,12 @@ def optimise(graph: Graph, opsets: dict, outer_facts: dict = None) -> Graph:
         graph.facts.update(borrowed)
     # Fusions read shapes; a wire whose rank depends on the branch taken has none to read.
     dynamic = any(isinstance(f, DynamicFact) for f in graph.facts.values())
-    check = os.environ.get("PULSAR_VERIFY") == "1"
     for rewrite in (PLAIN_PASSES if dynamic else PASSES):
-        graph = rewrite(graph)
-        if check:
-            _verified(graph, rewrite.__name__)
+        graph = checked(rewrite(graph), rewrite.__name__)
     for w in borrowed:
         graph.facts.pop(w, None)
     inputs = {w: graph.facts[w] for w in graph.inputs}
     return analyse(graph, inputs, opsets, outer_facts=outer_facts)
-
-
-def _verified(graph, after):
-    try:
-        verify(graph)
-    except PulsarError as e:
-        raise PulsarError(f"after pass {after}: {e}") from e
 
 
 def fold_constants(graph: Graph) -> Graph:
@@ -92,7 +85,6 @@ def reshapes_to_transposes(graph: Graph) -> Graph:
     The Transpose is shape-generic, so the graph stays valid when an axis later becomes
     symbolic (an axis declared streaming): a Reshape's constant target would pin it.
     """
-    from .ops.registry import lookup
     g = graph.copy()
     for i, n in enumerate(g.nodes):
         if n.op.onnx_name != "Reshape" or not n.outputs[0] in g.facts:
@@ -118,11 +110,8 @@ def unit_axis_permutation(src, dst):
     return [next(bigs) if d != 1 else next(units) for d in dst]
 
 
-from .branch_folding import fold_known_branches  # noqa: E402
-from .fusion import fold_batch_norms, fuse_activations, fuse_leaky_relu_floor  # noqa: E402
-from .elementwise_fusion import fuse_elementwise  # noqa: E402
-from .layernorm_fusion import fuse_layer_norms  # noqa: E402
-from .scan_gru import scan_gru_cells_to_gru  # noqa: E402
+
+
 PASSES = [fold_constants, remove_identities, scan_gru_cells_to_gru, reshapes_to_transposes,
           fold_batch_norms, fuse_activations, fuse_leaky_relu_floor, fuse_layer_norms, fuse_elementwise,
           remove_dead_nodes]

@@ -8,9 +8,9 @@ other node. Outer-scope reads need no rewriting: inside the branch they already 
 wires. A branch wire that clashes with an outer name is renamed, unless a subgraph nested in
 the branch reads it by name (then the `If` stays; it still runs correctly).
 """
-from .analyse import analyse
-from .graph import Graph, Node
-from .ops.registry import lookup
+from ..analyse import analyse
+from ..graph import Graph, Node
+from ..ops.registry import lookup
 
 MAX_ROUNDS = 8     # nested known Ifs: each round inlines one level, then re-analyses
 

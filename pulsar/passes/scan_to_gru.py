@@ -11,10 +11,10 @@ scan outputs (if any) being the cell's new state, stacked forward along axis 0.
 """
 import numpy as np
 
-from .fact import Fact, const
-from .graph import Graph, Node
-from .ops.recurrent import GRU, onnx_gru_weights
-from .ops.shape import Reshape
+from ..fact import Fact, const
+from ..graph import Graph, Node
+from ..ops.recurrent import GRU, onnx_gru_weights
+from ..ops.shape import Reshape
 
 
 def scan_gru_cells_to_gru(graph: Graph) -> Graph:

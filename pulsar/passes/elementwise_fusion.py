@@ -14,11 +14,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from .fact import Fact
-from .graph import Graph
-from .kernels import codegen
-from .ops.base import Op, fail
-from .ops.broadcast import broadcast_shapes
+from ..fact import Fact
+from ..graph import Graph
+from ..kernels import codegen
+from ..ops.base import Op, fail
+from ..ops.broadcast import broadcast_shapes
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 DTYPE_NAMES = {"f": "float32", "d": "float64"}

@@ -12,9 +12,9 @@ import dataclasses
 
 import numpy as np
 
-from .fact import const
-from .graph import Graph
-from .ops.conv import Conv
+from ..fact import const
+from ..graph import Graph
+from ..ops.conv import Conv
 
 
 def fold_batch_norms(graph: Graph) -> Graph:

@@ -3,9 +3,9 @@ Sqrt, Div, then Mul scale and Add bias) becomes one LayerNormalization over the 
 nodes of small-array NumPy calls become one kernel call."""
 import numpy as np
 
-from .fact import const
-from .graph import Graph, Node
-from .ops.registry import lookup
+from ..fact import const
+from ..graph import Graph, Node
+from ..ops.registry import lookup
 
 
 def fuse_layer_norms(graph: Graph) -> Graph:
