@@ -87,7 +87,7 @@ def compile_steps(plan, states=None) -> list:
         j = i
         while j < len(steps) and ok[j] and j - i < MAX_NODES:
             j += 1
-        result.append(_segment(plan, range(i, j), facts, consts, states, later_reads, outputs, Step))
+        result.append(_segment(plan, range(i, j), facts, consts, states, later_reads, outputs))
         i = j
     return result
 
@@ -153,7 +153,7 @@ def _later_reads(steps) -> list:
     return reads
 
 
-def _segment(plan, indices, facts, consts, states, later_reads, outputs, Step):
+def _segment(plan, indices, facts, consts, states, later_reads, outputs):
     e = emitting.Emitter()
     steps = [plan.node_steps[i] for i in indices]
     for i, step in zip(indices, steps):
