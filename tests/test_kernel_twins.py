@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
@@ -407,6 +407,10 @@ def test_recurrent_matches_onnxruntime(no_compiles, op, direction, T, B, I, H, d
     x = randn(rng, (T, B, I))
     got = run_interpreted(model, {"x": x})
     want = ort_run(model, {"x": x})
+    # Unbounded activations (Softplus, Relu...) on the recurrent path can grow the state past
+    # float32 within a few steps; where onnxruntime's own result overflowed, there is no
+    # reference to compare with (pulsar's softplus stays finite longer than its log(1 + exp)).
+    assume(all(np.isfinite(w).all() for w in want))
     if lens:       # onnxruntime zeroes the final state of empty rows; these never are empty
         assert inits["lens"].min() >= 1
     for a, b in zip(got, want):
