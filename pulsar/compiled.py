@@ -13,6 +13,7 @@ serves a second process, and editing a kernel never reuses stale machine code.
 """
 import math
 import os
+import re
 
 import numpy as np
 
@@ -169,17 +170,23 @@ def _segment(plan, indices, facts, consts, states, later_reads, outputs):
     exported = [s for step in steps for s in step.outs if s >= 0 and s in after]
     ins = read_first         # the interpreted twin may need inputs the generated code does not
     arenas, views = _arenas(e)
-    source = _source(e, ins, exported, [st.node for st in steps], arenas, views)
+    packs, packed = _constants(e)
+    views.update(packed)
+    text = "\n".join(e.lines)
+    used = [k for k, s in enumerate(ins) if re.search(rf"\b{_var(s)}\b", text)]
+    source = _source(e, [ins[k] for k in used], exported, [st.node for st in steps],
+                     arenas + packs, views)
     fn = codegen.load(source, stem="plan").segment
-    fixed = [value for name, value in e.args if name not in views]
+    fixed = [a for _, a in packs] + [value for name, value in e.args if name not in views]
     frees = sorted({s for step in steps for s in step.frees if s not in written})
     twin = _interpreted(plan, steps, ins, exported)
+    pick = None if len(used) == len(ins) else used
     return Step(SegmentNode([st.node for st in steps]),
-                _runner(fn, [a for _, a in arenas], fixed, twin, plan.tier), ins, exported,
-                frees, None)
+                _runner(fn, [a for _, a in arenas], fixed, twin, plan.tier, pick), ins,
+                exported, frees, None)
 
 
-def _runner(fn, arenas, fixed, twin, tier=None):
+def _runner(fn, arenas, fixed, twin, tier=None, pick=None):
     """Calls of `fn` (a Kernel) with arenas of their own, or of its interpreted twin.
 
     Arenas: a plan is shared by every thread that runs its model, and the arenas hold its
@@ -190,13 +197,15 @@ def _runner(fn, arenas, fixed, twin, tier=None):
     is driven by one thread at a time.
     Tiers (pulsar/tiers.py): until `fn` has machine code, the kernel policy (the caller's, else
     the plan's `tier`) decides between the twin (the same nodes interpreted, on the same state
-    arrays) and compiling now; once it has, every later call goes straight to the dispatcher."""
+    arrays) and compiling now; once it has, every later call goes straight to the dispatcher.
+    `pick`: indices of the values `fn` reads (None: all); the twin reads them all (a Conv's
+    weight input, say, which `fn` has prepared and packed)."""
     free = [arenas]
     hot = []
 
-    def interpreted(*args):
+    def interpreted(values):
         with kernel_policy("interpreted"):
-            return twin(args[len(arenas) + len(fixed):])
+            return twin(values)
 
     def run(*values):
         try:
@@ -204,14 +213,16 @@ def _runner(fn, arenas, fixed, twin, tier=None):
         except IndexError:
             mine = [np.zeros_like(a) for a in arenas]
         try:
+            read = values if pick is None else [values[k] for k in pick]
             if hot and chosen_policy() != "interpreted":
-                return hot[0](*mine, *fixed, *values)
+                return hot[0](*mine, *fixed, *read)
             mode = chosen_policy() or tier or current_policy()   # tier: called directly
-            args = (*mine, *fixed, *values)
             if mode == "interpreted":
-                return interpreted(*args)
+                return interpreted(values)
+            args = (*mine, *fixed, *read)
             key = arg_key(args)
-            result = fn.run_or_twin(key, args, interpreted, priority=0, mode=mode)
+            result = fn.run_or_twin(key, args, lambda *_: interpreted(values), priority=0,
+                                    mode=mode)
             if fn.ready(args):
                 hot.append(fn.dispatcher)
             return result
@@ -276,6 +287,35 @@ def _arenas(e):
             else:
                 views[name] = f"{view}({arena_name}, {start}, {shape_literal(value.shape)})"
     return arenas, views
+
+
+def _constants(e):
+    """The constants of one function (arguments with stem "w": weights, index maps) packed
+    into one array per dtype, each read through a view: a call costs ~50 ns per array
+    argument and its unboxing code is compiled per argument, and an embedding has dozens of
+    weights. Packs are made once and only read, so every caller shares them.
+    Returns ([(pack name, array)], {argument name: source of its view})."""
+    groups = {}
+    for name, value in e.args:
+        if name.startswith("w") and name[1:].isdigit() and isinstance(value, np.ndarray) \
+                and value.ndim and value.size and value.flags.c_contiguous \
+                and value.dtype.kind in "fiub":
+            groups.setdefault(value.dtype, []).append((name, value))
+    packs, views = [], {}
+    for k, (dtype, members) in enumerate(sorted(groups.items(), key=lambda g: g[0].str)):
+        step = max(1, ALIGN // dtype.itemsize)
+        starts, offset = [], 0
+        for _, value in members:
+            starts.append(offset)
+            offset += -(-value.size // step) * step
+        pack = np.zeros(offset, dtype)
+        view = e.kernel(arena_view)
+        for (name, value), start in zip(members, starts):
+            pack[start:start + value.size] = value.reshape(-1)
+            views[name] = f"{view}(consts{k}, {start}, {shape_literal(value.shape)})"
+        pack.setflags(write=False)
+        packs.append((f"consts{k}", pack))
+    return packs, views
 
 
 def _source(e, ins, exported, nodes, arenas=(), views=None) -> str:

@@ -40,7 +40,9 @@ class Emitter:
 
     def arg(self, value, stem="a", movable=False) -> str:
         """An argument bound to `value` (the same object always gets the same name).
-        `movable`: a buffer made for this function alone, which may live in an arena."""
+        `movable`: a buffer made for this function alone, which may live in an arena.
+        Stem "w" promises a constant the generated code only reads (weights, index maps):
+        such arrays are packed into one array per dtype (see compiled._constants)."""
         key = id(value)
         if key not in self._arg_ids:
             name = f"{stem}{len(self.args)}"
