@@ -122,17 +122,21 @@ def emit_if(op, ne) -> bool:
     prepared = ne.subgraphs
     if prepared is None:
         return False
-    analysis = prepared.get(ANALYSIS, {})
-    if analysis.get("refused"):
-        ne.why = "one branch is refused for these shapes (taking it must raise)"
-        return False
+    refused = prepared.get(ANALYSIS, {}).get("refused", {})
     plans = {True: prepared.get(id(op.then_branch)), False: prepared.get(id(op.else_branch))}
+    labels = {True: "then", False: "else"}
+    cond = ne.const(0)
+    if cond is not None and cond.dtype != object:       # decided: only that branch
+        taken = bool(np.asarray(cond).reshape(-1)[0])
+        plans, labels = {True: plans[taken]}, {True: labels[taken]}
+    if any(refused.get(label) for label in labels.values()):
+        ne.why = "a branch is refused for these shapes (taking it must raise)"
+        return False
     if any(p is None for p in plans.values()):
         ne.why = "a branch has no optimised plan"
         return False
-    cond = ne.const(0)
-    if cond is not None and cond.dtype != object:
-        return _branch(ne, plans[bool(np.asarray(cond).reshape(-1)[0])])
+    if len(plans) == 1:
+        return _branch(ne, plans[True])
     fact = ne.in_facts[0]
     if fact is None or int(np.prod(fact.shape)) != 1:
         return False
