@@ -191,6 +191,35 @@ def classifier(stem):
     return build
 
 
+def scan_cell(frames=20, size=8, hidden=16):
+    """A Scan over a plain RNN cell, as exporters write recurrences no fused op matches:
+    h = Tanh(x_t @ wx + h @ wh + b) for 20 frames, every h stacked (one call)."""
+    rng = np.random.default_rng(0)
+
+    def w(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
+
+    def info(name, shape):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["x_t", "wx"], ["xw"]),
+         helper.make_node("MatMul", ["h_in", "wh"], ["hw"]),
+         helper.make_node("Add", ["xw", "hw"], ["s"]), helper.make_node("Add", ["s", "b"], ["a"]),
+         helper.make_node("Tanh", ["a"], ["h_out"]),
+         helper.make_node("Identity", ["h_out"], ["y_t"])],
+        "cell", [info("h_in", [1, hidden]), info("x_t", [1, size])],
+        [info("h_out", [1, hidden]), info("y_t", [1, hidden])])
+    g = helper.make_graph(
+        [helper.make_node("Scan", ["h0", "x"], ["h", "ys"], body=body, num_scan_inputs=1)],
+        "scan_cell", [info("h0", [1, hidden]), info("x", [frames, 1, size])],
+        [info("h", None), info("ys", None)], [w("wx", size, hidden), w("wh", hidden, hidden),
+                                              w("b", hidden)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    feeds = {"h0": np.zeros((1, hidden), np.float32),
+             "x": rng.standard_normal((frames, 1, size)).astype(np.float32)}
+    return pair(model, feeds)
+
+
 def wakeword():
     """openWakeWord per 80 ms chunk (benchmarks/wakeword_workload.py)."""
     import wakeword_workload
@@ -211,6 +240,7 @@ WORKLOADS = {
         (silero, 0.8),
     "openWakeWord hey_jarvis classifier (per call)": (classifier("hey_jarvis_v0.1"), 1.0),
     "openWakeWord alexa classifier (per call)": (classifier("alexa_v0.1"), 1.0),
+    "Scan over an RNN cell, 20 frames (per call)": (scan_cell, 1.0),
     "light resnet50 (batch 1)": (light("resnet50"), 1.5),
     "light squeezenet (batch 1)": (light("squeezenet"), 1.5),
 }

@@ -4,13 +4,15 @@ On small audio models each interpreted node costs microseconds of Python and dis
 its arithmetic. Here every maximal run of nodes whose facts are static and whose ops can `emit`
 (pulsar/emit.py) is written out as one function: intermediate wires are local variables backed
 by preallocated buffers, state arrays are updated in place, and the run costs one call from
-Python. Nodes that cannot be compiled (symbolic shapes, sequences, subgraphs, ops without
-`emit`) stay interpreted between the compiled runs, so compiling never changes what runs.
+Python. Nodes that cannot be compiled (symbolic shapes, sequences, ops without `emit`, control
+nodes whose subgraphs cannot be written inline) stay interpreted between the compiled runs, so
+compiling never changes what runs.
 
 Generated sources go to the kernel cache directory (kernels/codegen.py) under a name hashed
 from their text, which names the kernels' own source hash too: Numba's on-disk cache then
 serves a second process, and editing a kernel never reuses stale machine code.
 """
+import functools
 import math
 import os
 import re
@@ -34,6 +36,8 @@ MAX_NODES = int(os.environ.get("PULSAR_SEGMENT_NODES", "64"))
 # Nodes writing more than this stay interpreted (see `_large`); audio models' wires are a few
 # to tens of KiB per pulse.
 MAX_OUTPUT_BYTES = int(os.environ.get("PULSAR_COMPILE_MAX_BYTES", str(256 * 1024)))
+# Constants up to this size share one argument (see `_pool_constants`).
+POOL_MAX_BYTES = 16 * 1024
 
 
 class CompiledOp:
@@ -73,10 +77,11 @@ def compile_steps(plan, states=None) -> list:
     states = states or {}
     facts, consts = plan.graph.facts, dict(plan.graph.constants())
     steps = plan.node_steps
-    ok = [_emits(plan, i, step, facts, consts, states.get(i), emitting.Emitter())
+    refusals = {}
+    ok = [_emits(plan, i, step, facts, consts, states.get(i), emitting.Emitter(), refusals)
           for i, step in enumerate(steps)]
-    plan.interpreted_why = {id(st.node): _why(st, facts, plan) for st, good in zip(steps, ok)
-                            if not good}
+    plan.interpreted_why = {id(st.node): _why(st, facts, plan, refusals.get(id(st.node)))
+                            for st, good in zip(steps, ok) if not good}
     later_reads = _later_reads(steps)
     outputs = set(plan.output_slots)
     result, i = [], 0
@@ -93,16 +98,37 @@ def compile_steps(plan, states=None) -> list:
     return result
 
 
-def _emits(plan, i, step, facts, consts, state, e) -> bool:
+def _emits(plan, i, step, facts, consts, state, e, refusals=None) -> bool:
     node = step.node
-    if step.scope is not None:
-        return False
+    subgraphs = scope = None
+    if step.scope is not None:      # a control node: its subgraphs may be written inline
+        subgraphs = prepared_subgraphs(step)
+        if subgraphs is None:
+            return False
+        scope = {w: _var(s) for w, s in step.scope}
     wires = [w for w in list(node.inputs) + list(node.outputs) if w]
     if not all(emitting.static(facts.get(w)) for w in wires) or _large(node, facts):
         return False
     ne = emitting.NodeEmitter(e, node, [_var(s) if s >= 0 else None for s in step.ins],
                               [_var(s) if s >= 0 else f"_unused{k}" for k, s in enumerate(step.outs)],
-                              facts, consts, state)
+                              facts, consts, state, subgraphs, scope)
+    done = emit_node(ne, consts)
+    if not done and refusals is not None and ne.why:
+        refusals[id(node)] = ne.why
+    return done
+
+
+def prepared_subgraphs(step):
+    """What a control node's interpreted run is given ({id(subgraph): Plan} and the analysis
+    it runs with, see Plan), or None when it runs its subgraphs from their ONNX form."""
+    run = step.run
+    return run.args[0] if isinstance(run, functools.partial) and run.args else None
+
+
+def emit_node(ne, consts) -> bool:
+    """Write one node through its op's `emit`, else as a one-node elementwise kernel; nothing
+    is kept when neither can."""
+    e, node = ne.e, ne.node
     mark = e.mark()
     op_emit = getattr(node.op, "emit", None)
     done = op_emit is not None and bool(op_emit(ne))
@@ -114,20 +140,25 @@ def _emits(plan, i, step, facts, consts, state, e) -> bool:
     return done
 
 
-def _why(step, facts, plan=None) -> str:
+def _why(step, facts, plan=None, refusal=None) -> str:
     if step.scope is not None or step.node.op.subgraphs():
         inner = getattr(plan, "subgraph_plans", {}).get(id(step.node))
         if not inner:
             return "holds a subgraph (run from its ONNX form)"
         rows = [where for p in inner.values() for _, where in describe(p.steps)]
+        refusal = refusal or ("shapes not static" if not _static(step, facts) else None)
         return (f"holds a subgraph; its optimised subgraphs run {rows.count('compiled')} of "
-                f"{len(rows)} nodes compiled")
-    wires = [w for w in list(step.node.inputs) + list(step.node.outputs) if w]
-    if not all(emitting.static(facts.get(w)) for w in wires):
+                f"{len(rows)} nodes compiled" + (f"; not inline: {refusal}" if refusal else ""))
+    if not _static(step, facts):
         return "shapes not static"
     if _large(step.node, facts):
         return f"outputs over {MAX_OUTPUT_BYTES // 1024} KiB (its own work dwarfs a call)"
     return "no compiled form for these inputs"
+
+
+def _static(step, facts) -> bool:
+    wires = [w for w in list(step.node.inputs) + list(step.node.outputs) if w]
+    return all(emitting.static(facts.get(w)) for w in wires)
 
 
 def _large(node, facts) -> bool:
@@ -162,28 +193,71 @@ def _segment(plan, indices, facts, consts, states, later_reads, outputs):
             raise RuntimeError(f"node {step.node.name!r} emitted once, then refused")
     written, read_first = set(), []
     for step in steps:
-        for s in step.ins:
+        for s in step.ins + [s for _, s in step.scope or ()]:
             if s >= 0 and s not in written and s not in read_first:
                 read_first.append(s)
         written.update(s for s in step.outs if s >= 0)
     after = later_reads[indices[-1]] | outputs
     exported = [s for step in steps for s in step.outs if s >= 0 and s in after]
-    ins = read_first         # the interpreted twin may need inputs the generated code does not
+    ins = [s for s in read_first if s not in _bind_constants(e, plan, read_first)]
     arenas, views = _arenas(e)
-    packs, packed = _constants(e)
-    views.update(packed)
+    views.update(_pool_constants(e))
     text = "\n".join(e.lines)
     used = [k for k, s in enumerate(ins) if re.search(rf"\b{_var(s)}\b", text)]
-    source = _source(e, [ins[k] for k in used], exported, [st.node for st in steps],
-                     arenas + packs, views)
+    source = _source(e, [ins[k] for k in used], exported, [st.node for st in steps], arenas,
+                     views)
     fn = codegen.load(source, stem="plan").segment
-    fixed = [a for _, a in packs] + [value for name, value in e.args if name not in views]
+    fixed = [value for name, value in e.args if name not in views]
     frees = sorted({s for step in steps for s in step.frees if s not in written})
     twin = _interpreted(plan, steps, ins, exported)
     pick = None if len(used) == len(ins) else used
     return Step(SegmentNode([st.node for st in steps]),
                 _runner(fn, [a for _, a in arenas], fixed, twin, plan.tier, pick), ins,
                 exported, frees, None)
+
+
+def _bind_constants(e, plan, slots) -> set:
+    """The plan constants among `slots`, bound to the function as fixed arguments (those its
+    lines read) rather than passed in: every run then skips gathering them, and constants
+    only the interpreted twin reads (weights a node prepared) are not passed at all. The twin
+    takes constants from the plan."""
+    values = dict(plan.const_slots)
+    bound = {s for s in slots if isinstance(values.get(s), np.ndarray) and
+             values[s].dtype in emitting.COMPILED_DTYPES}
+    text = "\n".join(e.lines)
+    read = [s for s in slots if s in bound and re.search(rf"\b{_var(s)}\b", text)]
+    e.lines[:0] = [f"{_var(s)} = {e.constant(values[s])}" for s in read]
+    return bound
+
+
+def _pool_constants(e) -> dict:
+    """Small constants packed into one array per dtype, which replaces them as an argument:
+    Numba takes ~75 ns to unbox each array argument of a call, and a classifier's biases and
+    thresholds are a dozen of them. Only C-ordered ones, so each view has its original layout.
+    Returns {constant's name: source of its view of the pool}."""
+    groups = {}
+    for name, value in e.args:
+        if name in e.constants and isinstance(value, np.ndarray) and \
+                value.dtype.kind in "fiub" and value.nbytes <= POOL_MAX_BYTES and \
+                value.flags.c_contiguous:
+            groups.setdefault(value.dtype, []).append((name, value))
+    views = {}
+    for dtype, members in sorted(groups.items(), key=lambda g: g[0].str):
+        if len(members) < 2:
+            continue
+        step = max(1, ALIGN // dtype.itemsize)
+        starts, size = [], 0
+        for _, value in members:
+            starts.append(size)
+            size += -(-max(value.size, 1) // step) * step
+        pool = np.zeros(size, dtype)
+        for (_, value), start in zip(members, starts):
+            pool[start:start + value.size] = value.reshape(-1)
+        pool_name = e.arg(pool, "pool")
+        view = e.kernel(arena_view)
+        for (name, value), start in zip(members, starts):
+            views[name] = f"{view}({pool_name}, {start}, {shape_literal(value.shape)})"
+    return views
 
 
 def _runner(fn, arenas, fixed, twin, tier=None, pick=None):
@@ -198,8 +272,7 @@ def _runner(fn, arenas, fixed, twin, tier=None, pick=None):
     Tiers (pulsar/tiers.py): until `fn` has machine code, the kernel policy (the caller's, else
     the plan's `tier`) decides between the twin (the same nodes interpreted, on the same state
     arrays) and compiling now; once it has, every later call goes straight to the dispatcher.
-    `pick`: indices of the values `fn` reads (None: all); the twin reads them all (a Conv's
-    weight input, say, which `fn` has prepared and packed)."""
+    `pick`: indices of the values `fn` reads (None: all); the twin reads them all."""
     free = [arenas]
     hot = []
 
@@ -240,7 +313,9 @@ def _interpreted(plan, steps, ins, exported):
         slots = dict(consts)
         slots.update(zip(ins, values))
         for step in steps:
-            results = step.run(*[slots[i] if i >= 0 else None for i in step.ins])
+            args = [slots[i] if i >= 0 else None for i in step.ins]
+            results = step.run(args, {w: slots[s] for w, s in step.scope}) \
+                if step.scope is not None else step.run(*args)
             for s, r in zip(step.outs, results):
                 if s >= 0:
                     slots[s] = r
@@ -287,35 +362,6 @@ def _arenas(e):
             else:
                 views[name] = f"{view}({arena_name}, {start}, {shape_literal(value.shape)})"
     return arenas, views
-
-
-def _constants(e):
-    """The constants of one function (arguments with stem "w": weights, index maps) packed
-    into one array per dtype, each read through a view: a call costs ~50 ns per array
-    argument and its unboxing code is compiled per argument, and an embedding has dozens of
-    weights. Packs are made once and only read, so every caller shares them.
-    Returns ([(pack name, array)], {argument name: source of its view})."""
-    groups = {}
-    for name, value in e.args:
-        if name.startswith("w") and name[1:].isdigit() and isinstance(value, np.ndarray) \
-                and value.ndim and value.size and value.flags.c_contiguous \
-                and value.dtype.kind in "fiub":
-            groups.setdefault(value.dtype, []).append((name, value))
-    packs, views = [], {}
-    for k, (dtype, members) in enumerate(sorted(groups.items(), key=lambda g: g[0].str)):
-        step = max(1, ALIGN // dtype.itemsize)
-        starts, offset = [], 0
-        for _, value in members:
-            starts.append(offset)
-            offset += -(-value.size // step) * step
-        pack = np.zeros(offset, dtype)
-        view = e.kernel(arena_view)
-        for (name, value), start in zip(members, starts):
-            pack[start:start + value.size] = value.reshape(-1)
-            views[name] = f"{view}(consts{k}, {start}, {shape_literal(value.shape)})"
-        pack.setflags(write=False)
-        packs.append((f"consts{k}", pack))
-    return packs, views
 
 
 def _source(e, ins, exported, nodes, arenas=(), views=None) -> str:

@@ -23,6 +23,7 @@ class Emitter:
         self._arg_ids = {}
         self.movable = set()        # names of arguments that only this function uses
         self.scratch = {}           # movable name -> the node that alone uses it (scratch)
+        self.constants = set()      # names of arguments holding constants, never written
         self._count = 0
 
     def fresh(self, stem="t") -> str:
@@ -41,8 +42,8 @@ class Emitter:
     def arg(self, value, stem="a", movable=False) -> str:
         """An argument bound to `value` (the same object always gets the same name).
         `movable`: a buffer made for this function alone, which may live in an arena.
-        Stem "w" promises a constant the generated code only reads (weights, index maps):
-        such arrays are packed into one array per dtype (see compiled._constants)."""
+        Stem "w" promises a constant the generated code only reads (weights, index maps),
+        as `constant` does."""
         key = id(value)
         if key not in self._arg_ids:
             name = f"{stem}{len(self.args)}"
@@ -50,26 +51,36 @@ class Emitter:
             self._arg_ids[key] = name
             if movable:
                 self.movable.add(name)
+            if stem == "w":
+                self.constants.add(name)
         return self._arg_ids[key]
+
+    def constant(self, value) -> str:
+        """An argument bound to a constant array that the generated code only reads: small
+        ones may share one array (see compiled._pool_constants)."""
+        name = self.arg(value, "c")
+        self.constants.add(name)
+        return name
 
     def line(self, text: str):
         self.lines.append(text)
 
     def mark(self):
         return len(self.lines), dict(self.imports), list(self.args), dict(self._arg_ids), \
-            set(self.movable), dict(self.scratch)
+            set(self.movable), dict(self.scratch), set(self.constants)
 
     def rollback(self, mark):
-        n, imports, args, ids, movable, scratch = mark
+        n, imports, args, ids, movable, scratch, constants = mark
         del self.lines[n:]
         self.imports, self.args, self._arg_ids = imports, args, ids
-        self.movable, self.scratch = movable, scratch
+        self.movable, self.scratch, self.constants = movable, scratch, constants
 
 
 class NodeEmitter:
     """One node's view of the emitter: its input/output variables, facts and constants."""
 
-    def __init__(self, emitter: Emitter, node, ins, outs, facts, consts, state=None):
+    def __init__(self, emitter: Emitter, node, ins, outs, facts, consts, state=None,
+                 subgraphs=None, scope=None):
         self.e = emitter
         self.node = node
         self.ins = ins              # variable names, None for absent optional inputs
@@ -78,6 +89,12 @@ class NodeEmitter:
         self.out_facts = [facts.get(w) if w else None for w in node.outputs]
         self._consts = consts
         self.state = state          # list of arrays for stateful ops
+        # control ops (If, Loop, Scan): what their interpreted run is given, the optimised
+        # subgraph plans by id(subgraph) (pulsar/subgraph_plans.py), and the variables of
+        # the outer wires their subgraphs read
+        self.subgraphs = subgraphs
+        self.scope = scope
+        self.why = None             # set by an op that refuses, for the plan's dump
 
     def const(self, i):
         """Input i's value when it is a plan constant, else None."""

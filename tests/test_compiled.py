@@ -50,9 +50,11 @@ def test_compile_off_interprets_everything(monkeypatch):
 
 
 def test_nodes_with_subgraphs_split_the_compiled_runs():
-    """An If between two compilable runs: two compiled functions around the interpreted If."""
+    """An If between two compilable runs whose branch cannot be written inline (Mod has no
+    compiled form): two compiled functions around the interpreted If."""
     n = helper.make_node
-    then = helper.make_graph([n("Neg", ["a"], ["o"])], "then", [], [tensor("o", None)])
+    then = helper.make_graph([n("Mod", ["a", "x"], ["o"], fmod=1)], "then", [],
+                             [tensor("o", None)])
     other = helper.make_graph([n("Identity", ["a"], ["o2"])], "else", [], [tensor("o2", None)])
     nodes = [n("Relu", ["x"], ["a"], name="relu"),
              n("ReduceSum", ["a"], ["s"], keepdims=0, name="sum"),
@@ -64,7 +66,7 @@ def test_nodes_with_subgraphs_split_the_compiled_runs():
     m = pulsar.load(onnx_model, compile=True)
     where = executed(m)
     assert where["if"] == "interpreted" and where["relu"] == where["mul"] == "compiled"
-    assert "if (If): holds a subgraph" in m.dump()
+    assert "if (If): holds a subgraph" in m.dump() and "not inline: its subgraph's node" in m.dump()
     for seed in range(3):
         x = np.random.default_rng(seed).standard_normal((2, 3)).astype(np.float32)
         np.testing.assert_allclose(m.run([x])[0], ort_run(onnx_model, {"x": x})[0], rtol=1e-6)

@@ -203,6 +203,10 @@ class If(ScopedOp):
     def _branch(self, cond: bool) -> Graph:
         return self.then_branch if cond else self.else_branch
 
+    def emit(self, e) -> bool:
+        from .subgraph_emit import emit_if
+        return emit_if(self, e)
+
     def run(self, inputs, scope, plans=None):
         key = "then" if truth(inputs[0]) else "else"
         cache = self._cache if plans is None else plans.get(ANALYSIS, self._cache)

@@ -134,9 +134,13 @@ class Gemm(Op):
                 return False
             c = e.arg(np.ascontiguousarray(value * self.beta, dtype=a.dtype), "w")
         buf = e.buffer(0)
-        e.line(f"{e.kernel(gemm.gemm)}({e.view(e.ins[0], a.shape)}, "
-               f"{e.view(e.ins[1], e.in_facts[1].shape)}, {buf}, {bool(self.transA)}, "
-               f"{bool(self.transB)}, {float(self.alpha)!r}, 0.0)")
+        b, trans_b = e.view(e.ins[1], e.in_facts[1].shape), bool(self.transB)
+        weight = e.const(1)
+        if trans_b and weight is not None and e.out_facts[0].shape[0] == 1:
+            # one row times a transposed constant: GEMV runs faster on the stored transpose
+            b, trans_b = e.arg(np.ascontiguousarray(weight.T, dtype=a.dtype), "w"), False
+        e.line(f"{e.kernel(gemm.gemm)}({e.view(e.ins[0], a.shape)}, {b}, {buf}, "
+               f"{bool(self.transA)}, {trans_b}, {float(self.alpha)!r}, 0.0)")
         if c is not None and self.beta != 0.0:
             e.line(f"np.add({buf}, {c}, {buf})")
         return True

@@ -149,6 +149,10 @@ class Loop(ScopedOp):
             stacker.put(i, values)
         return state + stacker.result()
 
+    def emit(self, e) -> bool:
+        from .loop_emit import emit_loop
+        return emit_loop(self, e)
+
 
 @register("Scan", since=9)
 @dataclass(frozen=True, eq=False)
@@ -212,6 +216,10 @@ class Scan(ScopedOp):
         out_axes = self.scan_output_axes or (0,) * len(stacked)
         out_dirs = self.scan_output_directions or (0,) * len(stacked)
         return states + [_placed(s, a, d) for s, a, d in zip(stacked, out_axes, out_dirs)]
+
+    def emit(self, e) -> bool:
+        from .loop_emit import emit_scan
+        return emit_scan(self, e)
 
 
 def run_scan(op, states: list, seqs: list, count: int, scope, plans=None) -> tuple:

@@ -221,7 +221,10 @@ class Cast(Op):
         if src not in COMPILED_DTYPES or dst not in COMPILED_DTYPES:
             return False
         buf = e.buffer(0)
-        e.copy(buf, f"{e.ins[0]} != 0" if dst.kind == "b" and src.kind != "b" else e.ins[0])
+        if dst.kind == "b" and src.kind != "b":
+            e.line(f"np.not_equal({e.ins[0]}, 0, {buf})")
+        else:
+            e.copy(buf, e.ins[0])
         return True
 
 
