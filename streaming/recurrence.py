@@ -92,8 +92,8 @@ class Recurrence(StatefulOp):
 
     def emit(self, e) -> bool:
         """Compiled pulses of a wrapped LSTM / GRU / RNN (a wrapped Scan stays interpreted):
-        eval_stateful's frame skipping written over the state arrays, the kernel run in place
-        on the carried state."""
+        the frames counted by eval_stateful's kernel on the same counters, the recurrent kernel
+        run in place on the carried state."""
         inner = self.inner
         if not isinstance(inner, Recurrent) or e.state is None or len(self.stream_inputs) != 1:
             return False

@@ -184,11 +184,14 @@ def stateful_models(draw):
     constant head (a PulsePad with a prefix) and an LSTM or GRU (a Recurrence)."""
     channels = draw(st.integers(1, 3))
     b = Builder(draw, channels)
-    layers = ["pad", "conv", "prefix", "recurrent"] + draw(st.lists(
+    layers = {"pad": b.pad, "conv": lambda x: b.conv(x, k=draw(st.integers(2, 4))),
+              "prefix": b.prefix, "recurrent": b.recurrent, "pool": b.pool,
+              "branches": b.branches, "slice": b.slice_start}
+    chosen = ["pad", "conv", "prefix", "recurrent"] + draw(st.lists(
         st.sampled_from(["conv", "pool", "branches", "slice"]), max_size=2))
     x = "x"
-    for layer in draw(st.permutations(layers)):
-        x = b.conv(x, k=draw(st.integers(2, 4))) if layer == "conv" else getattr(b, layer)(x)
+    for layer in draw(st.permutations(chosen)):
+        x = layers[layer](x)
     return b.model(x), channels, b.stride
 
 
