@@ -66,7 +66,9 @@ def check_stateful_ops_push_by_push(case, data):
     chunks = chunks_of(x, data.draw(st.lists(st.integers(1, 2 * pulse + 1), max_size=30)), 2)
     pm = sessions[0].model
     axis, delay, done = pm.output_streams[0].axis, pm.delay[0], 0
-    for interpreted, compiled in zip(*(pushes(s, chunks) for s in sessions)):
+    with np.errstate(invalid="ignore"):         # the NaN tail meets matrix products
+        outputs = [pushes(s, chunks) for s in sessions]
+    for interpreted, compiled in zip(*outputs):
         assert interpreted.shape == compiled.shape
         np.testing.assert_allclose(compiled, interpreted, rtol=1e-4, atol=1e-4)
         frames = np.arange(done, done + interpreted.shape[axis])
