@@ -1,19 +1,26 @@
 """Ops that exist only in pulsed plans: the delay line and the stream-position pad.
 
 Both are stateful: their state is a list of preallocated arrays the session owns (so reset,
-snapshot and restore are one loop over arrays), updated in place once per pulse. Both also
-`emit` into compiled plans, reading and writing the same arrays, so interpreted and compiled
-pulses can follow each other on one session.
+snapshot and restore are one loop over arrays), updated in place once per pulse. Each pulse's
+loop is a kernel (kernels/delay.py, kernels/pulse.py) that `eval_stateful` calls and `emit`
+writes a call to, on the same arrays, so interpreted and compiled pulses compute the same thing
+and can follow each other on one session.
 """
+import functools
+import math
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 import numpy as np
 
 from pulsar import dims
+from pulsar.emit import COMPILED_DTYPES
 from pulsar.fact import Fact
+from pulsar.kernels.delay import delay_line_push
+from pulsar.kernels.jit import current_policy
+from pulsar.kernels.pulse import advance_frames, pad_frames
 from pulsar.ops.base import Op
-from pulsar.ops.layout_emit import frames3, movable, scalar, view3
+from pulsar.ops.layout_emit import movable, scalar, view3
 
 
 class StatefulOp(Op):
@@ -37,6 +44,43 @@ def frame_slice(axis, rank, start, stop):
     return tuple(index)
 
 
+@functools.lru_cache(maxsize=256)
+def frames3(shape, axis) -> tuple:
+    """(outer, frames, inner): `shape` viewed around `axis`, the layout the kernels take.
+    Cached: the shapes of a pulsed plan are fixed, and this runs every pulse."""
+    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
+
+
+@functools.lru_cache(maxsize=256)
+def with_frames(shape, axis, n) -> tuple:
+    """`shape` with `n` frames along `axis`."""
+    return shape[:axis] + (n,) + shape[axis + 1:]
+
+
+@functools.lru_cache(maxsize=64)
+def no_frames(dtype, outer, inner):
+    """An (outer, 0, inner) array: holds nothing, so one serves every caller."""
+    return np.empty((outer, 0, inner), dtype)
+
+
+def stream_end(end, bindings) -> int:
+    """The stream end `end` (an int, a Dim or None) as the frame counters keep it: -1 while
+    unknown. A known end below 0 is 0: the stream ends before its first frame."""
+    end = None if end is None else dims.evaluate(end, bindings)
+    return max(0, end) if isinstance(end, int) else -1
+
+
+def loop_for(kernel, dtype):
+    """What runs `kernel` this pulse: its NumPy twin in tier interpreted, and for dtypes Numba
+    cannot compile (float16, strings: the twins' frame copies take any dtype); else the kernel
+    (machine code, or its twin until compiled, as the tier says). Going straight to the twin
+    spares a kernel call's typing of its arguments (~1 us an array), which is more than these
+    once-per-pulse loops cost on small pulses."""
+    if dtype not in COMPILED_DTYPES or current_policy() == "interpreted":
+        return kernel.twin
+    return kernel
+
+
 @dataclass(frozen=True)
 class Delay(StatefulOp):
     """Delay a stream by `delay` frames and give each pulse `overlap` frames of history.
@@ -57,6 +101,10 @@ class Delay(StatefulOp):
         shape[self.axis] = shape[self.axis] + self.overlap
         return [Fact(x.dtype, tuple(shape))]
 
+    def __post_init__(self):
+        if self.delay < 0 or self.overlap < 0:     # the kernel relies on out <= history + pulse
+            raise ValueError(f"Delay needs delay, overlap >= 0, got {self.delay}, {self.overlap}")
+
     def init_state(self, input_facts, output_facts):
         x = input_facts[0]
         shape = list(x.shape)
@@ -65,53 +113,29 @@ class Delay(StatefulOp):
         return [np.full(shape, fill, dtype=x.dtype)]
 
     def eval_stateful(self, state, ctx, x):
-        (buffer,) = state
-        kept, p, n = self.delay + self.overlap, x.shape[self.axis], x.shape[self.axis] + self.overlap
-        rank, axis = x.ndim, self.axis
-        out = np.empty(x.shape[:axis] + (n,) + x.shape[axis + 1:], dtype=x.dtype)
-        head = min(kept, n)
-        out[frame_slice(axis, rank, 0, head)] = buffer[frame_slice(axis, rank, 0, head)]
-        if n > kept:
-            out[frame_slice(axis, rank, kept, n)] = x[frame_slice(axis, rank, 0, n - kept)]
-        if p >= kept:
-            buffer[...] = x[frame_slice(axis, rank, p - kept, p)]
-        else:
-            buffer[frame_slice(axis, rank, 0, kept - p)] = buffer[frame_slice(axis, rank, p, kept)].copy()
-            buffer[frame_slice(axis, rank, kept - p, kept)] = x
-        return (out,)
+        (history,) = state
+        outer, p, inner = frames3(x.shape, self.axis)
+        out = np.empty((outer, p + self.overlap, inner), x.dtype)
+        # the views' outer and inner sizes agree by construction; reshape checks the history's
+        loop_for(delay_line_push, x.dtype)(x.reshape(outer, p, inner),
+                                           history.reshape(outer, self.delay + self.overlap, inner),
+                                           out)
+        return (out.reshape(with_frames(x.shape, self.axis, p + self.overlap)),)
 
     def emit(self, e):
-        """eval_stateful over (outer, frames, inner) views; the history shifts in place."""
+        """The delay-line kernel on (outer, frames, inner) views of input, history and output."""
         x, out, axis = e.in_facts[0], e.out_facts[0], self.axis
         if e.state is None or not movable(x) or x.rank == 0:
             return False
-        (buffer,) = e.state
-        kept, p = self.delay + self.overlap, x.shape[axis]
-        n = p + self.overlap
-        history = tuple(x.shape[:axis]) + (kept,) + tuple(x.shape[axis + 1:])
-        if buffer.shape != history or buffer.dtype != x.dtype or out.shape[axis] != n:
+        (history,) = e.state
+        n = x.shape[axis] + self.overlap
+        if history.shape != with_frames(tuple(x.shape), axis, self.delay + self.overlap) or \
+                history.dtype != x.dtype or tuple(out.shape) != with_frames(tuple(x.shape), axis, n):
             return False
-        o3 = view3(e, e.buffer(0), out.shape, axis, contiguous=True)
         x3 = view3(e, e.ins[0], x.shape, axis)
-        b3 = view3(e, e.arg(buffer, "state"), buffer.shape, axis, contiguous=True)
-        head = min(kept, n)
-        if head:
-            e.line(f"{o3}[:, 0:{head}, :] = {b3}[:, 0:{head}, :]")
-        if n > kept:
-            e.line(f"{o3}[:, {kept}:{n}, :] = {x3}[:, 0:{n - kept}, :]")
-        if p >= kept:
-            if kept:
-                e.line(f"{b3}[...] = {x3}[:, {p - kept}:{p}, :]")
-            return True
-        # keep the newest kept - p frames: a forward element loop, since a slice assignment
-        # between overlapping parts of one array would allocate a temporary copy
-        outer, _, inner = frames3(buffer.shape, axis)
-        b2, o, k = e.fresh("h"), e.fresh("o"), e.fresh("k")
-        e.line(f"{b2} = {b3}.reshape(({outer}, {kept * inner}))")
-        e.line(f"for {o} in range({outer}):")
-        e.line(f"    for {k} in range({(kept - p) * inner}):")
-        e.line(f"        {b2}[{o}, {k}] = {b2}[{o}, {k} + {p * inner}]")
-        e.line(f"{b3}[:, {kept - p}:{kept}, :] = {x3}")
+        h3 = view3(e, e.arg(history, "state"), history.shape, axis, contiguous=True)
+        o3 = view3(e, e.buffer(0), out.shape, axis, contiguous=True)
+        e.line(f"{e.kernel(delay_line_push)}({x3}, {h3}, {o3})")
         return True
 
     def describe(self):
@@ -140,80 +164,58 @@ class PulsePad(StatefulOp):
         return [inputs[0]]
 
     def init_state(self, input_facts, output_facts):
-        # frames seen so far on this wire; the stream end (-1 while unknown), kept in an array
+        # [frames seen so far on this wire, the stream end (-1 while unknown)]: in an array,
         # because compiled code reads arrays, not the session's symbol bindings
-        return [np.zeros(1, dtype=np.int64), np.array([self._end({})], dtype=np.int64)]
+        return [np.array([0, stream_end(self.end, {})], dtype=np.int64)]
 
     def bind_length(self, state, bindings):
         """The session calls this once the stream length (hence `end`) is known."""
-        state[1][0] = self._end(bindings)
-
-    def _end(self, bindings) -> int:
-        end = None if self.end is None else dims.evaluate(self.end, bindings)
-        return end if isinstance(end, int) else -1
+        state[0][1] = stream_end(self.end, bindings)
 
     def eval_stateful(self, state, ctx, x):
-        seen, end = state
         p = x.shape[self.axis]
-        start = int(seen[0]) - self.delay      # stream index of this pulse's first frame
-        seen[0] += p
-        low = max(0, min(p, self.begin - start))
-        high = p if end[0] < 0 else max(low, min(p, int(end[0]) - start))
+        counters = state[0]
+        start, low, high = loop_for(advance_frames, counters.dtype)(counters, p, self.delay,
+                                                                    self.begin)
         if low == 0 and high == p:
             return (x,)
-        out = x.copy()
-        rank = x.ndim
-        if low > 0:
-            if self.prefix is None:
-                out[frame_slice(self.axis, rank, 0, low)] = self.value
-            else:
-                self._write_prefix(out, start, low)
-        if high < p:
-            out[frame_slice(self.axis, rank, high, p)] = self.value
+        outer, _, inner = frames3(x.shape, self.axis)
+        out = np.empty(x.shape, x.dtype)
+        fill = x.dtype.type(self.value) if x.dtype in COMPILED_DTYPES else self.value
+        # the views' outer and inner sizes agree by construction; reshape checks the prefix's
+        loop_for(pad_frames, x.dtype)(x.reshape(outer, p, inner), out.reshape(outer, p, inner),
+                                      start, low, high, fill, self._prefix3(x.dtype, outer, inner))
         return (out,)
 
     def emit(self, e):
-        """eval_stateful with the pulse's bounds computed at run time from the state arrays."""
+        """The same kernels on the state array and (outer, frames, inner) views."""
         x, axis = e.in_facts[0], self.axis
-        if e.state is None or len(e.state) != 2 or not movable(x) or x.rank == 0 or \
+        if e.state is None or not movable(x) or x.rank == 0 or \
                 (x.dtype.kind != "f" and not np.isfinite(self.value)):
             return False
-        p, fill = x.shape[axis], scalar(self.value, x.dtype)
-        prefix = None if self.prefix is None else np.ascontiguousarray(self.prefix, x.dtype)
-        if prefix is not None and (prefix.ndim != x.rank or any(
-                a != axis and d != n for a, (d, n) in enumerate(zip(prefix.shape, x.shape)))):
+        (counters,) = e.state
+        p = x.shape[axis]
+        if counters.shape != (2,) or counters.dtype != np.int64 or (self.prefix is not None and (
+                self.prefix.ndim != x.rank or
+                with_frames(tuple(self.prefix.shape), axis, p) != tuple(x.shape))):
             return False
-        seen, end = (e.arg(a, "state") for a in e.state)
+        outer, _, inner = frames3(tuple(x.shape), axis)
         start, low, high = e.fresh("start"), e.fresh("low"), e.fresh("high")
-        e.line(f"{start} = {seen}[0] - {self.delay}")
-        e.line(f"{seen}[0] += {p}")
-        e.line(f"{low} = max(0, min({p}, {self.begin} - {start}))")
-        e.line(f"{high} = {p} if {end}[0] < 0 else max({low}, min({p}, {end}[0] - {start}))")
-        out = e.buffer(0)
-        e.line(f"{out}[...] = {e.ins[0]}")
-        o3 = view3(e, out, x.shape, axis, contiguous=True)
-        if prefix is None:
-            e.line(f"{o3}[:, :{low}, :] = {fill}")
-        else:
-            head, i, j = view3(e, e.arg(prefix, "w"), prefix.shape, axis, contiguous=True), \
-                e.fresh("i"), e.fresh("j")
-            e.line(f"for {i} in range({low}):")
-            e.line(f"    {j} = {start} + {i}")
-            e.line(f"    if 0 <= {j} < {prefix.shape[axis]}:")
-            e.line(f"        {o3}[:, {i}, :] = {head}[:, {j}, :]")
-            e.line("    else:")
-            e.line(f"        {o3}[:, {i}, :] = {fill}")
-        e.line(f"{o3}[:, {high}:, :] = {fill}")
+        x3 = view3(e, e.ins[0], x.shape, axis)
+        o3 = view3(e, e.buffer(0), x.shape, axis, contiguous=True)
+        e.line(f"{start}, {low}, {high} = {e.kernel(advance_frames)}("
+               f"{e.arg(counters, 'state')}, {p}, {self.delay}, {self.begin})")
+        prefix = e.arg(self._prefix3(x.dtype, outer, inner), "w")
+        e.line(f"{e.kernel(pad_frames)}({x3}, {o3}, {start}, {low}, {high}, "
+               f"{scalar(self.value, x.dtype)}, {prefix})")
         return True
 
-    def _write_prefix(self, out, start, low):
-        rank, n = out.ndim, self.prefix.shape[self.axis]
-        for i in range(low):
-            j = start + i
-            if 0 <= j < n:
-                out[frame_slice(self.axis, rank, i, i + 1)] = self.prefix[frame_slice(self.axis, rank, j, j + 1)]
-            else:
-                out[frame_slice(self.axis, rank, i, i + 1)] = self.value
+    def _prefix3(self, dtype, outer, inner):
+        """The prefix as (outer, frames, inner) of `dtype`; no frames when there is none."""
+        if self.prefix is None:
+            return no_frames(dtype, outer, inner)
+        prefix = np.ascontiguousarray(self.prefix, dtype)
+        return prefix.reshape(outer, prefix.shape[self.axis], inner)
 
     def describe(self):
         prefix = "" if self.prefix is None else f",prefix={self.prefix.shape[self.axis]}"

@@ -5,22 +5,23 @@ replaced by the session's state arrays, and copies the final state back in place
 the stream starts (upstream warm-up) are skipped so they never touch the state, and so are the
 flush frames after its end once the stream length is known.
 
-The stream end is also kept in a state array (`bind_length`, called by the session when the
-length becomes known), so a compiled plan can skip the same frames: compiled code reads arrays,
-not the session's symbol bindings.
+Which frames count is the frame-counting kernel PulsePad uses (kernels/pulse.py), on a counter
+array in the state that also keeps the stream end (`bind_length`, called by the session when the
+length becomes known): interpreted and compiled pulses read the end from there, since compiled
+code reads arrays, not the session's symbol bindings.
 """
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
-from pulsar import dims
 from pulsar.fact import StreamInfo
+from pulsar.kernels.pulse import advance_frames
 from pulsar.ops.loop import Scan, Scan8
 from pulsar.ops.recurrent import LSTM, Recurrent
 from pulsar.ops.recurrent_emit import emit_steps, output, outputs_fit, prepare
 
-from .ops import StatefulOp, frame_slice
+from .ops import StatefulOp, frame_slice, loop_for, stream_end
 from .rules import rule
 
 
@@ -52,9 +53,9 @@ class Recurrence(StatefulOp):
         return self.inner.subgraphs()
 
     def init_state(self, input_facts, output_facts):
-        # frames seen, ready (state initialised), stream end (-1 while unknown)
-        states = [np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64),
-                  np.array([self._end({})], dtype=np.int64)]
+        # [frames seen, stream end (-1 while unknown), started (state initialised)], then the
+        # carried state
+        states = [np.array([0, stream_end(self.length, {}), 0], dtype=np.int64)]
         for i, o in self.state_pairs:
             f = input_facts[i] if input_facts[i] is not None else output_facts[o]
             value = f.value if f.value is not None else 0
@@ -64,22 +65,18 @@ class Recurrence(StatefulOp):
     def eval_stateful(self, state, ctx, *inputs, scope=None):
         """Run on the frames of this pulse that belong to the stream: not the upstream warm-up
         before it, nor (once the stream length is known) the flush padding after it."""
-        seen, ready, carried = state[0], state[1], state[3:]
+        counters, carried = state[0], state[1:]
         axis0 = self.stream_inputs[0][1]
         p = inputs[self.stream_inputs[0][0]].shape[axis0]
-        start = int(seen[0]) - self.delay          # stream index of this pulse's first frame
-        seen[0] += p
-        end = dims.evaluate(self.length, ctx.bindings) if self.length is not None else None
-        lo = min(p, max(0, -start))
-        hi = p if not isinstance(end, int) else max(lo, min(p, end - start))
+        _, lo, hi = loop_for(advance_frames, counters.dtype)(counters, p, self.delay, 0)
         args = list(inputs)
         if lo == hi:    # no stream frame in this pulse: shape the outputs, leave the state alone
             return [np.zeros_like(o) for o in self._run(args, scope)]
         for (i, _), array in zip(self.state_pairs, carried):
-            if not ready[0]:
+            if not counters[2]:
                 array[...] = np.broadcast_to(inputs[i], array.shape) if inputs[i] is not None else 0
             args[i] = array
-        ready[0] = 1
+        counters[2] = 1
         if (lo, hi) != (0, p):
             for i, axis in self.stream_inputs:
                 args[i] = args[i][frame_slice(axis, args[i].ndim, lo, hi)]
@@ -95,8 +92,8 @@ class Recurrence(StatefulOp):
 
     def emit(self, e) -> bool:
         """Compiled pulses of a wrapped LSTM / GRU / RNN (a wrapped Scan stays interpreted):
-        eval_stateful's frame skipping written over the state arrays, the kernel run in place
-        on the carried state."""
+        the frames counted by eval_stateful's kernel on the same counters, the recurrent kernel
+        run in place on the carried state."""
         inner = self.inner
         if not isinstance(inner, Recurrent) or e.state is None or len(self.stream_inputs) != 1:
             return False
@@ -110,25 +107,23 @@ class Recurrence(StatefulOp):
         y_shape = (p, 1, batch, hidden) if inner.layout == 0 else (batch, p, 1, hidden)
         shapes = [y_shape] + [state_shape] * len(self.state_pairs)
         if not outputs_fit(e, shapes, x.dtype) or self.stream_inputs[0] != (0, inner.layout) or \
-                any(a.shape != state_shape or a.dtype != x.dtype for a in e.state[3:]):
+                e.state[0].shape != (3,) or e.state[0].dtype != np.int64 or \
+                any(a.shape != state_shape or a.dtype != x.dtype for a in e.state[1:]):
             return False
         outs = [output(e, j, shape, x.dtype) for j, shape in enumerate(shapes)]
-        seen, started, end = (e.arg(a, "st") for a in e.state[:3])
-        carried = [e.arg(a, "st") for a in e.state[3:]]
-        lo, hi, start = e.fresh("lo"), e.fresh("hi"), e.fresh("start")
-        e.line(f"{start} = {seen}[0] - {self.delay}")
-        e.line(f"{seen}[0] += {p}")
-        e.line(f"{lo} = min({p}, max(0, -{start}))")
-        e.line(f"{hi} = {p} if {end}[0] < 0 else max({lo}, min({p}, {end}[0] - {start}))")
+        counters = e.arg(e.state[0], "st")
+        carried = [e.arg(a, "st") for a in e.state[1:]]
+        start, lo, hi = e.fresh("start"), e.fresh("lo"), e.fresh("hi")
+        e.line(f"{start}, {lo}, {hi} = {e.kernel(advance_frames)}({counters}, {p}, {self.delay}, 0)")
         e.line(f"if {lo} == {hi}:")
         for out in outs:
             e.line(f"    {out}[...] = 0")
         e.line("else:")
-        e.line(f"    if {started}[0] == 0:")
+        e.line(f"    if {counters}[2] == 0:")
         for (i, _), array in zip(self.state_pairs, carried):
             initial = e.ins[i] if i < len(e.ins) and e.ins[i] is not None else 0
             e.line(f"        {array}[...] = {initial}")
-        e.line(f"    {started}[0] = 1")
+        e.line(f"    {counters}[2] = 1")
         ys = emit_steps(inner, e, e.ins[0], outs[0], carried, weights, hidden, lens, x.dtype,
                         frames=(lo, hi), indent="    ")
         e.line(f"    {ys}[:{lo}] = 0")
@@ -138,17 +133,13 @@ class Recurrence(StatefulOp):
         return True
 
     def bind_length(self, state, bindings):
-        """Keep the stream end (known once the session is flushed) where compiled code reads it."""
-        state[2][0] = self._end(bindings)
-
-    def _end(self, bindings) -> int:
-        end = dims.evaluate(self.length, bindings) if self.length is not None else None
-        return end if isinstance(end, int) else -1
+        """Keep the stream end (known once the session is flushed) where every pulse reads it."""
+        state[0][1] = stream_end(self.length, bindings)
 
     def done(self, state, bindings) -> bool:
         """Has every frame of the stream gone through (so the final state is final)?"""
-        end = dims.evaluate(self.length, bindings)
-        return isinstance(end, int) and int(state[0][0]) - self.delay >= end
+        seen, end = int(state[0][0]), int(state[0][1])
+        return end >= 0 and seen - self.delay >= end
 
     def _run(self, args, scope):
         return list(self.inner.eval_scoped(args, scope) if self.uses_scope else self.inner.eval(*args))

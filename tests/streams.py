@@ -13,6 +13,7 @@ class Builder:
     def __init__(self, draw, channels):
         self.draw, self.nodes, self.inits, self.n = draw, [], [], 0
         self.channels, self.stride = channels, 1
+        self.first_channels = channels
         self.rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
 
     def name(self, base):
@@ -105,6 +106,13 @@ class Builder:
         self.channels = hidden
         return out
 
+    def model(self, y):
+        """The graph built so far, from input x [1, C, S] to output y."""
+        graph = helper.make_graph(self.nodes, "random", [helper.make_tensor_value_info(
+            "x", TensorProto.FLOAT, [1, self.first_channels, "S"])], [
+                helper.make_tensor_value_info(y, TensorProto.FLOAT, None)], self.inits)
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
     def axes(self, *values):
         name = self.name("axes")
         self.inits.append(numpy_helper.from_array(np.array(values, np.int64), name))
@@ -166,11 +174,25 @@ def causal_models(draw):
             x = b.conv2d(x)
         else:
             x = b.prefix(x)
-    graph = helper.make_graph(b.nodes, "random", [helper.make_tensor_value_info(
-        "x", TensorProto.FLOAT, [1, channels, "S"])], [helper.make_tensor_value_info(
-            x, TensorProto.FLOAT, None)], b.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    return model, channels, b.stride
+    return b.model(x), channels, b.stride
+
+
+@st.composite
+def stateful_models(draw):
+    """A causal graph holding every stateful streaming op, in a random order among other
+    layers: a Pad along time (a PulsePad with an end), a conv of kernel >= 2 (a Delay), a
+    constant head (a PulsePad with a prefix) and an LSTM or GRU (a Recurrence)."""
+    channels = draw(st.integers(1, 3))
+    b = Builder(draw, channels)
+    layers = {"pad": b.pad, "conv": lambda x: b.conv(x, k=draw(st.integers(2, 4))),
+              "prefix": b.prefix, "recurrent": b.recurrent, "pool": b.pool,
+              "branches": b.branches, "slice": b.slice_start}
+    chosen = ["pad", "conv", "prefix", "recurrent"] + draw(st.lists(
+        st.sampled_from(["conv", "pool", "branches", "slice"]), max_size=2))
+    x = "x"
+    for layer in draw(st.permutations(chosen)):
+        x = layers[layer](x)
+    return b.model(x), channels, b.stride
 
 
 def all_sizes_positive(model, n):
@@ -179,15 +201,24 @@ def all_sizes_positive(model, n):
                for f in model.graph.facts.values() for d in f.shape)
 
 
-def stream_through(pm, x, chunk_sizes, axis):
-    s = pm.session(pad_value=np.nan)
-    outs, i = [], 0
+def chunks_of(x, chunk_sizes, axis):
+    """x cut along `axis` into chunks of the given sizes, then one chunk of what is left."""
+    chunks, i = [], 0
     for n in chunk_sizes:
         if i >= x.shape[axis]:
             break
-        outs.append(s.push(np.take(x, range(i, min(i + n, x.shape[axis])), axis=axis))[0])
+        chunks.append(np.take(x, range(i, min(i + n, x.shape[axis])), axis=axis))
         i += n
     if i < x.shape[axis]:
-        outs.append(s.push(np.take(x, range(i, x.shape[axis]), axis=axis))[0])
-    outs.append(s.flush()[0])
+        chunks.append(np.take(x, range(i, x.shape[axis]), axis=axis))
+    return chunks
+
+
+def pushes(session, chunks) -> list:
+    """Output 0 of each push of `chunks`, then of the flush."""
+    return [session.push(c)[0] for c in chunks] + [session.flush()[0]]
+
+
+def stream_through(pm, x, chunk_sizes, axis):
+    outs = pushes(pm.session(pad_value=np.nan), chunks_of(x, chunk_sizes, axis))
     return np.concatenate(outs, axis=pm.output_streams[0].axis)

@@ -4,7 +4,9 @@
 The `no_compiles` fixture makes any attempt to build a Numba dispatcher fail the test, so each
 test also proves that the twins cover every kernel its model reaches. References: onnx's node
 test data (the conformance allow-list) and onnxruntime (random single-node models); a child
-process checks that the shared models run without importing Numba at all.
+process checks that the shared models run without importing Numba at all. The streaming ops'
+per-pulse loops (kernels/delay.py, kernels/pulse.py) are also run on machine code, which must
+equal the twin exactly, as both must equal a naive reference.
 """
 import json
 import os
@@ -21,7 +23,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 import pulsar
 from pulsar.kernels import conv as kconv
+from pulsar.kernels import delay as kdelay
 from pulsar.kernels import jit as kernel_jit
+from pulsar.kernels import pulse as kpulse
 from reference import ort_run
 from shared_data import audio_dir, models_dir
 
@@ -483,6 +487,98 @@ def test_erf_matches_onnxruntime(no_compiles, dtype):
     reference = ort_run if dtype == np.float32 else onnx_reference
     np.testing.assert_allclose(got, reference(model, {"x": x.astype(dtype)})[0], rtol=1e-6,
                                atol=1e-7)
+
+
+# --- the streaming ops' per-pulse loops: machine code, twin and a naive reference -------------
+
+STREAM_DTYPES = [np.float32, np.float64, np.int64, np.bool_]
+
+
+def stream_values(rng, shape, dtype):
+    """Random values of `dtype`; floats hold a NaN and an inf, which frame copies must keep."""
+    if dtype == np.bool_:
+        return rng.random(shape) < 0.5
+    values = rng.standard_normal(shape) * 10
+    if np.dtype(dtype).kind == "f" and values.size >= 2:
+        values.reshape(-1)[rng.choice(values.size, 2, replace=False)] = [np.nan, -np.inf]
+    return values.astype(dtype)
+
+
+def on_both(kernel, arrays, *scalars):
+    """kernel(*arrays, *scalars) on machine code and on its twin, each side on its own copies of
+    `arrays`: [(result, arrays after the call)] for the two sides."""
+    sides = []
+    for fn in (kernel, kernel.twin):
+        copies = [a.copy() for a in arrays]
+        sides.append((fn(*copies, *scalars), copies))
+    return sides
+
+
+@SETTINGS
+@given(st.data())
+def test_delay_line_kernel_and_twin_equal_a_concatenation(compiled_kernels, data):
+    """Three pulses through one line: out = concat(history, x)[:n], history its last frames."""
+    d = data.draw
+    outer, inner, kept = d(st.integers(1, 3)), d(st.integers(1, 3)), d(st.integers(0, 6))
+    p = d(st.integers(0, 6))
+    n = p + d(st.integers(0, kept))            # the pulse and up to `kept` frames of history
+    dtype = d(st.sampled_from(STREAM_DTYPES))
+    rng = np.random.default_rng(d(st.integers(0, 2 ** 16)))
+    history = stream_values(rng, (outer, kept, inner), dtype)
+    lines = [history.copy(), history.copy()]       # the state of each side
+    for _ in range(3):
+        x = stream_values(rng, (outer, p, inner), dtype)
+        line = np.concatenate([history, x], axis=1)
+        history = line[:, line.shape[1] - kept:]
+        for side, fn in enumerate((kdelay.delay_line_push, kdelay.delay_line_push.twin)):
+            out = np.zeros((outer, n, inner), dtype)
+            fn(x, lines[side], out)
+            np.testing.assert_array_equal(out, line[:, :n])
+            np.testing.assert_array_equal(lines[side], history)
+
+
+@SETTINGS
+@given(seen=st.integers(0, 40), end=st.one_of(st.just(-1), st.integers(0, 40)),
+       frames=st.integers(0, 8), delay=st.integers(0, 12), begin=st.integers(0, 12),
+       more=st.lists(st.integers(0, 1), max_size=1))
+def test_advance_frames_kernel_and_twin_count_the_stream_frames(compiled_kernels, seen, end,
+                                                                frames, delay, begin, more):
+    counters = np.array([seen, end, *more], np.int64)
+    sides = on_both(kpulse.advance_frames, [counters], frames, delay, begin)
+    (result, (after,)), (twin_result, (twin_after,)) = sides
+    assert tuple(int(v) for v in result) == twin_result
+    np.testing.assert_array_equal(after, twin_after)
+    assert after.tolist() == [seen + frames, end, *more]       # only the frames seen move
+    start, low, high = twin_result
+    inside = [t for t in range(frames) if begin <= start + t and (end < 0 or start + t < end)]
+    assert start == seen - delay and 0 <= low <= high <= frames
+    assert list(range(low, high)) == inside
+
+
+@SETTINGS
+@given(st.data())
+def test_pad_frames_kernel_and_twin_equal_a_frame_loop(compiled_kernels, data):
+    d = data.draw
+    outer, inner, p, m = (d(st.integers(1, 3)), d(st.integers(1, 3)), d(st.integers(0, 7)),
+                          d(st.integers(0, 4)))
+    low = d(st.integers(0, p))
+    high, start = d(st.integers(low, p)), d(st.integers(-4, 9))
+    dtype = d(st.sampled_from(STREAM_DTYPES))
+    rng = np.random.default_rng(d(st.integers(0, 2 ** 16)))
+    x, prefix = stream_values(rng, (outer, p, inner), dtype), stream_values(rng, (outer, m, inner), dtype)
+    fill = np.dtype(dtype).type(d(st.sampled_from([0.0, 1.0, -2.0] + [np.nan, -np.inf] *
+                                                  (np.dtype(dtype).kind == "f"))))
+    want = np.empty_like(x)
+    for t in range(p):
+        j = start + t
+        want[:, t] = (prefix[:, j] if 0 <= j < m else fill) if t < low else \
+            x[:, t] if t < high else fill
+    in_place = d(st.booleans())            # out may be x itself
+    for fn in (kpulse.pad_frames, kpulse.pad_frames.twin):
+        source = x.copy()
+        out = source if in_place else np.zeros_like(x)
+        fn(source, out, start, low, high, fill, prefix)
+        np.testing.assert_array_equal(out, want)
 
 
 # --- whole models, without Numba ------------------------------------------------------------

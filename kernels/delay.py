@@ -1,0 +1,44 @@
+"""The delay line of pulsed plans: a stream held back by whole frames, with history for windows.
+
+Arrays are (outer, frames, inner) views of C-contiguous tensors around the stream axis (the
+caller reshapes), so one loop serves every rank and axis. The history is the session's state,
+updated in place once per pulse: it is never reallocated, so snapshot, restore and compiled code
+all see the same array.
+"""
+from .jit import jit
+
+
+@jit
+def delay_line_push(x, history, out):
+    """One pulse through a delay line: with y = concat(history, x) along frames,
+    out = y[:n] and then history = y[-kept:] (n = out frames, kept = history frames).
+
+    x (outer, p, inner), history (outer, kept, inner), out (outer, n, inner): one dtype, equal
+    outer and inner, n <= kept + p. Written: out, and history (the state). out must not overlap
+    x or history. The history shifts by a forward loop: a slice assignment between overlapping
+    parts of one array would allocate a temporary copy.
+    """
+    outer, p, inner = x.shape
+    kept, n = history.shape[1], out.shape[1]
+    head = min(kept, n)
+    for o in range(outer):
+        for t in range(head):
+            for i in range(inner):
+                out[o, t, i] = history[o, t, i]
+        for t in range(kept, n):
+            for i in range(inner):
+                out[o, t, i] = x[o, t - kept, i]
+        if p >= kept:
+            for t in range(kept):
+                for i in range(inner):
+                    history[o, t, i] = x[o, p - kept + t, i]
+        else:
+            for t in range(kept - p):
+                for i in range(inner):
+                    history[o, t, i] = history[o, t + p, i]
+            for t in range(p):
+                for i in range(inner):
+                    history[o, kept - p + t, i] = x[o, t, i]
+
+
+from . import delay_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)
