@@ -117,19 +117,21 @@ class Recurrence(StatefulOp):
         e.line(f"{start}, {lo}, {hi} = {e.kernel(advance_frames)}({counters}, {p}, {self.delay}, 0)")
         e.line(f"if {lo} == {hi}:")
         for out in outs:
-            e.line(f"    {out}[...] = 0")
+            e.fill(out, 0, "    ")
         e.line("else:")
         e.line(f"    if {counters}[2] == 0:")
         for (i, _), array in zip(self.state_pairs, carried):
-            initial = e.ins[i] if i < len(e.ins) and e.ins[i] is not None else 0
-            e.line(f"        {array}[...] = {initial}")
+            if i < len(e.ins) and e.ins[i] is not None:
+                e.copy(array, e.ins[i], "        ")
+            else:
+                e.fill(array, 0, "        ")
         e.line(f"    {counters}[2] = 1")
         ys = emit_steps(inner, e, e.ins[0], outs[0], carried, weights, hidden, lens, x.dtype,
                         frames=(lo, hi), indent="    ")
         e.line(f"    {ys}[:{lo}] = 0")
         e.line(f"    {ys}[{hi}:] = 0")
         for (_, o), array in zip(self.state_pairs, carried):
-            e.line(f"    {outs[o]}[...] = {array}")
+            e.copy(outs[o], array, "    ")
         return True
 
     def bind_length(self, state, bindings):

@@ -1,9 +1,10 @@
-"""Data movement in compiled plans: what Concat, Slice, Split, Pad, Gather, Tile, Expand, Where
-and the streaming ops (Delay, PulsePad) share when they write themselves out (pulsar/emit.py).
+"""Data movement in compiled plans: what Concat, Slice, Split, Pad, Gather, Tile, Expand and
+Where share when they write themselves out (pulsar/emit.py).
 
-These ops copy and never compute, so their lines are slice assignments whose bounds are
-integers fixed at emit time from static facts (the generated code cannot index out of range),
-or a loop over a precomputed flat index map where the copy is not a slice (reflect padding).
+These ops copy and never compute, so their lines copy slices (through `e.copy`, a kernel call)
+whose bounds are integers fixed at emit time from static facts (the generated code cannot index
+out of range), or loop over a precomputed flat index map where the copy is not a slice (reflect
+padding). The streaming ops (Delay, PulsePad) call their own kernels (kernels/delay.py, pulse.py).
 Outputs are always fresh buffers, never views of an input: a view would be an output aliasing
 a wire whose buffer the next call rewrites.
 """
