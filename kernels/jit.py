@@ -30,6 +30,10 @@ import threading
 import numpy as np
 
 OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
+# Kernel parameters compiled per constant value when compiled code passes one (see KernelType):
+# an activation code or a transpose flag picks a branch inside the innermost loop, and a
+# depthwise conv ran 26% slower with the branch left to run time.
+SPECIALISED = frozenset({"act", "code", "trans_a", "trans_b", "trans"})
 POLICIES = ("auto", "interpreted", "kernels", "compiled")
 
 # None: nobody chose; then a plan's tier applies, else the environment's default.
@@ -225,11 +229,14 @@ def _prepare_numba():
         """A kernel called from compiled code compiles for the plain types of its arguments,
         not for the constants the caller passes (Numba types a literal `3` as Literal[int](3)):
         one machine code per kernel and layout, shared by every call site, segment and model,
-        instead of one per distinct constant. LLVM still sees the constants where it inlines."""
+        instead of one per distinct constant (sizes, paddings). Parameters in SPECIALISED keep
+        their constant: they select code inside inner loops and take few values."""
 
         def get_call_type(self, context, args, kws):
-            args = tuple(types.unliteral(a) for a in args)
-            kws = {k: types.unliteral(v) for k, v in kws.items()}
+            names = self.dispatcher.py_func.__code__.co_varnames
+            args = tuple(a if i < len(names) and names[i] in SPECIALISED else types.unliteral(a)
+                         for i, a in enumerate(args))
+            kws = {k: v if k in SPECIALISED else types.unliteral(v) for k, v in kws.items()}
             return super().get_call_type(context, args, kws)
 
     from numba.core.boxing import box_pyobject, unbox_dispatcher
