@@ -203,7 +203,8 @@ def _segment(plan, indices, facts, consts, states, later_reads, outputs):
     arenas, views = _arenas(e)
     views.update(_pool_constants(e))
     text = "\n".join(e.lines)
-    used = [k for k, s in enumerate(ins) if re.search(rf"\b{_var(s)}\b", text)]
+    named = _names(text)
+    used = [k for k, s in enumerate(ins) if _var(s) in named]
     source = _source(e, [ins[k] for k in used], exported, [st.node for st in steps], arenas,
                      views)
     fn = codegen.load(source, stem="plan").segment
@@ -225,7 +226,8 @@ def _bind_constants(e, plan, slots) -> set:
     bound = {s for s in slots if isinstance(values.get(s), np.ndarray) and
              values[s].dtype in emitting.COMPILED_DTYPES}
     text = "\n".join(e.lines)
-    read = [s for s in slots if s in bound and re.search(rf"\b{_var(s)}\b", text)]
+    named = _names(text)
+    read = [s for s in slots if s in bound and _var(s) in named]
     e.lines[:0] = [f"{_var(s)} = {e.constant(values[s])}" for s in read]
     return bound
 
@@ -258,6 +260,11 @@ def _pool_constants(e) -> dict:
         for (name, value), start in zip(members, starts):
             views[name] = f"{view}({pool_name}, {start}, {shape_literal(value.shape)})"
     return views
+
+
+def _names(text) -> set:
+    """The identifiers in generated lines (one scan, not one per variable: plans have hundreds)."""
+    return set(re.findall(r"\b[A-Za-z_]\w*", text))
 
 
 def _runner(fn, arenas, fixed, twin, tier=None, pick=None):
