@@ -183,11 +183,9 @@ def bytecode():
     checkout under PYTHONDONTWRITEBYTECODE) every child spends ~0.5 s compiling Python source,
     which no installed user pays, while onnxruntime's bytecode is installed."""
     import compileall
-    import pulsar
-    import pulsar.kernels
-    import pulsar.streaming
-    for package in (pulsar, pulsar.kernels, pulsar.streaming):
-        compileall.compile_dir(os.path.dirname(package.__file__), quiet=1)
+    import importlib
+    for name in ("pulsar", "pulsar.kernels", "pulsar.streaming"):
+        compileall.compile_dir(os.path.dirname(importlib.import_module(name).__file__), quiet=1)
 
 
 def measure(runs: int) -> dict:
