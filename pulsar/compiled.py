@@ -15,7 +15,6 @@ serves a second process, and editing a kernel never reuses stale machine code.
 import functools
 import math
 import os
-import re
 
 import numpy as np
 
@@ -199,11 +198,10 @@ def _segment(plan, indices, facts, consts, states, later_reads, outputs):
         written.update(s for s in step.outs if s >= 0)
     after = later_reads[indices[-1]] | outputs
     exported = [s for step in steps for s in step.outs if s >= 0 and s in after]
-    ins = [s for s in read_first if s not in _bind_constants(e, plan, read_first)]
+    named = emitting.identifiers("\n".join(e.lines))
+    ins = [s for s in read_first if s not in _bind_constants(e, plan, read_first, named)]
     arenas, views = _arenas(e)
     views.update(_pool_constants(e))
-    text = "\n".join(e.lines)
-    named = _names(text)
     used = [k for k, s in enumerate(ins) if _var(s) in named]
     source = _source(e, [ins[k] for k in used], exported, [st.node for st in steps], arenas,
                      views)
@@ -217,16 +215,14 @@ def _segment(plan, indices, facts, consts, states, later_reads, outputs):
                 exported, frees, None)
 
 
-def _bind_constants(e, plan, slots) -> set:
+def _bind_constants(e, plan, slots, named) -> set:
     """The plan constants among `slots`, bound to the function as fixed arguments (those its
-    lines read) rather than passed in: every run then skips gathering them, and constants
-    only the interpreted twin reads (weights a node prepared) are not passed at all. The twin
-    takes constants from the plan."""
+    lines read: `named`) rather than passed in: every run then skips gathering them, and
+    constants only the interpreted twin reads (weights a node prepared) are not passed at
+    all. The twin takes constants from the plan."""
     values = dict(plan.const_slots)
     bound = {s for s in slots if isinstance(values.get(s), np.ndarray) and
              values[s].dtype in emitting.COMPILED_DTYPES}
-    text = "\n".join(e.lines)
-    named = _names(text)
     read = [s for s in slots if s in bound and _var(s) in named]
     e.lines[:0] = [f"{_var(s)} = {e.constant(values[s])}" for s in read]
     return bound
@@ -247,11 +243,10 @@ def _pool_constants(e) -> dict:
     for dtype, members in sorted(groups.items(), key=lambda g: g[0].str):
         if len(members) < 2:
             continue
-        step = max(1, ALIGN // dtype.itemsize)
         starts, size = [], 0
         for _, value in members:
             starts.append(size)
-            size += -(-max(value.size, 1) // step) * step
+            size += _aligned(value)
         pool = np.zeros(size, dtype)
         for (_, value), start in zip(members, starts):
             pool[start:start + value.size] = value.reshape(-1)
@@ -260,11 +255,6 @@ def _pool_constants(e) -> dict:
         for (name, value), start in zip(members, starts):
             views[name] = f"{view}({pool_name}, {start}, {shape_literal(value.shape)})"
     return views
-
-
-def _names(text) -> set:
-    """The identifiers in generated lines (one scan, not one per variable: plans have hundreds)."""
-    return set(re.findall(r"\b[A-Za-z_]\w*", text))
 
 
 def _runner(fn, arenas, fixed, twin, tier=None, pick=None):
@@ -333,6 +323,12 @@ def _interpreted(plan, steps, ins, exported):
 ALIGN = 64     # bytes: each buffer in an arena starts on a cache line (and a vector boundary)
 
 
+def _aligned(value) -> int:
+    """Elements `value` takes in an arena or pool: its size rounded up to ALIGN bytes."""
+    step = max(1, ALIGN // value.dtype.itemsize)
+    return -(-max(value.size, 1) // step) * step
+
+
 def _arenas(e):
     """Buffers and scratch of one function packed into one array per dtype: Numba's call
     costs ~50 ns per array argument, and a pulsed model has dozens of intermediate wires.
@@ -345,21 +341,17 @@ def _arenas(e):
             groups.setdefault(value.dtype, []).append((name, value))
     arenas, views = [], {}
     for k, (dtype, members) in enumerate(sorted(groups.items(), key=lambda g: g[0].str)):
-        step = max(1, ALIGN // dtype.itemsize)
-
-        def size(value):
-            return -(-max(value.size, 1) // step) * step
         offset, spans = 0, []
         for name, value in members:
             if name not in e.scratch:
                 spans.append((name, offset, value))
-                offset += size(value)
+                offset += _aligned(value)
         ends = {}
         for name, value in members:
             if name in e.scratch:
                 start = ends.get(e.scratch[name], offset)
                 spans.append((name, start, value))
-                ends[e.scratch[name]] = start + size(value)
+                ends[e.scratch[name]] = start + _aligned(value)
         arena_name = f"arena{k}"
         arenas.append((arena_name, np.zeros(max([offset, *ends.values()]), dtype)))
         view = e.kernel(arena_view)

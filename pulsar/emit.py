@@ -8,6 +8,8 @@ through `e.arg(array)`, so the generated source depends on shapes, never on weig
 one cached compilation serves every model of that structure. Returning False leaves the node
 to the interpreter; nothing it wrote is kept.
 """
+import re
+
 import numpy as np
 
 from .fact import Fact
@@ -41,9 +43,7 @@ class Emitter:
 
     def arg(self, value, stem="a", movable=False) -> str:
         """An argument bound to `value` (the same object always gets the same name).
-        `movable`: a buffer made for this function alone, which may live in an arena.
-        Stem "w" promises a constant the generated code only reads (weights, index maps),
-        as `constant` does."""
+        `movable`: a buffer made for this function alone, which may live in an arena."""
         key = id(value)
         if key not in self._arg_ids:
             name = f"{stem}{len(self.args)}"
@@ -51,14 +51,12 @@ class Emitter:
             self._arg_ids[key] = name
             if movable:
                 self.movable.add(name)
-            if stem == "w":
-                self.constants.add(name)
         return self._arg_ids[key]
 
     def constant(self, value) -> str:
-        """An argument bound to a constant array that the generated code only reads: small
-        ones may share one array (see compiled._pool_constants)."""
-        name = self.arg(value, "c")
+        """An argument bound to a constant array that the generated code only reads (weights,
+        index maps): small ones may share one array (see compiled._pool_constants)."""
+        name = self.arg(value, "w")
         self.constants.add(name)
         return name
 
@@ -110,6 +108,9 @@ class NodeEmitter:
     def arg(self, value, stem="a") -> str:
         return self.e.arg(value, stem)
 
+    def constant(self, value) -> str:
+        return self.e.constant(value)
+
     def line(self, text: str):
         self.e.line(text)
 
@@ -156,6 +157,12 @@ def static(fact) -> bool:
     """A plain tensor fact whose shape is all integers (what compiled code can allocate)."""
     return isinstance(fact, Fact) and type(fact) is Fact and \
         all(isinstance(d, int) for d in fact.shape) and fact.dtype != object
+
+
+def identifiers(text: str) -> set:
+    """The names in generated source, in one scan (not one search per name: a plan has
+    hundreds of variables)."""
+    return set(re.findall(r"\b[A-Za-z_]\w*", text))
 
 
 def shape_literal(shape) -> str:

@@ -205,7 +205,7 @@ class PulsePad(StatefulOp):
         o3 = view3(e, e.buffer(0), x.shape, axis, contiguous=True)
         e.line(f"{start}, {low}, {high} = {e.kernel(advance_frames)}("
                f"{e.arg(counters, 'state')}, {p}, {self.delay}, {self.begin})")
-        prefix = e.arg(self._prefix3(x.dtype, outer, inner), "w")
+        prefix = e.constant(self._prefix3(x.dtype, outer, inner))
         e.line(f"{e.kernel(pad_frames)}({x3}, {o3}, {start}, {low}, {high}, "
                f"{scalar(self.value, x.dtype)}, {prefix})")
         return True

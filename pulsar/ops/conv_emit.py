@@ -47,7 +47,7 @@ def emit_conv(op, e) -> bool:
     else:       # distinct filters computed once, channels copied after (as eval does)
         out = e.new_buffer((plan.out_shape[0], weights.w.shape[0], *plan.out_shape[2:]), x.dtype)
         _emit_conv_body(op, e, x, plan, weights, out)
-        e.copy(final, f"{out}[:, {e.arg(weights.copies.astype(np.int64), 'w')}]")
+        e.copy(final, f"{out}[:, {e.constant(weights.copies.astype(np.int64))}]")
         return True
     _emit_conv_body(op, e, x, plan, weights, out)
     return True
@@ -56,7 +56,7 @@ def emit_conv(op, e) -> bool:
 def _emit_conv_body(op, e, x, plan, weights, out):
     """Lines computing the conv of distinct filters `weights` into the buffer `out`."""
     xs = e.view(e.ins[0], x.shape)
-    bias = e.arg(weights.b, "w")
+    bias = e.constant(weights.b)
     fused = ", ".join(literal(v) for v in plan.fused)
     N, C = x.shape[0], x.shape[1]
     M = weights.w.shape[0]
@@ -70,7 +70,7 @@ def _emit_conv_body(op, e, x, plan, weights, out):
         fn = {"conv3d": kconv.conv3d_direct, "flat": kconv.conv2d_flat,
               "direct": kconv.conv2d_direct}[plan.algorithm]
         args = ", ".join(literal(a) for a in plan.args)
-        e.line(f"{e.kernel(fn)}({xs}, {e.arg(w4, 'w')}, {bias}, {out4}, {args})")
+        e.line(f"{e.kernel(fn)}({xs}, {e.constant(w4)}, {bias}, {out4}, {args})")
         return
     mm, planes = e.kernel(gemm.matmul_into), e.kernel(kconv.bias_activation_planes)
     spatial = math.prod(plan.out_shape[2:])
@@ -84,14 +84,14 @@ def _emit_conv_body(op, e, x, plan, weights, out):
         x3 = e.fresh("x")
         e.line(f"{x3} = {e.view(e.ins[0], (N, C, H * W))}")
         e.line(f"for n in range({N}):")
-        e.line(f"    {mm}({e.arg(weights.taps, 'w')}, {x3}[n], {y})")
+        e.line(f"    {mm}({e.constant(weights.taps)}, {x3}[n], {y})")
         e.line(f"    {e.kernel(kconv.sum_taps)}({y}, {e.view(out, (N, M, spatial))}[n], "
                f"{bias}, {KH}, {KW}, {dh}, {dw}, {pt}, {pl}, {H}, {W}, {OW}, {fused})")
         return
     # im2col / gather / pointwise: per image and group, columns then one GEMM
     group = op.group
     MG, CG = M // group, C // group
-    w2 = e.arg(np.ascontiguousarray(weights.w.reshape(M, -1)), "w")
+    w2 = e.constant(np.ascontiguousarray(weights.w.reshape(M, -1)))
     o3 = e.fresh("o")
     e.line(f"{o3} = {e.view(out, (N, M, spatial))}")
     x4 = e.fresh("x")
@@ -130,7 +130,7 @@ def _fill_columns(e, plan, x, x4, w4, cols, C, indent, channel):
     """The line filling `cols` with image n's im2col columns from input channel `channel`."""
     N = x.shape[0]
     if plan.index is not None:
-        index = e.arg(plan.index, "w")
+        index = e.constant(plan.index)
         flat = e.view(x4, (N, C, math.prod(x.shape[2:])))
         e.line(f"{indent}{e.kernel(kconv.fill_im2col_gather)}({flat}, n, {channel}, {cols}, {index})")
     else:

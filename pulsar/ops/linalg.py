@@ -132,13 +132,13 @@ class Gemm(Op):
             value = e.const(2)
             if value is None:
                 return False
-            c = e.arg(np.ascontiguousarray(value * self.beta, dtype=a.dtype), "w")
+            c = e.constant(np.ascontiguousarray(value * self.beta, dtype=a.dtype))
         buf = e.buffer(0)
         b, trans_b = e.view(e.ins[1], e.in_facts[1].shape), bool(self.transB)
         weight = e.const(1)
         if trans_b and weight is not None and e.out_facts[0].shape[0] == 1:
             # one row times a transposed constant: GEMV runs faster on the stored transpose
-            b, trans_b = e.arg(np.ascontiguousarray(weight.T, dtype=a.dtype), "w"), False
+            b, trans_b = e.constant(np.ascontiguousarray(weight.T, dtype=a.dtype)), False
         e.line(f"{e.kernel(gemm.gemm)}({e.view(e.ins[0], a.shape)}, {b}, {buf}, "
                f"{bool(self.transA)}, {trans_b}, {float(self.alpha)!r}, 0.0)")
         if c is not None and self.beta != 0.0:

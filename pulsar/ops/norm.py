@@ -64,7 +64,7 @@ def _emit_channel_params(e, first, c) -> list:
     for i in range(first, len(e.ins)):
         value = e.const(i)
         if value is not None:
-            names.append(e.arg(np.ascontiguousarray(value.reshape(c), dtype=np.float64), "w"))
+            names.append(e.constant(np.ascontiguousarray(value.reshape(c), dtype=np.float64)))
         else:
             names.append(f"{e.view(e.ins[i], (c,))}.astype(np.float64)")
     return names
@@ -281,7 +281,7 @@ class LayerNormalization(Op):
                 row = np.ascontiguousarray(np.broadcast_to(value, shape), dtype=dtype).reshape(-1)
             except ValueError:
                 return None
-            return e.arg(row, "w")
+            return e.constant(row)
         fact = e.in_facts[i]
         if fact.dtype != dtype or tuple(fact.shape) != tuple(shape):
             return None

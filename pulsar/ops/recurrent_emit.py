@@ -35,7 +35,7 @@ def prepare(op, e, lens=None):
     except PulsarError:
         return None
     if all(args[i] is not None for i in WEIGHTS if i < len(facts) and facts[i] is not None):
-        weights = [[e.arg(a, "w") for a in direction]
+        weights = [[e.constant(a) for a in direction]
                    for direction in op._weights(args, hidden, x.dtype)]
     else:
         weights = runtime_weights(op, e, facts, hidden, x.dtype)
@@ -46,7 +46,7 @@ def runtime_weights(op, e, facts, hidden, dtype) -> list:
     """Weight names per direction when weights are computed or fed: W and R copied each run
     into Fortran-ordered buffers (the kernels' fast path, as `_weights` prepares them)."""
     g = op.gates * hidden
-    zeros = e.arg(np.zeros(max(g, 3 * hidden), dtype), "w")
+    zeros = e.constant(np.zeros(max(g, 3 * hidden), dtype))
     weights = []
     for k in range(op.n_dirs):
         w, r = (fortran_copy(e, e.ins[i], k, facts[i].shape[1:], dtype) for i in (1, 2))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..emit import NodeEmitter, static
+from ..emit import NodeEmitter, identifiers, static
 from .control import ANALYSIS
 
 INDENT = "    "
@@ -86,7 +86,8 @@ def emit_subgraph(ne, plan, inputs: list):
             return None
     outs = [name(s) for s in plan.output_slots]
     body = "\n".join(e.lines[mark:]) + "\n" + " ".join(outs)
-    used = [(n, v) for n, v in placeholders.items() if re.search(rf"\b{n}\b", body)]
+    named = identifiers(body)
+    used = [(n, v) for n, v in placeholders.items() if n in named]
     if any(not isinstance(v, np.ndarray) or v.dtype == object for _, v in used):
         ne.why = "its subgraph reads a constant compiled code cannot hold"
         return None
