@@ -325,7 +325,8 @@ def _floordiv_exact(value, divisor: Dim):
     if isinstance(value, int):
         return 0 if value == 0 else fail()
     if len(divisor._terms) != 1 or divisor._const:
-        return _polynomial_multiple(value, divisor) or fail()
+        quotient = _polynomial_multiple(value, divisor)
+        return fail() if quotient is None else quotient
     (div_mono, div_coeff), = divisor._terms
     if value._const:
         fail()
@@ -339,13 +340,18 @@ def _floordiv_exact(value, divisor: Dim):
 
 
 def _polynomial_multiple(value: Dim, divisor: Dim):
-    """q if value == q * divisor for an int q != 0, else None."""
+    """q if value == q * divisor for a nonzero q that is an int or one term (2*S*S + 2*S over
+    2*S + 2 is S), else None. Each term of `value` that the divisor's first term divides gives
+    the candidate; the product decides."""
     mono, coeff = divisor._terms[0]
-    mine = dict(value._terms).get(mono)
-    if mine is None or mine % coeff:
-        return None
-    quotient = mine // coeff
-    return quotient if _sum((value, _scale(divisor, -quotient))) == 0 else None
+    for mine, c in value._terms:
+        rest = _mono_remove(mine, mono)
+        if rest is None or c % coeff:
+            continue
+        quotient = c // coeff if not rest else _build({rest: c // coeff}, 0)
+        if _sum((value, _scale(_mul(quotient, divisor), -1))) == 0:
+            return quotient
+    return None
 
 
 def _mono_remove(mono: tuple, part: tuple):

@@ -415,3 +415,13 @@ def test_property_bounds_respect_assumptions(tree, samples):
     for values in samples:
         values = dict(values, S=values["S"] + 10, T=values["T"] + 3)
         assert low is None or low <= evaluate(value, values)
+
+
+def test_exact_division_by_a_polynomial_with_a_one_term_quotient():
+    # a Reshape whose -1 divides 2*S*(S+1) elements by 2*(S+1) (found by hypothesis)
+    S = sym("S")
+    q = (2 * S * S + 2 * S) // (2 * S + 2)
+    for s in range(1, 12):
+        assert evaluate(q, {"S": s}) == (2 * s * s + 2 * s) // (2 * s + 2)
+    with pytest.raises(DimError):
+        (2 * S * S + 3 * S) // (2 * S + 2)
