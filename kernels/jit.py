@@ -234,10 +234,19 @@ def _prepare_numba():
 
         def get_call_type(self, context, args, kws):
             names = self.dispatcher.py_func.__code__.co_varnames
-            args = tuple(a if i < len(names) and names[i] in SPECIALISED else types.unliteral(a)
+            args = tuple(a if i < len(names) and names[i] in SPECIALISED else _plain(a)
                          for i, a in enumerate(args))
-            kws = {k: v if k in SPECIALISED else types.unliteral(v) for k, v in kws.items()}
+            kws = {k: v if k in SPECIALISED else _plain(v) for k, v in kws.items()}
             return super().get_call_type(context, args, kws)
+
+    def _plain(t):
+        """The type a kernel compiles for: no literal value, and arrays typed writable (a
+        read-only weight and a writable buffer share machine code; the flag only guards
+        stores at typing time, and kernels never store into their inputs)."""
+        t = types.unliteral(t)
+        if isinstance(t, types.Array) and not t.mutable:
+            t = t.copy(readonly=False)
+        return t
 
     from numba.core.boxing import box_pyobject, unbox_dispatcher
     from numba.core.datamodel import models, register_default
