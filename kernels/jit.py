@@ -239,6 +239,11 @@ def _prepare_numba():
             kws = {k: v if k in SPECIALISED else _plain(v) for k, v in kws.items()}
             return super().get_call_type(context, args, kws)
 
+        def get_impl_key(self, sig):
+            entry = super().get_impl_key(sig)
+            return by_symbol.implementation_key(self.dispatcher.targetctx, self.dispatcher,
+                                                sig, entry)
+
     def _plain(t):
         """The type a kernel compiles for: no literal value, and arrays typed writable (a
         read-only weight and a writable buffer share machine code; the flag only guards
@@ -255,6 +260,7 @@ def _prepare_numba():
     unbox(KernelType)(unbox_dispatcher)
     box(KernelType)(box_pyobject)
 
+    from . import by_symbol
     from . import views_numba  # noqa: F401  (registers the views' lowering)
 
     @typeof_impl.register(Kernel)

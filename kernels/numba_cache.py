@@ -10,18 +10,38 @@ Stale machine code: Numba keys an entry on its own source file's timestamp only,
 whose callee in another file changed (an activation used by every conv) would keep loading the
 old code. Each entry's stamp here also carries a hash of every kernel source, so editing any
 kernel (an upgrade of pulsar) recompiles instead of silently running old code.
+
+Compiled plan segments call kernels by symbol (kernels/by_symbol.py): their entries also list
+those kernels, loaded before the segment; an entry naming a kernel that has been recompiled
+since is a miss like any other unreadable entry.
 """
 import glob
 import logging
 import os
 
-from numba.core.caching import FunctionCache
+from numba.core.caching import CompileResultCacheImpl, FunctionCache
 
+from . import by_symbol
 from .codegen import kernels_digest
 
 log = logging.getLogger("pulsar.cache")
 
+class _CallerAwareImpl(CompileResultCacheImpl):
+    """An entry also lists the kernels its machine code calls by symbol (kernels/by_symbol.py),
+    which must be loaded before it is."""
+
+    def reduce(self, cres):
+        return super().reduce(cres), by_symbol.callees(cres.library)
+
+    def rebuild(self, target_context, payload):
+        reduced, callees = payload
+        by_symbol.load(callees)
+        return super().rebuild(target_context, reduced)
+
+
 class SafeFunctionCache(FunctionCache):
+    _impl_class = _CallerAwareImpl
+
     def __init__(self, py_func):
         super().__init__(py_func)
         stamp = self._cache_file._source_stamp

@@ -1,0 +1,91 @@
+"""Compiled plan segments call their kernels by symbol instead of linking a copy of each.
+
+Numba links the code of every jitted function a function calls into the caller's module and
+optimises the whole module again. For a kernel calling a small helper that pays (the helper is
+inlined into a hot loop), but a plan segment calls dozens of kernels once each: every segment
+re-optimised and re-emitted the machine code of every kernel it calls, 60% of its compile
+time. A segment's call is instead a declaration of the kernel's symbol, resolved when the
+segment's machine code is loaded, against the kernel's machine code already in the process.
+Calls from anything else (kernel to kernel) link as before.
+
+The price is an order: a segment's machine code may load only after its kernels' (an unresolved
+symbol is a fatal LLVM error, not an exception). A segment compiled here has compiled its
+kernels while being typed. A segment loaded from the disk cache first loads its kernels: the
+cache entry lists them (`callees`, stored by kernels/numba_cache.py), and `load` compiles or
+loads each one and checks it has the symbol the segment names; a kernel recompiled since (its
+symbol carries a per-process number) makes the entry a miss, never a crash.
+
+Numba-only: imported by kernels/jit.py once Numba is in use.
+"""
+import sys
+import weakref
+
+from numba.core import cgutils
+
+CALLER = "segment"      # the generated functions that call by symbol (pulsar/compiled.py)
+
+_callees = weakref.WeakKeyDictionary()     # a segment's code library -> [callee, ...]
+_keys = {}                                 # kernel entry point -> implementation key
+
+
+def implementation_key(context, dispatcher, signature, entry):
+    """The lowering key for calls of `dispatcher`'s overload `entry`: registered here, once, with
+    an implementation that calls by symbol from segments and links from anywhere else."""
+    key = _keys.get(entry)
+    if key is None:
+        cres = dispatcher.overloads[tuple(signature.args)]
+        key = ("pulsar.by_symbol", entry)
+        call = _implementation(cres, _callee(dispatcher, cres))
+        context._defns[key].append(call, call.signature)
+        _keys[entry] = key
+    return key
+
+
+def _callee(dispatcher, cres) -> tuple:
+    """What a segment's cache entry stores to find this kernel again in another process."""
+    py_func = dispatcher.py_func
+    return (py_func.__module__, py_func.__qualname__, tuple(cres.signature.args),
+            cres.fndesc.mangled_name)
+
+
+def _implementation(cres, callee):
+    fndesc, library = cres.fndesc, cres.library
+
+    def call(context, builder, sig, args):
+        caller = context.active_code_library
+        if caller.name == CALLER:
+            _callees.setdefault(caller, []).append(callee)
+        else:
+            context.add_linking_libs([library])
+        fn = context.declare_function(builder.module, fndesc)
+        status, result = context.call_conv.call_function(builder, fn, fndesc.restype,
+                                                         fndesc.argtypes, args)
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        if fndesc.restype != sig.return_type:
+            raise TypeError(f"{fndesc.qualname} returns {fndesc.restype}, "
+                            f"the call expects {sig.return_type}")
+        return result       # a new reference, as Numba's own calls of jitted functions
+
+    call.signature = fndesc.argtypes
+    return call
+
+
+def callees(library) -> list:
+    """The kernels a compiled segment calls by symbol (none for anything else)."""
+    return list(dict.fromkeys(_callees.get(library, ())))
+
+
+def load(entries) -> None:
+    """Compile or load each kernel a cached segment calls, before the segment's machine code
+    loads; LookupError when one is missing or now has another symbol (the entry is stale)."""
+    for module, qualname, argtypes, symbol in entries:
+        owner = sys.modules.get(module)
+        kernel = getattr(owner, qualname, None)
+        dispatcher = getattr(kernel, "dispatcher", None)
+        if dispatcher is None:
+            raise LookupError(f"the kernel {module}.{qualname} is not loaded")
+        dispatcher.compile(argtypes)
+        cres = dispatcher.overloads.get(tuple(argtypes))
+        if cres is None or cres.fndesc.mangled_name != symbol:
+            raise LookupError(f"{module}.{qualname} was recompiled since this segment was")
