@@ -165,3 +165,21 @@ def test_conv_transpose_with_a_bias_known_only_at_run_time_is_refused():
     with pytest.raises(pulsar.PulseError,
                        match=r"'up' \(ConvTranspose\).*bias 'bias' must be a constant"):
         streaming.pulse(model, symbol="S", pulse=4)
+
+
+def test_reset_and_restore_bring_back_the_carried_sums():
+    """The OverlapAdd's tail is session state: a restored snapshot repeats the pushes after it,
+    a reset repeats the stream from its start."""
+    for tier in ("interpreted", "compiled"):
+        session = streaming.pulse(pulsar.load(encoder_decoder(), tier=tier), symbol="S",
+                                  pulse=8).session()
+        x = np.random.default_rng(1).standard_normal((1, 2, 6, 40)).astype(np.float32)
+        first = session.push(x[..., :13])[0]
+        snap = session.snapshot()
+        rest = [session.push(x[..., 13:])[0], session.flush()[0]]
+        session.restore(snap)
+        again = [session.push(x[..., 13:])[0], session.flush()[0]]
+        for a, b in zip(rest, again):
+            np.testing.assert_array_equal(a, b)
+        session.reset()
+        np.testing.assert_array_equal(session.push(x[..., :13])[0], first)
