@@ -21,16 +21,19 @@ def fuse_tf_gru_cells_in_bodies(graph: Graph) -> Graph:
     read from the body and from `graph`, which holds the outer wires its nodes read."""
     for node in graph.nodes:
         op = node.op
-        if op.onnx_name not in LOOPS or getattr(op, "body", None) is None:
-            continue
-
-        def value_of(wire, body=op.body):
-            fact = body.facts.get(wire) or graph.facts.get(wire)
-            return None if fact is None or fact.value is None or fact.value.dtype == object \
-                else fact.value
-        op._cache["body_graph"] = fuse_tf_gru_cells(op.body, value_of)
-        op._cache.pop("body", None)     # a plan of the body run before, unfused
+        if op.onnx_name in LOOPS and getattr(op, "body", None) is not None:
+            op._cache["body_graph"] = fuse_tf_gru_cells(op.body, constants(op.body, graph))
+            op._cache.pop("body", None)     # a plan of the body run before, unfused
     return graph
+
+
+def constants(body: Graph, graph: Graph):
+    """value_of(wire): the value of a constant of `body` or of the enclosing `graph`, or None."""
+    def value_of(wire):
+        fact = body.facts.get(wire) or graph.facts.get(wire)
+        return None if fact is None or fact.value is None or fact.value.dtype == object \
+            else fact.value
+    return value_of
 
 
 def fuse_tf_gru_cells(graph, value_of):
