@@ -1,6 +1,8 @@
-"""NumPy twin of the delay line (kernels/delay.py): the same frame copies as slice assignments
-(NumPy copies through a temporary where source and target overlap, so the history shift is
-safe here)."""
+"""NumPy twins of the delay line and the overlap-add (kernels/delay.py): the same frame copies
+and sums as slice operations (NumPy copies through a temporary where source and target overlap,
+so the history and tail shifts are safe here)."""
+import numpy as np
+
 from . import delay as k
 
 
@@ -16,3 +18,17 @@ def delay_line_push(x, history, out):
     else:
         history[:, :kept - p] = history[:, p:]
         history[:, kept - p:] = x
+
+
+@k.overlap_add_push.numpy
+def overlap_add_push(partial, tail, out):
+    kept, n = tail.shape[1], out.shape[1]
+    head = min(kept, n)
+    if head:
+        np.add(partial[:, :head], tail[:, :head], out=out[:, :head])
+    if n > head:
+        out[:, head:] = partial[:, head:n]
+    if kept > n:
+        np.add(partial[:, n:kept], tail[:, n:], out=tail[:, :kept - n])
+    if kept:
+        tail[:, max(kept - n, 0):] = partial[:, max(kept, n):]

@@ -1,6 +1,7 @@
-"""Ops that exist only in pulsed plans: the delay line and the stream-position pad.
+"""Ops that exist only in pulsed plans: the delay line, its transpose the overlap-add, and the
+stream-position pad.
 
-Both are stateful: their state is a list of preallocated arrays the session owns (so reset,
+All are stateful: their state is a list of preallocated arrays the session owns (so reset,
 snapshot and restore are one loop over arrays), updated in place once per pulse. Each pulse's
 loop is a kernel (kernels/delay.py, kernels/pulse.py) that `eval_stateful` calls and `emit`
 writes a call to, on the same arrays, so interpreted and compiled pulses compute the same thing
@@ -16,7 +17,7 @@ import numpy as np
 from pulsar import dims
 from pulsar.emit import COMPILED_DTYPES
 from pulsar.fact import Fact
-from pulsar.kernels.delay import delay_line_push
+from pulsar.kernels.delay import delay_line_push, overlap_add_push
 from pulsar.kernels.jit import current_policy
 from pulsar.kernels.pulse import advance_frames, pad_frames
 from pulsar.ops.base import Op
@@ -141,6 +142,63 @@ class Delay(StatefulOp):
     def describe(self):
         fill = f",fill={self.fill:g}" if self.fill else ""
         return f"axis={self.axis},delay={self.delay},overlap={self.overlap}{fill}"
+
+
+@dataclass(frozen=True)
+class OverlapAdd(StatefulOp):
+    """Complete a transposed window's output: add the partial sums carried from earlier pulses.
+
+    Input pulse n + overlap frames -> output n frames: the input is one pulse's own output of a
+    window spreading each frame forward (a ConvTranspose run on that pulse alone), whose last
+    `overlap` frames still miss the contributions of the next pulses. They are kept in a
+    zero-initialised buffer and added to the next pulses' first frames.
+    """
+    onnx_name: ClassVar[str] = "OverlapAdd"
+    axis: int = 0
+    overlap: int = 0
+
+    def __post_init__(self):
+        if self.overlap < 1:       # nothing to carry: the window op needs no OverlapAdd
+            raise ValueError(f"OverlapAdd needs overlap >= 1, got {self.overlap}")
+
+    def infer(self, inputs, ctx):
+        x = inputs[0]
+        shape = list(x.shape)
+        shape[self.axis] = shape[self.axis] - self.overlap
+        return [Fact(x.dtype, tuple(shape))]
+
+    def init_state(self, input_facts, output_facts):
+        x = input_facts[0]
+        return [np.zeros(with_frames(tuple(x.shape), self.axis, self.overlap), dtype=x.dtype)]
+
+    def eval_stateful(self, state, ctx, x):
+        (tail,) = state
+        outer, m, inner = frames3(x.shape, self.axis)
+        n = m - self.overlap
+        out = np.empty((outer, n, inner), x.dtype)
+        # the views' outer and inner sizes agree by construction; reshape checks the tail's
+        loop_for(overlap_add_push, x.dtype)(x.reshape(outer, m, inner),
+                                            tail.reshape(outer, self.overlap, inner), out)
+        return (out.reshape(with_frames(x.shape, self.axis, n)),)
+
+    def emit(self, e):
+        """The overlap-add kernel on (outer, frames, inner) views of input, tail and output."""
+        x, out, axis = e.in_facts[0], e.out_facts[0], self.axis
+        if e.state is None or not movable(x) or x.rank == 0:
+            return False
+        (tail,) = e.state
+        n = x.shape[axis] - self.overlap
+        if tail.shape != with_frames(tuple(x.shape), axis, self.overlap) or \
+                tail.dtype != x.dtype or tuple(out.shape) != with_frames(tuple(x.shape), axis, n):
+            return False
+        x3 = view3(e, e.ins[0], x.shape, axis)
+        t3 = view3(e, e.arg(tail, "state"), tail.shape, axis, contiguous=True)
+        o3 = view3(e, e.buffer(0), out.shape, axis, contiguous=True)
+        e.line(f"{e.kernel(overlap_add_push)}({x3}, {t3}, {o3})")
+        return True
+
+    def describe(self):
+        return f"axis={self.axis},overlap={self.overlap}"
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 Dispatch (as in tract): a node with no streaming input is kept; an op with its own `pulsify`
 method uses it; otherwise the rule registered here for its type (the bookkeeping ops: padding,
 slicing, concat, reshape; recurrences in streaming/recurrence.py); otherwise the generic rule of
-the kind the op declares (`Op.streams`: elementwise, follows, window, frames); otherwise a
-PulseError naming the node. The ops hold their own facts (axis mappings, window geometry,
-the axes they cannot stream along): this module holds only the machinery.
+the kind the op declares (`Op.streams`: elementwise, follows, window, transposed_window,
+frames); otherwise a PulseError naming the node. The ops hold their own facts (axis mappings,
+window geometry, the axes they cannot stream along): this module holds only the machinery.
 """
 import dataclasses
 
@@ -14,12 +14,13 @@ import numpy as np
 from pulsar import dims
 from pulsar.errors import PulseError
 from pulsar.fact import StreamInfo, const
+from pulsar.ops.binary import Add
 from pulsar.ops.pad import Pad
 from pulsar.ops.shape import Reshape, ReshapeV1
 from pulsar.ops.tensor import Concat, Slice
 from pulsar.ops.unary import Identity
 
-from .ops import PulsePad
+from .ops import Delay, OverlapAdd, PulsePad
 
 RULES = {}    # op type -> its own rule (found along the op class's bases)
 KINDS = {}    # declared `Op.streams` kind -> generic rule
@@ -253,6 +254,89 @@ def delay_line(p, node, wire, span, stride, pad_before, fill):
     delay = (-shift) % stride if shift >= 0 else -shift
     wire = p.delayed(wire, delay, overlap, node.name, fill=fill)
     return wire, (delay + shift) // stride
+
+
+@kind("transposed_window")
+def transposed_window(node, p):
+    """Overlap-add: each input frame adds a window of `span` output frames, `stride` apart.
+
+    A pulse of P frames, the frames outside the stream zeroed, is run alone with no padding
+    along time: P*stride complete frames, then span - stride frames of partial sums (the tail)
+    that an OverlapAdd completes with the next pulses; the bias is added after, once per frame.
+    Frames cropped at the begin (pads) are warm-up, a delay. Output padding and frames cropped at
+    the end only move the stream's end, where the zeroed flush frames add nothing; but when the
+    end crop is longer than what a pulse adds after its last input frame, a push would return
+    frames the whole output does not have, so the output is held back by the difference.
+    """
+    x, out = node.inputs[0], node.outputs[0]
+    s = p.stream(x)
+    pulsed_op, (k, stride, dilation, begin), tail, late = _transposed_pulse(node, p, s.axis)
+    bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
+    after = []                          # (name, op, more inputs) run on the pulse's output
+    if tail:
+        after.append((f"{node.name}.overlap_add", OverlapAdd(axis=s.axis, overlap=tail), []))
+    if tail and bias:
+        after.append((f"{node.name}.bias", Add(), [_bias_column(node, p, bias)]))
+    if late:
+        after.append((f"{node.name}.delay", Delay(axis=s.axis, delay=late), []))
+    masked = p.fresh(f"{x}.masked")
+    p.add(p.fresh(f"{node.name}.pad"), PulsePad(axis=s.axis, delay=s.delay, begin=0, end=s.dim),
+          [x], [masked], [s])
+    stream = StreamInfo(s.axis, batch_dim(p, out, s.axis), s.delay * stride + begin)
+    wire = p.fresh(f"{out}.partial") if after else out
+    p.add(node.name, pulsed_op, [masked] + list(node.inputs[1:2 if tail else None]), [wire],
+          [stream])
+    for i, (name, stage, more) in enumerate(after):
+        target = out if i == len(after) - 1 else p.fresh(f"{out}.{name.rsplit('.', 1)[1]}")
+        if isinstance(stage, Delay):
+            stream = dataclasses.replace(stream, delay=stream.delay + late)
+        p.add(p.fresh(name), stage, [wire] + more, [target], [stream])
+        wire = target
+    p.notes.append((node.name, f"transposed window {k} stride {stride} dilation {dilation}: "
+                    f"{p.fact(x).shape[s.axis] * stride} frames per pulse, {tail} carried, "
+                    f"{late} held back, delay {stream.delay}"))
+
+
+def _transposed_pulse(node, p, axis):
+    """(the op for one pulse, (kernel, stride, dilation, begin crop) along `axis`, tail frames,
+    frames held back) for a transposed window streaming along `axis`, or a PulseError."""
+    op = node.op
+    for w in node.inputs[1:]:
+        if w and p.stream(w) is not None:
+            p.fail(node, f"input {w!r} streams; only the data input may")
+    t = axis - 2                        # index of time among the spatial axes
+    if t < 0:
+        p.fail(node, f"the stream is on axis {axis}, a batch/channel axis; only spatial axes "
+               "can stream through a transposed window")
+    refusal = op.stream_refusal(axis, [p.fact(w) for w in node.inputs])
+    if refusal:
+        p.fail(node, refusal)
+    k, st, dl, begins, ends = op.window_along([p.batch.facts[w] if w else None
+                                               for w in node.inputs])
+    pads, r = list(begins) + list(ends), len(k)
+    pads[t] = pads[t + r] = 0
+    if not all(isinstance(v, int) for v in pads + [begins[t], ends[t]]):
+        p.fail(node, f"its padding {list(begins) + list(ends)} depends on unknown sizes")
+    span, stride = (k[t] - 1) * dl[t] + 1, st[t]
+    tail = max(span - stride, 0)
+    extra = list(op.output_padding or (0,) * r)
+    late = max(0, ends[t] - (span - stride + extra[t]))
+    extra[t] = tail + stride - span     # a pulse's output: P*stride frames, then the tail
+    pulsed_op = dataclasses.replace(op, auto_pad="NOTSET", pads=tuple(pads),
+                                    output_padding=tuple(extra), output_shape=())
+    return pulsed_op, (k[t], stride, dl[t], begins[t]), tail, late
+
+
+def _bias_column(node, p, bias):
+    """The constant bias [M] as a wire of shape [M, 1, ...], to add across the spatial axes."""
+    value = p.fact(bias).value
+    if value is None:
+        p.fail(node, f"its bias {bias!r} must be a constant to stream (it is added once the "
+               "carried partial sums are complete)")
+    column = p.fresh(f"{bias}.column")
+    spatial = p.batch.facts[node.outputs[0]].rank - 2
+    p.facts[column] = const(value.reshape((-1,) + (1,) * spatial))
+    return column
 
 
 @kind("frames")

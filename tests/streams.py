@@ -1,24 +1,36 @@
 """Random causal graphs (hypothesis) and a chunked-stream driver, for the pulse-equivalence
 tests of interpreted and compiled plans."""
+import math
+from fractions import Fraction
+
 import numpy as np
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import pulsar
+from pulsar import streaming
+from reference import ort_run
 
 
 class Builder:
-    """Builds a random causal 1-D conv graph on input x [1, C, S], tracking the stride."""
+    """Builds a random causal 1-D conv graph on input x [1, C, S], tracking what the input pulse
+    must be a multiple of (`stride`) for every strided layer to see whole pulses."""
 
     def __init__(self, draw, channels):
         self.draw, self.nodes, self.inits, self.n = draw, [], [], 0
         self.channels, self.stride = channels, 1
+        self.ratio = Fraction(1)        # frames here per input frame
         self.first_channels = channels
         self.rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
 
     def name(self, base):
         self.n += 1
         return f"{base}{self.n}"
+
+    def downsample(self, s):
+        """A layer of stride s follows: the frames reaching it must be a multiple of s."""
+        self.ratio /= s
+        self.stride = math.lcm(self.stride, self.ratio.denominator)
 
     def weight(self, *shape):
         w = self.name("w")
@@ -36,7 +48,28 @@ class Builder:
         self.nodes.append(helper.make_node(
             "Conv", [x, self.weight(out_c, self.channels, k), self.weight(out_c)], [y],
             kernel_shape=[k], strides=[s], dilations=[d], pads=pads))
-        self.channels, self.stride = out_c, self.stride * s
+        self.channels = out_c
+        self.downsample(s)
+        return y
+
+    def conv_transpose(self, x, k=None, s=None):
+        """An upsampling layer: ConvTranspose by s, with drawn dilation, pads, output padding,
+        group and bias."""
+        draw = self.draw
+        s = s or draw(st.integers(1, 3))
+        k = k or draw(st.integers(1, 5))
+        d = draw(st.integers(1, 2))
+        group = draw(st.sampled_from([g for g in (1, 2) if self.channels % g == 0]))
+        out_c = group * draw(st.integers(1, 2))
+        pads = [draw(st.integers(0, 3)), draw(st.integers(0, 3))]
+        inputs = [x, self.weight(self.channels, out_c // group, k)]
+        inputs += [self.weight(out_c)] if draw(st.booleans()) else []
+        y = self.name("up")
+        self.nodes.append(helper.make_node(
+            "ConvTranspose", inputs, [y], kernel_shape=[k], strides=[s], dilations=[d],
+            pads=pads, output_padding=[draw(st.integers(0, s - 1))], group=group))
+        self.channels = out_c
+        self.ratio *= s
         return y
 
     def pool(self, x):
@@ -48,7 +81,7 @@ class Builder:
         y = self.name("pool")
         self.nodes.append(helper.make_node(kind, [x], [y], kernel_shape=[k], strides=[s],
                                            pads=pads, **extra))
-        self.stride *= s
+        self.downsample(s)
         return y
 
     def unary(self, x, op):
@@ -135,7 +168,8 @@ class Builder:
                              kernel_shape=[kt, freq], strides=[st_, 1], dilations=[dt, 1], pads=pads),
             helper.make_node("Squeeze", [conv, self.axes(3)], [out]),
         ]
-        self.channels, self.stride = out_c, self.stride * st_
+        self.channels = out_c
+        self.downsample(st_)
         return out
 
     def prefix(self, x):
@@ -155,9 +189,11 @@ def causal_models(draw):
     x = "x"
     for _ in range(draw(st.integers(1, 4))):
         layer = draw(st.sampled_from(["conv", "conv", "pool", "relu", "pad", "slice",
-                                      "branches", "prefix", "recurrent", "conv2d"]))
+                                      "branches", "prefix", "recurrent", "conv2d", "up"]))
         if layer == "conv":
             x = b.conv(x)
+        elif layer == "up":
+            x = b.conv_transpose(x)
         elif layer == "pool":
             x = b.pool(x)
         elif layer == "relu":
@@ -181,13 +217,16 @@ def causal_models(draw):
 def stateful_models(draw):
     """A causal graph holding every stateful streaming op, in a random order among other
     layers: a Pad along time (a PulsePad with an end), a conv of kernel >= 2 (a Delay), a
-    constant head (a PulsePad with a prefix) and an LSTM or GRU (a Recurrence)."""
+    constant head (a PulsePad with a prefix), an LSTM or GRU (a Recurrence) and a
+    ConvTranspose of kernel > stride (an OverlapAdd)."""
     channels = draw(st.integers(1, 3))
     b = Builder(draw, channels)
+    up = draw(st.integers(1, 2))
     layers = {"pad": b.pad, "conv": lambda x: b.conv(x, k=draw(st.integers(2, 4))),
               "prefix": b.prefix, "recurrent": b.recurrent, "pool": b.pool,
-              "branches": b.branches, "slice": b.slice_start}
-    chosen = ["pad", "conv", "prefix", "recurrent"] + draw(st.lists(
+              "branches": b.branches, "slice": b.slice_start,
+              "up": lambda x: b.conv_transpose(x, k=draw(st.integers(up + 1, up + 3)), s=up)}
+    chosen = ["pad", "conv", "prefix", "recurrent", "up"] + draw(st.lists(
         st.sampled_from(["conv", "pool", "branches", "slice"]), max_size=2))
     x = "x"
     for layer in draw(st.permutations(chosen)):
@@ -222,3 +261,33 @@ def pushes(session, chunks) -> list:
 def stream_through(pm, x, chunk_sizes, axis):
     outs = pushes(pm.session(pad_value=np.nan), chunks_of(x, chunk_sizes, axis))
     return np.concatenate(outs, axis=pm.output_streams[0].axis)
+
+
+def assert_pushes_match(proto, x, pulse, chunk_sizes, stateful_ops, axis=2):
+    """Interpreted and compiled sessions of `proto` (input "x", streaming along `axis`) get the
+    same chunks of `x`; every push's new frames, past the delay, equal onnxruntime's whole-signal
+    frames, and the two sessions equal each other on every frame, warm-up included. Each op
+    named in `stateful_ops` is in the plan and runs compiled in the compiled session."""
+    (want,) = ort_run(proto, {"x": x})
+    sessions = [streaming.pulse(pulsar.load(proto, tier=tier), symbol="S", pulse=pulse).session(
+        pad_value=np.nan) for tier in ("interpreted", "compiled")]
+    rows = [(node.op.onnx_name, where) for node, where in sessions[1].plan.execution()
+            if node.op.onnx_name in stateful_ops]
+    assert {name for name, _ in rows} == set(stateful_ops)
+    assert all(where == "compiled" for _, where in rows), rows
+    chunks = chunks_of(x, chunk_sizes, axis)
+    pm = sessions[0].model
+    out_axis, delay, done = pm.output_streams[0].axis, pm.delay[0], 0
+    with np.errstate(invalid="ignore"):         # the NaN tail meets matrix products
+        outputs = [pushes(s, chunks) for s in sessions]
+    for interpreted, compiled in zip(*outputs):
+        assert interpreted.shape == compiled.shape
+        np.testing.assert_allclose(compiled, interpreted, rtol=1e-4, atol=1e-4)
+        frames = np.arange(done, done + interpreted.shape[out_axis])
+        valid = frames[frames >= delay]
+        for got in (interpreted, compiled):
+            np.testing.assert_allclose(np.take(got, valid - done, axis=out_axis),
+                                       np.take(want, valid - delay, axis=out_axis),
+                                       rtol=1e-4, atol=1e-4)
+        done += len(frames)
+    assert done - delay == want.shape[out_axis]

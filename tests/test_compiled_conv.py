@@ -1,5 +1,6 @@
 """Conv in compiled plans against onnxruntime, over the shapes that pick each algorithm
-(direct, flat, taps, im2col, gather, pointwise, narrow dot products, repeated filters)."""
+(direct, flat, taps, im2col, gather, pointwise, narrow dot products, repeated filters); and
+ConvTranspose, whose one kernel serves 1-D and 2-D."""
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,9 +14,9 @@ from reference import ort_run
 F = TensorProto.FLOAT
 
 
-def check(x_shape, w, b, **attrs):
+def check(x_shape, w, b, op="Conv", **attrs):
     inits = {"w": w} if b is None else {"w": w, "b": b}
-    m = one_node("Conv", [("x", F, list(x_shape))], inits, opset=17, **attrs)
+    m = one_node(op, [("x", F, list(x_shape))], inits, opset=17, **attrs)
     loaded = pulsar.load(m, compile=True)
     assert [where for _, where in loaded.plan.execution()] == ["compiled"]
     x = np.random.default_rng(len(x_shape)).standard_normal(x_shape).astype(np.float32)
@@ -43,6 +44,24 @@ def test_conv_algorithms_compiled_match_onnxruntime(x_shape, w_shape, attrs):
     rng = np.random.default_rng(0)
     w = rng.standard_normal(w_shape).astype(np.float32) * 0.3
     check(x_shape, w, rng.standard_normal(w_shape[0]).astype(np.float32), **attrs)
+
+
+TRANSPOSE_CASES = [  # (x shape, w shape, attributes)
+    ((1, 3, 7), (3, 2, 4), dict(strides=[2], pads=[1, 2], output_padding=[1])),
+    ((1, 2, 5), (2, 1, 3), dict(dilations=[2], auto_pad="SAME_UPPER")),
+    ((2, 4, 5, 6), (4, 3, 3, 2), dict(strides=[2, 1], dilations=[1, 2], group=2,
+                                      pads=[1, 0, 0, 1])),
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,attrs", TRANSPOSE_CASES)
+@pytest.mark.parametrize("biased", [False, True])
+def test_conv_transpose_compiled_matches_onnxruntime(x_shape, w_shape, attrs, biased):
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    m = w_shape[1] * attrs.get("group", 1)
+    check(x_shape, w, rng.standard_normal(m).astype(np.float32) if biased else None,
+          op="ConvTranspose", **attrs)
 
 
 def test_repeated_filters_compile_and_copy_channels():

@@ -538,6 +538,29 @@ def test_delay_line_kernel_and_twin_equal_a_concatenation(compiled_kernels, data
 
 
 @SETTINGS
+@given(st.data())
+def test_overlap_add_kernel_and_twin_equal_a_running_sum(compiled_kernels, data):
+    """Three pulses of partial sums, pulse j starting at frame j*n of one accumulated signal:
+    each pulse's output is that signal's frames [j*n, (j+1)*n) once pulse j is added, the tail
+    its next `kept` frames (summed in the same order: equal to the last bit)."""
+    d = data.draw
+    outer, inner, kept, n = (d(st.integers(1, 3)), d(st.integers(1, 3)), d(st.integers(0, 6)),
+                             d(st.integers(1, 6)))
+    dtype = d(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(d(st.integers(0, 2 ** 16)))
+    tails = [np.zeros((outer, kept, inner), dtype) for _ in range(2)]     # the state of each side
+    total = np.zeros((outer, 3 * n + kept, inner), dtype)
+    for j in range(3):
+        partial = stream_values(rng, (outer, n + kept, inner), dtype)
+        total[:, j * n:(j + 1) * n + kept] += partial
+        for side, fn in enumerate((kdelay.overlap_add_push, kdelay.overlap_add_push.twin)):
+            out = np.zeros((outer, n, inner), dtype)
+            fn(partial, tails[side], out)
+            np.testing.assert_array_equal(out, total[:, j * n:(j + 1) * n])
+            np.testing.assert_array_equal(tails[side], total[:, (j + 1) * n:(j + 1) * n + kept])
+
+
+@SETTINGS
 @given(seen=st.integers(0, 40), end=st.one_of(st.just(-1), st.integers(0, 40)),
        frames=st.integers(0, 8), delay=st.integers(0, 12), begin=st.integers(0, 12),
        more=st.lists(st.integers(0, 1), max_size=1))

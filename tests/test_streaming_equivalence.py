@@ -1,7 +1,7 @@
 """The central streaming property: a pulsed model, fed any chunking of a signal, emits the
 whole-signal outputs delayed by its computed delay. The tail pulse is padded with NaN, so any
 leak of invalid frames into valid ones fails the comparison. The stateful streaming ops (Delay,
-PulsePad, Recurrence) are also checked push by push, interpreted and compiled, against
+PulsePad, Recurrence, OverlapAdd) are also checked push by push, interpreted and compiled, against
 onnxruntime's whole-signal output."""
 import numpy as np
 import pytest
@@ -10,9 +10,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 import pulsar
 from pulsar import streaming, testing
-from reference import ort_run
-from streams import (all_sizes_positive, causal_models, chunks_of, pushes, stateful_models,
-                     stream_through)
+from streams import all_sizes_positive, assert_pushes_match, causal_models, stateful_models, \
+    stream_through
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -20,7 +19,7 @@ SETTINGS = settings(max_examples=40, deadline=None,
 # cache serves them again), more and new ones in the slow tier
 STATEFUL = settings(SETTINGS, max_examples=3, derandomize=True)
 STATEFUL_SLOW = settings(SETTINGS, max_examples=30)
-STATEFUL_OPS = {"Delay", "PulsePad", "Recurrence"}
+STATEFUL_OPS = {"Delay", "PulsePad", "Recurrence", "OverlapAdd"}
 
 
 @SETTINGS
@@ -46,9 +45,8 @@ def test_random_causal_graphs_stream_like_the_batch(case, data):
 
 
 def check_stateful_ops_push_by_push(case, data):
-    """Interpreted and compiled sessions get the same chunks; every push's new frames, past the
-    delay, equal onnxruntime's whole-signal frames, and the two sessions equal each other on
-    every frame, warm-up included. Every stateful op runs compiled in the compiled session."""
+    """Every stateful streaming op, interpreted and compiled, push by push against onnxruntime
+    (streams.assert_pushes_match)."""
     proto, channels, stride = case
     pulse = stride * data.draw(st.integers(1, 3), label="pulse multiple")
     batch = pulsar.load(proto, tier="interpreted")
@@ -56,29 +54,8 @@ def check_stateful_ops_push_by_push(case, data):
     assume(lengths)
     n = data.draw(st.sampled_from(lengths), label="signal length")
     x = np.random.default_rng(n).standard_normal((1, channels, n)).astype(np.float32)
-    (want,) = ort_run(proto, {"x": x})
-    sessions = [streaming.pulse(pulsar.load(proto, tier=tier), symbol="S", pulse=pulse).session(
-        pad_value=np.nan) for tier in ("interpreted", "compiled")]
-    rows = [(node.op.onnx_name, where) for node, where in sessions[1].plan.execution()
-            if node.op.onnx_name in STATEFUL_OPS]
-    assert {name for name, _ in rows} == STATEFUL_OPS
-    assert all(where == "compiled" for _, where in rows), rows
-    chunks = chunks_of(x, data.draw(st.lists(st.integers(1, 2 * pulse + 1), max_size=30)), 2)
-    pm = sessions[0].model
-    axis, delay, done = pm.output_streams[0].axis, pm.delay[0], 0
-    with np.errstate(invalid="ignore"):         # the NaN tail meets matrix products
-        outputs = [pushes(s, chunks) for s in sessions]
-    for interpreted, compiled in zip(*outputs):
-        assert interpreted.shape == compiled.shape
-        np.testing.assert_allclose(compiled, interpreted, rtol=1e-4, atol=1e-4)
-        frames = np.arange(done, done + interpreted.shape[axis])
-        valid = frames[frames >= delay]
-        for got in (interpreted, compiled):
-            np.testing.assert_allclose(np.take(got, valid - done, axis=axis),
-                                       np.take(want, valid - delay, axis=axis),
-                                       rtol=1e-4, atol=1e-4)
-        done += len(frames)
-    assert done - delay == want.shape[axis]
+    chunks = data.draw(st.lists(st.integers(1, 2 * pulse + 1), max_size=30))
+    assert_pushes_match(proto, x, pulse, chunks, STATEFUL_OPS)
 
 
 @STATEFUL

@@ -23,7 +23,9 @@ class Op:
     # registers a rule for its type): "elementwise" (broadcasting; the stream keeps its place
     # from the right), "follows" (the stream is on the first input only and keeps its axis, see
     # `regroups`, `stream_axis`, `stream_refusal`), "window" (a SlidingWindow along time, see
-    # `window_along`) or "frames" (fixed frames along axis 1, see `stream_frames`).
+    # `window_along`), "transposed_window" (each frame spreads over a window of output frames,
+    # ConvTranspose: overlap-add, see `window_along`, `stream_refusal`) or "frames" (fixed
+    # frames along axis 1, see `stream_frames`).
     streams: ClassVar[str | None] = None
     regroups: ClassVar[bool] = False       # "follows" by merging/splitting axes (Squeeze, Flatten)
     reduces: ClassVar[bool] = False        # "follows" unless it reduces over the stream axis

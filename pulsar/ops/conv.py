@@ -424,9 +424,26 @@ class ConvInteger(Conv):
 @register("ConvTranspose", since=1)
 @dataclass(frozen=True)
 class ConvTranspose(SlidingWindow):
+    """Each input frame adds a window of output frames (`stride` apart per input frame): it
+    streams by overlap-add along a spatial axis (streaming/rules.py, "transposed_window")."""
+    streams = "transposed_window"
     group: int = 1
     output_padding: tuple = ()
     output_shape: tuple = ()
+
+    def window_along(self, facts):
+        """(kernel, strides, dilations, begins, ends) over the whole-signal input facts; begins
+        and ends are the frames cropped from the full output at each end."""
+        kernel = tuple(facts[1].shape[2:])
+        kernel, strides, dilations, _ = self.window(len(kernel), kernel)
+        begins, ends, _ = self.transpose_geometry(facts[0].shape[2:], kernel)
+        return kernel, strides, dilations, begins, ends
+
+    def stream_refusal(self, axis, facts):
+        if self.output_shape:
+            return (f"its output_shape {list(self.output_shape)} fixes the output length, which "
+                    "a stream of any length cannot have; give pads (or auto_pad) instead")
+        return None
 
     def infer(self, inputs, ctx):
         x, w, b = (list(inputs) + [None])[:3]
@@ -489,6 +506,31 @@ class ConvTranspose(SlidingWindow):
         else:
             conv_transpose_numpy(xk, wk, bk, out, strides, dilations, begins, self.group)
         return (out if out.dtype == x.dtype else out.astype(x.dtype),)
+
+    def emit(self, e):
+        """The 2-D scatter-add kernel eval calls, 1-D viewed as 2-D, on constant weights."""
+        x, y = e.in_facts[0], e.out_facts[0]
+        w = e.const(1)
+        biased = len(e.ins) > 2 and e.ins[2] is not None
+        b = e.const(2) if biased else None
+        if w is None or (biased and b is None) or x.rank not in (3, 4) or \
+                compute_dtype(x.dtype) != x.dtype:
+            return False
+        out_shape, strides, dilations, begins = self._new_geometry(tuple(x.shape), w.shape)
+        if tuple(y.shape) != out_shape or (b is not None and b.shape != out_shape[1:2]):
+            return False
+        wk = np.ascontiguousarray(w, dtype=x.dtype)
+        bk = np.zeros(out_shape[1], x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
+        xs, out = e.view(e.ins[0], tuple(x.shape)), e.buffer(0)
+        if x.rank == 3:
+            xs = e.view(e.ins[0], (x.shape[0], x.shape[1], 1, x.shape[2]))
+            out = e.view(out, (out_shape[0], out_shape[1], 1, out_shape[2]))
+            wk = wk.reshape(wk.shape[0], wk.shape[1], 1, wk.shape[2])
+            strides, dilations, begins = (1, *strides), (1, *dilations), (0, *begins)
+        args = ", ".join(str(int(v)) for v in (*strides, *dilations, *begins, self.group))
+        e.line(f"{e.kernel(kconv.conv_transpose2d)}({xs}, {e.constant(wk)}, {e.constant(bk)}, "
+               f"{out}, {args})")
+        return True
 
     def _new_geometry(self, x_shape, w_shape):
         if len(w_shape) != len(x_shape) or len(x_shape) < 3:

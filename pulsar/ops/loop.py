@@ -17,7 +17,6 @@ from ..fact import Fact
 from ..graph import Graph
 from .base import fail, normalize_axis
 from .control import BOOL, ScopedOp, need_inputs, settle_carried, subgraph_plan, truth
-from .recurrent import fuse_tf_gru_cells
 from .registry import register
 from .sizes import same_dim
 
@@ -25,18 +24,9 @@ INT64 = np.dtype(np.int64)
 TRUE = Fact(BOOL, (), np.array(True))
 
 
-def fuse_body(op, ctx):
-    """Cache the body with recognised recurrent cells fused, for `run` (analysis keeps the
-    ONNX body). Constants are read from the body and from the enclosing scopes."""
-    def value_of(wire):
-        fact = op.body.facts.get(wire) or ctx.outer_facts.get(wire)
-        return None if fact is None or fact.value is None or fact.value.dtype == object \
-            else fact.value
-    op._cache["body_graph"] = fuse_tf_gru_cells(op.body, value_of)
-    op._cache.pop("body", None)
-
-
 def run_graphs(op) -> list:
+    """The body `run` executes: the one an optimisation pass left in the cache (TF GRU cells
+    fused by pulsar/passes/tf_gru_cell.py), else the body as imported."""
     return [op._cache.get("body_graph", op.body)]
 
 
@@ -110,7 +100,6 @@ class Loop(ScopedOp):
         facts, outs = settle_carried(self.body, carried, ctx, "loop", before=before, skip=1)
         scans = outs[1 + len(carried):]
         self._cache["scan_facts"] = scans
-        fuse_body(self, ctx)
         count = self._iterations(trips, cond, starts and _known(outs[0]) is True, ctx)
         return facts + [Fact(o.dtype, (count,) + o.shape) for o in scans]
 
@@ -194,7 +183,6 @@ class Scan(ScopedOp):
         facts, outs = settle_carried(self.body, states, ctx, "scan", after=slices)
         scans = outs[len(states):]
         self._cache["scan_facts"] = scans
-        fuse_body(self, ctx)
         out_axes = _per_input(self.scan_output_axes, len(scans), "scan_output_axes")
         _per_input(self.scan_output_directions, len(scans), "scan_output_directions")
         result = []
@@ -299,7 +287,6 @@ class Scan8(ScopedOp):
         facts, outs = settle_carried(self.body, rows, ctx, "scan", after=slices)
         scans = outs[len(states):]
         self._cache["scan_facts"] = scans
-        fuse_body(self, ctx)
         return ([Fact(f.dtype, (batch,) + f.shape) for f in facts]
                 + [Fact(o.dtype, (batch, count) + o.shape) for o in scans])
 

@@ -13,6 +13,7 @@ from .conv_fusion import fold_batch_norms, fuse_activations, fuse_leaky_relu_flo
 from .elementwise_fusion import fuse_elementwise
 from .layernorm_fusion import fuse_layer_norms
 from .scan_to_gru import scan_gru_cells_to_gru
+from .tf_gru_cell import fuse_tf_gru_cells_in_bodies
 
 
 def optimise(graph: Graph, opsets: dict, outer_facts: dict = None) -> Graph:
@@ -112,7 +113,8 @@ def unit_axis_permutation(src, dst):
 
 
 
-PASSES = [fold_constants, remove_identities, scan_gru_cells_to_gru, reshapes_to_transposes,
-          fold_batch_norms, fuse_activations, fuse_leaky_relu_floor, fuse_layer_norms, fuse_elementwise,
-          remove_dead_nodes]
-PLAIN_PASSES = [fold_constants, remove_identities, remove_dead_nodes]
+PASSES = [fold_constants, remove_identities, fuse_tf_gru_cells_in_bodies, scan_gru_cells_to_gru,
+          reshapes_to_transposes, fold_batch_norms, fuse_activations, fuse_leaky_relu_floor,
+          fuse_layer_norms, fuse_elementwise, remove_dead_nodes]
+PLAIN_PASSES = [fold_constants, remove_identities, fuse_tf_gru_cells_in_bodies,
+                remove_dead_nodes]

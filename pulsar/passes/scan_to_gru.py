@@ -1,7 +1,7 @@
 """Scan loops over one TensorFlow GRU cell become one ONNX GRU node.
 
 tf2onnx exports a TF `dynamic_rnn` over a GRUCell as a Scan whose body is the 12-node cell
-(fused to a TFGRUCell by pulsar/ops/recurrent.py) plus a step counter. Run as a Scan, every
+(fused to a TFGRUCell by tf_gru_cell.py) plus a step counter. Run as a Scan, every
 time step is a body-plan run from Python; as a GRU the whole sequence is one kernel call, a
 compiled plan can hold it, and the pulse transform streams it like any GRU.
 
