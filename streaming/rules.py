@@ -417,7 +417,9 @@ def _pad_amounts(node, p, rank):
 
 @rule(Slice)
 def slice_(node, p):
-    """Slicing the stream axis from a fixed start is delay bookkeeping; other axes slice as usual."""
+    """Slicing the stream axis from a fixed start is delay bookkeeping; an end counted from the
+    stream's end (-n) holds the output back n frames, which the end of the stream then drops
+    (a push cannot know its frames are not among the last n). Other axes slice as usual."""
     x, out = node.inputs[0], node.outputs[0]
     s = p.stream(x)
     rank = p.fact(x).rank
@@ -429,6 +431,11 @@ def slice_(node, p):
                    "only a fixed non-negative start with step 1 can stream")
         if ends[i] >= 0 and ends[i] < (1 << 62):
             p.fail(node, f"it keeps only the first {ends[i]} frames of the stream; {WINDOW_MODE_HINT}")
+        if ends[i] < -(1 << 31):
+            p.fail(node, f"its end {ends[i]} keeps no frame of the stream")
+        if ends[i] < 0:
+            x = p.delayed(x, -ends[i], 0, node.name)
+            s = p.stream(x)
         delay = s.delay + starts[i]
         keep = [j for j in range(len(axes)) if j != i]
     else:

@@ -10,6 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import pulsar
 from pulsar import streaming, testing
+from reference import ort_run
 from streams import all_sizes_positive, assert_pushes_match, causal_models, stateful_models, \
     stream_through
 
@@ -116,3 +117,31 @@ def test_stft_framing_streams_with_a_delay_line():
     assert pm.delay == [2] and pm.graph.facts["y"].shape[1] == 8
     testing.assert_stream_matches_batch(model, pulse=1280, symbol="S", lengths=(400, 6000),
                                         max_examples=8, derandomize=True)
+
+
+@SETTINGS
+@given(start=st.integers(0, 4), drop=st.integers(1, 6), pulse=st.integers(1, 5),
+       n=st.integers(1, 40), chunks=st.lists(st.integers(0, 9), max_size=20))
+def test_a_slice_ending_before_the_stream_end_streams_like_onnxruntime(start, drop, pulse, n,
+                                                                       chunks):
+    """Slice(start, -drop) along time then a window: a push cannot know its last frames are
+    among the `drop` the whole signal loses, so the output is held back `drop` frames."""
+    assume(n - start - drop >= 3)
+    w = np.random.default_rng(0).standard_normal((2, 2, 3)).astype(np.float32)
+    nodes = [helper.make_node("Slice", ["x", "s", "e", "a"], ["c"]),
+             helper.make_node("Conv", ["c", "w"], ["y"], kernel_shape=[3])]
+    inits = [numpy_helper.from_array(np.array(v, np.int64), k)
+             for k, v in (("s", [start]), ("e", [-drop]), ("a", [2]))] + \
+        [numpy_helper.from_array(w, "w")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                         [1, 2, "S"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.random.default_rng(n).standard_normal((1, 2, n)).astype(np.float32)
+    (want,) = ort_run(proto, {"x": x})
+    pm = streaming.pulse(pulsar.load(proto), symbol="S", pulse=pulse)
+    got = stream_through(pm, x, chunks, axis=2)
+    assert pm.delay[0] >= drop
+    got = got[:, :, pm.delay[0]:]
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
