@@ -18,7 +18,7 @@ import numpy as np
 from pulsar.fact import StreamInfo
 from pulsar.kernels.pulse import advance_frames
 from pulsar.ops.loop import Scan, Scan8
-from pulsar.ops.recurrent import LSTM, Recurrent
+from pulsar.ops.recurrent import Recurrent
 from pulsar.ops.recurrent_emit import emit_steps, output, outputs_fit, prepare
 
 from .ops import StatefulOp, frame_slice, loop_for, stream_end
@@ -166,10 +166,8 @@ def rnn(node, p):
             p.fail(node, f"input {w!r} streams; only X may")
     if len(node.inputs) > 4 and node.inputs[4]:
         p.fail(node, "sequence_lens cannot be used while streaming")
-    lstm = isinstance(op, LSTM)      # carries a cell state too (input 6, output 2)
-    pairs = [(5, 1)] + ([(6, 2)] if lstm else [])
-    inputs = list(node.inputs) + [""] * (8 - len(node.inputs))
-    inputs = inputs[:8] if lstm else inputs[:6]
+    pairs = list(op.carried_states)
+    inputs = (list(node.inputs) + [""] * len(op.input_names))[:len(op.input_names)]
     # The final state is the carried state: give it a wire even when the model leaves it unnamed.
     outputs = list(node.outputs) + [""] * (len(pairs) + 1 - len(node.outputs))
     outputs = [w or p.fresh(f"{node.name}.state{i}") for i, w in enumerate(outputs)]

@@ -31,6 +31,9 @@ class Recurrent(Op):
     gates: ClassVar[int] = 1
     default_activations: ClassVar[tuple] = ()
     input_names: ClassVar[tuple] = ("X", "W", "R", "B", "sequence_lens", "initial_h")
+    # (input, output) of each state carried from one call to the next: a stream feeds a pulse's
+    # final state (output) back as the next pulse's initial state (input)
+    carried_states: ClassVar[tuple] = ((5, 1),)
     ignored_attrs: ClassVar[tuple] = ("output_sequence",)   # opset 1: Y was optional anyway
     activation_alpha: tuple = ()
     activation_beta: tuple = ()
@@ -211,6 +214,7 @@ class LSTM(Recurrent):
     gates: ClassVar[int] = 4
     default_activations: ClassVar[tuple] = ("Sigmoid", "Tanh", "Tanh")
     input_names: ClassVar[tuple] = Recurrent.input_names + ("initial_c", "P")
+    carried_states: ClassVar[tuple] = ((5, 1), (6, 2))      # the hidden and the cell state
     input_forget: int = 0
 
     @property
