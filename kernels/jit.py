@@ -99,6 +99,11 @@ class Kernel:
         self._ready = set()             # argument keys with machine code in this process
         self._queued = set()
 
+    @property
+    def targetoptions(self):
+        """Numba's name for the options: its inliner reads `inline` there (scalar.py)."""
+        return self.options
+
     def numpy(self, twin):
         """Decorator: `twin` computes what the kernel computes, with NumPy (no compilation)."""
         self.twin = twin
@@ -246,7 +251,7 @@ def _prepare_numba():
     unbox(KernelType)(unbox_dispatcher)
     box(KernelType)(box_pyobject)
 
-    from . import views_numba  # noqa: F401  (registers the views' lowering)
+    from . import scalar_numba, views_numba  # noqa: F401  (register their lowering)
 
     @typeof_impl.register(Kernel)
     def _typeof_kernel(value, context):
