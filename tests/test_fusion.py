@@ -45,7 +45,7 @@ def conv_bn(activation=None, act_inputs=(), act_attrs=None, c=8, bias=True):
             inits.append(numpy_helper.from_array(np.array(value, np.float32), name))
         nodes.append(helper.make_node(activation, ["n", *[n for n, _ in act_inputs]], ["y"],
                                       **(act_attrs or {})))
-    return make_model(nodes, inits, [2, 4, 10, 10])
+    return make_model(nodes, inits, [2, 4, 10, 10], opset=14)      # HardSwish: opset 14
 
 
 def check_against_onnxruntime(model, x_shape, rtol=1e-4, atol=1e-4):
@@ -66,6 +66,13 @@ ACTIVATIONS = [
     ("Clip", (("lo", 0.0), ("hi", 6.0)), {}, "activation=clip,beta=6"),
     ("Clip", (("lo", 0.5),), {}, "activation=clip,alpha=0.5,beta=inf"),
     ("Clip", (("lo", 2.0), ("hi", -1.0)), {}, "activation=clip,alpha=2,beta=-1"),  # min > max
+    # any op whose scalar function the epilogue has
+    ("Elu", (), {"alpha": 0.5}, "activation=elu,alpha=0.5"),
+    ("Softsign", (), {}, "activation=softsign"),
+    ("Softplus", (), {}, "activation=softplus"),
+    ("ThresholdedRelu", (), {"alpha": 0.3}, "activation=thresholded_relu,alpha=0.3"),
+    ("HardSwish", (), {}, "activation=hard_swish"),
+    ("Selu", (), {}, "activation=selu,alpha=1.67326,beta=1.0507"),
 ]
 
 

@@ -85,26 +85,28 @@ def emit_single(e, consts) -> bool:
     """Compile one unfused elementwise node whose op declares a scalar function as a
     one-node FusedElementwise: the same generated kernels, so the same results."""
     node = e.node
-    term = _term(node, _FactsOnly(e), consts)
-    if term is None:
+    facts = dict(zip(node.inputs, e.in_facts)) | dict(zip(node.outputs, e.out_facts))
+    found = node_expression(node, facts, consts)
+    if found is None:
         return False
-    template, wires = term
-    expression = template.format(*(f"x{i}" for i in range(len(wires))))
+    expression, wires = found
     inputs = [e.ins[list(node.inputs).index(w)] for w in wires]
     return FusedElementwise(expression=expression, n_inputs=len(wires)).emit(e, inputs)
 
 
-class _FactsOnly:
-    """What `_term` reads of a graph: its facts."""
-
-    def __init__(self, e):
-        self.facts = dict(zip(e.node.inputs, e.in_facts)) | dict(zip(e.node.outputs, e.out_facts))
+def node_expression(node, facts, consts):
+    """(expression over x0.., the wires they stand for) computing `node` alone, or None."""
+    term = _term(node, facts, consts)
+    if term is None:
+        return None
+    template, wires = term
+    return template.format(*(f"x{i}" for i in range(len(wires)))), wires
 
 
 def fuse_elementwise(graph: Graph) -> Graph:
     g = graph.copy()
     consts = g.constants()
-    terms = {id(n): t for n in g.nodes if (t := _term(n, g, consts)) is not None}
+    terms = {id(n): t for n in g.nodes if (t := _term(n, g.facts, consts)) is not None}
     producers, readers = g.producers(), g.consumers()
 
     def absorbable(wire):
@@ -148,12 +150,12 @@ class _Tree:
         return f"x{self.inputs.index(wire)}"
 
 
-def _term(node, g, consts):
+def _term(node, facts, consts):
     """(template, wires) when `node` can join a fused kernel: the template's {0}, {1}... are
     the node's non-constant operands, in `wires`; constant scalars are written into it."""
     if len(node.outputs) != 1 or not node.outputs[0] or node.scope_inputs:
         return None
-    out = g.facts.get(node.outputs[0])
+    out = facts.get(node.outputs[0])
     if out is None or out.dtype not in FLOATS or out.is_const:
         return None
     scalar = node.op.scalar(node, consts)
@@ -163,7 +165,7 @@ def _term(node, g, consts):
     texts, wires = [], []
     for value in operands:
         if isinstance(value, str):
-            fact = g.facts.get(value)
+            fact = facts.get(value)
             if fact is None or fact.dtype != out.dtype or tuple(fact.shape) != tuple(out.shape):
                 return None
             texts.append("{%d}" % len(wires))
