@@ -44,7 +44,13 @@ def apply_activation(v, act, alpha, beta):
     """Activation `act` (a code) of the scalar `v`, with parameters `alpha`, `beta`, computed
     in float64 (the caller stores the result into its own dtype). An unknown code is no
     activation."""
-    x = float(v)
+    return activate(float(v), act, alpha, beta)
+
+
+def activate(x, act, alpha, beta):
+    """Activation `act` of x by a switch over the codes. Compiled code calling it with a
+    constant `act` (the kernels are compiled per activation) gets that code's function alone
+    (activation_numba.py): the switch is typed only where `act` varies (the recurrent gates)."""
     if act == ACT_RELU:
         return scalar.relu(x)
     if act == ACT_LEAKY_RELU:

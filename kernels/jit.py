@@ -251,7 +251,7 @@ def _prepare_numba():
     unbox(KernelType)(unbox_dispatcher)
     box(KernelType)(box_pyobject)
 
-    from . import scalar_numba, views_numba  # noqa: F401  (register their lowering)
+    from . import activation_numba, scalar_numba, views_numba  # noqa: F401  (register them)
 
     @typeof_impl.register(Kernel)
     def _typeof_kernel(value, context):

@@ -73,7 +73,7 @@ def selu(x, alpha, gamma):
 
 @inline
 def sigmoid(x):
-    u = math.exp(-abs(x))               # exp of a negative number: no overflow
+    u = math.exp(-math.fabs(x))         # exp of a negative number: no overflow
     one = like(x, 1)
     return one / (one + u) if x >= 0 else u / (one + u)
 
@@ -115,12 +115,12 @@ def affine(x, alpha, beta):
 @inline
 def softplus(x):
     """log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|)."""
-    return relu(x) + math.log1p(math.exp(-abs(x)))
+    return relu(x) + math.log1p(math.exp(-math.fabs(x)))
 
 
 @inline
 def softsign(x):
-    return x / (like(x, 1) + abs(x))
+    return x / (like(x, 1) + math.fabs(x))
 
 
 @inline
@@ -207,11 +207,12 @@ _ONE = np.float32(1.0)
 @inline
 def tanh_fast(x):
     """float32 tanh to within 4e-7, vectorisable (see above)."""
-    x = min(max(x, -_T_CLAMP), _T_CLAMP)
+    x = -_T_CLAMP if x < -_T_CLAMP else (_T_CLAMP if x > _T_CLAMP else x)    # NaN stays
     x2 = x * x
     p = ((((((_A13 * x2 + _A11) * x2 + _A9) * x2 + _A7) * x2 + _A5) * x2 + _A3) * x2 + _A1) * x
     q = ((_B6 * x2 + _B4) * x2 + _B2) * x2 + _B0
-    return min(max(p / q, -_ONE), _ONE)
+    y = p / q
+    return -_ONE if y < -_ONE else (_ONE if y > _ONE else y)
 
 
 @inline
