@@ -44,7 +44,7 @@ def apply_activation(v, act, alpha, beta):
     """Activation `act` (a code) of the scalar `v`, with parameters `alpha`, `beta`, computed
     in float64 (the caller stores the result into its own dtype). An unknown code is no
     activation."""
-    return activate(float(v), act, alpha, beta)
+    return activate(np.float64(v), act, alpha, beta)     # float(float32) is float32 in Numba
 
 
 def activate(x, act, alpha, beta):

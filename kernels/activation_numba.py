@@ -1,15 +1,16 @@
-"""Numba typing of `activation.activate`: with a constant activation code, the call is that
-code's scalar function alone; otherwise the switch.
+"""Numba typing of the activation switches (`activation.activate`, `rnn_activation.
+activate_row`): with a constant activation code, the call is that code's function alone;
+otherwise the switch.
 
-The kernels taking `act` are compiled per constant code (jit.py SPECIALISED), but Numba types
-every branch of a switch before LLVM folds the dead ones away: choosing the function when the
+The kernels taking an activation code are compiled per constant code (jit.py SPECIALISED), but
+Numba types every branch of a switch before LLVM folds the dead ones away: choosing when the
 call is typed keeps a kernel's compile to the one activation it runs. Registered once, before
 the first kernel compiles (kernels/jit.py `_prepare_numba`).
 """
 from numba.core import types
 from numba.extending import overload
 
-from . import activation, scalar
+from . import activation, rnn_activation, scalar
 
 NAMES = {code: name for name, code in activation.CODES.items()}
 
@@ -28,3 +29,13 @@ def _activate(x, act, alpha, beta):
     if n == 2:
         return lambda x, act, alpha, beta: fn(x, alpha)
     return lambda x, act, alpha, beta: fn(x, alpha, beta)
+
+
+@overload(rnn_activation.activate_row, prefer_literal=True)
+def _activate_row(v, code, alpha, beta):
+    if not isinstance(code, types.IntegerLiteral):
+        return rnn_activation.activate_row
+    row = rnn_activation.row_for(code.literal_value, v.dtype == types.float32)
+    if row is rnn_activation.activation_row:
+        return lambda v, code, alpha, beta: row(v, code, alpha, beta)
+    return lambda v, code, alpha, beta: row(v)

@@ -32,8 +32,10 @@ import numpy as np
 OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 # Kernel parameters compiled per constant value when compiled code passes one (see KernelType):
 # an activation code or a transpose flag picks a branch inside the innermost loop, and a
-# depthwise conv ran 26% slower with the branch left to run time.
-SPECIALISED = frozenset({"act", "code", "trans_a", "trans_b", "trans"})
+# depthwise conv ran 26% slower with the branch left to run time; a constant activation code
+# also compiles only its own function (activation_numba.py).
+SPECIALISED = frozenset({"act", "act_f", "act_g", "act_h", "code", "trans_a", "trans_b",
+                         "trans"})
 POLICIES = ("auto", "interpreted", "kernels", "compiled")
 
 # None: nobody chose; then a plan's tier applies, else the environment's default.

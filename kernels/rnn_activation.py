@@ -17,22 +17,48 @@ SIGMOID, TANH = ACT_SIGMOID, ACT_TANH
 def apply_rnn_activation(v, code, alpha, beta):
     """In place: v[:] = activation(v) for a 1-D float array `v` (e.g. the view g[b, lo:hi]).
 
-    A 1-D view matters: LLVM vectorises 1-D loops but not the same loop written as buf[row, j].
+    Each case is a row loop of its own, compiled once; a kernel compiled for a constant code
+    (jit.py SPECIALISED) calls only its own (activation_numba.py). A 1-D view matters: LLVM
+    vectorises 1-D loops but not the same loop written as buf[row, j].
     """
-    fast = v.itemsize == 4
-    n = v.shape[0]
-    if code == SIGMOID and fast:
-        for j in range(n):
-            v[j] = scalar.sigmoid_fast(v[j])
-    elif code == TANH and fast:
-        for j in range(n):
-            v[j] = scalar.tanh_fast(v[j])
-    elif code == TANH:
-        for j in range(n):
-            v[j] = scalar.tanh(v[j])
+    activate_row(v, code, alpha, beta)
+
+
+def activate_row(v, code, alpha, beta):
+    """The switch over `code` that `row_for` makes once for a constant code."""
+    if code == SIGMOID and v.itemsize == 4:
+        sigmoid_fast_row(v)
+    elif code == TANH and v.itemsize == 4:
+        tanh_fast_row(v)
     else:
-        for j in range(n):
-            v[j] = apply_activation(v[j], code, alpha, beta)
+        activation_row(v, code, alpha, beta)
+
+
+def row_for(code: int, float32: bool):
+    """The row kernel `activate_row` runs for `code` on float32 (or float64) rows."""
+    if code == SIGMOID and float32:
+        return sigmoid_fast_row
+    if code == TANH and float32:
+        return tanh_fast_row
+    return activation_row
+
+
+@jit
+def sigmoid_fast_row(v):
+    for j in range(v.shape[0]):
+        v[j] = scalar.sigmoid_fast(v[j])
+
+
+@jit
+def tanh_fast_row(v):
+    for j in range(v.shape[0]):
+        v[j] = scalar.tanh_fast(v[j])
+
+
+@jit
+def activation_row(v, code, alpha, beta):
+    for j in range(v.shape[0]):
+        v[j] = apply_activation(v[j], code, alpha, beta)
 
 
 from . import rnn_activation_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

@@ -23,3 +23,18 @@ def rnn_activate(v, code, alpha, beta):
 @k.apply_rnn_activation.numpy
 def apply_rnn_activation(v, code, alpha, beta):
     v[...] = rnn_activate(v, code, alpha, beta)
+
+
+@k.sigmoid_fast_row.numpy
+def sigmoid_fast_row(v):
+    v[...] = scalar_numpy.sigmoid_fast(v)
+
+
+@k.tanh_fast_row.numpy
+def tanh_fast_row(v):
+    v[...] = scalar_numpy.tanh_fast(v)
+
+
+@k.activation_row.numpy
+def activation_row(v, code, alpha, beta):
+    v[...] = activate64(v.astype(np.float64), code, alpha, beta)
