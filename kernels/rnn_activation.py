@@ -45,18 +45,21 @@ def row_for(code: int, float32: bool):
 
 @jit
 def sigmoid_fast_row(v):
+    """v[:] = sigmoid_fast(v), in place, for a 1-D float32 array."""
     for j in range(v.shape[0]):
         v[j] = scalar.sigmoid_fast(v[j])
 
 
 @jit
 def tanh_fast_row(v):
+    """v[:] = tanh_fast(v), in place, for a 1-D float32 array."""
     for j in range(v.shape[0]):
         v[j] = scalar.tanh_fast(v[j])
 
 
 @jit
 def activation_row(v, code, alpha, beta):
+    """v[:] = apply_activation(v, code, alpha, beta), in place, for a 1-D float array."""
     for j in range(v.shape[0]):
         v[j] = apply_activation(v[j], code, alpha, beta)
 
