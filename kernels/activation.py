@@ -1,59 +1,86 @@
-"""Scalar activation functions fused into other kernels (conv, gemm, ...).
+"""Activations fused into other kernels: conv and gemm epilogues, recurrent gates.
 
-An activation is chosen by an integer code (module constants below) plus two float parameters,
-so a kernel can take `act, alpha, beta` as plain arguments and stay a single compiled function.
+An activation is chosen by an integer code plus two float parameters, so a kernel can take
+`act, alpha, beta` as plain arguments and stay a single compiled function. Each code stands for
+a scalar function of scalar.py (`CODES`, keyed by its name), whose parameters after x are
+`alpha` then `beta`, as many as it takes.
 """
-import math
-
 import numpy as np
 
+from . import scalar
 from .jit import jit
 
 ACT_NONE = 0
 ACT_RELU = 1
-ACT_LEAKY_RELU = 2    # x if x >= 0 else alpha * x
-ACT_CLIP = 3          # min(max(x, alpha), beta)
+ACT_LEAKY_RELU = 2
+ACT_CLIP = 3
 ACT_SIGMOID = 4
 ACT_TANH = 5
-ACT_HARD_SIGMOID = 6  # max(0, min(1, alpha * x + beta))
-ACT_LEAKY_RELU_MAX = 7  # max(leaky_relu_alpha(x), beta): LeakyRelu then Max with a scalar
+ACT_HARD_SIGMOID = 6
+ACT_LEAKY_RELU_MAX = 7
+ACT_AFFINE = 8
+ACT_THRESHOLDED_RELU = 9
+ACT_SCALED_TANH = 10
+ACT_ELU = 11
+ACT_SOFTSIGN = 12
+ACT_SOFTPLUS = 13
+ACT_HARD_SWISH = 14
+ACT_SELU = 15
+
+# scalar function (scalar.py) -> code; "" is no activation
+CODES = {"": ACT_NONE, "relu": ACT_RELU, "leaky_relu": ACT_LEAKY_RELU, "clip": ACT_CLIP,
+         "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH, "hard_sigmoid": ACT_HARD_SIGMOID,
+         "leaky_relu_max": ACT_LEAKY_RELU_MAX, "affine": ACT_AFFINE,
+         "thresholded_relu": ACT_THRESHOLDED_RELU, "scaled_tanh": ACT_SCALED_TANH,
+         "elu": ACT_ELU, "softsign": ACT_SOFTSIGN, "softplus": ACT_SOFTPLUS,
+         "hard_swish": ACT_HARD_SWISH, "selu": ACT_SELU}
+# Computed in the array's dtype by `bias_activation_span` when their parameters are exact in
+# it: a comparison, or one product of two floats, is then the float64 result rounded once.
+IN_DTYPE = (ACT_RELU, ACT_LEAKY_RELU, ACT_LEAKY_RELU_MAX, ACT_CLIP)
 
 
 @jit
 def apply_activation(v, act, alpha, beta):
-    """Return activation `act` (an ACT_* code) of scalar `v`, computed in float64.
+    """Activation `act` (a code) of the scalar `v`, with parameters `alpha`, `beta`, computed
+    in float64 (the caller stores the result into its own dtype). An unknown code is no
+    activation."""
+    return activate(np.float64(v), act, alpha, beta)     # float(float32) is float32 in Numba
 
-    `alpha`/`beta` are floats used by ACT_LEAKY_RELU (alpha), ACT_CLIP (min=alpha, max=beta),
-    ACT_HARD_SIGMOID (alpha*x+beta clipped to [0, 1]) and ACT_LEAKY_RELU_MAX (slope alpha,
-    floor beta); ignored otherwise. An unknown code behaves as ACT_NONE. The caller stores
-    the result (a float64) into its own output dtype.
-    """
-    x = float(v)
-    if act == ACT_NONE:
-        return x
+
+def activate(x, act, alpha, beta):
+    """Activation `act` of x by a switch over the codes. Compiled code calling it with a
+    constant `act` (the kernels are compiled per activation) gets that code's function alone
+    (activation_numba.py): the switch is typed only where `act` varies (the recurrent gates)."""
     if act == ACT_RELU:
-        return 0.0 if x < 0.0 else x       # NaN stays NaN, as onnxruntime's Relu
+        return scalar.relu(x)
     if act == ACT_LEAKY_RELU:
-        return x if x >= 0.0 else alpha * x
+        return scalar.leaky_relu(x, alpha)
     if act == ACT_CLIP:
-        if x < alpha:
-            return alpha
-        if x > beta:
-            return beta
-        return x
+        return scalar.clip(x, alpha, beta)
     if act == ACT_SIGMOID:
-        if x >= 0.0:
-            return 1.0 / (1.0 + math.exp(-x))
-        e = math.exp(x)
-        return e / (1.0 + e)
+        return scalar.sigmoid(x)
     if act == ACT_TANH:
-        return math.tanh(x)
+        return scalar.tanh(x)
     if act == ACT_HARD_SIGMOID:
-        y = alpha * x + beta
-        return 0.0 if y < 0.0 else (1.0 if y > 1.0 else y)
+        return scalar.hard_sigmoid(x, alpha, beta)
     if act == ACT_LEAKY_RELU_MAX:
-        y = x if x >= 0.0 else alpha * x
-        return beta if y < beta else y         # NaN stays NaN, as Max
+        return scalar.leaky_relu_max(x, alpha, beta)
+    if act == ACT_AFFINE:
+        return scalar.affine(x, alpha, beta)
+    if act == ACT_THRESHOLDED_RELU:
+        return scalar.thresholded_relu(x, alpha)
+    if act == ACT_SCALED_TANH:
+        return scalar.scaled_tanh(x, alpha, beta)
+    if act == ACT_ELU:
+        return scalar.elu(x, alpha)
+    if act == ACT_SOFTSIGN:
+        return scalar.softsign(x)
+    if act == ACT_SOFTPLUS:
+        return scalar.softplus(x)
+    if act == ACT_HARD_SWISH:
+        return scalar.hard_swish(x)
+    if act == ACT_SELU:
+        return scalar.selu(x, alpha, beta)
     return x
 
 
@@ -67,14 +94,15 @@ def bias_activation_row(a, bias, act, alpha, beta):
 def bias_activation_span(a, lo, hi, bias, act, alpha, beta):
     """a[i] = activation(a[i] + bias) for i in [lo, hi) of the 1-D array `a`, in place.
 
-    One loop per code, so that the common activations vectorise (a per-element switch on `act`
-    does not). Indices are unsigned offsets from `lo` (a signed index may be negative, and the
-    wraparound check stops vectorisation); a range, not a slice, for the same reason. Same
-    arithmetic as `apply_activation`: the bias is added in the array dtype, the activation is
-    computed in float64 and rounded on the store.
+    The bias is added in the array dtype; the activation is `apply_activation`'s, rounded on
+    the store. Those in IN_DTYPE, with parameters exact in the dtype, are computed in it (the
+    same result) by a loop of their own, which vectorises (a per-element switch on `act` does
+    not). Indices are unsigned offsets from `lo` (a signed index may be negative, and the
+    wraparound check stops vectorisation); a range, not a slice, for the same reason.
     """
-    zero = a.dtype.type(0)
+    t = a.dtype.type
     base = np.uint64(lo)
+    exact = t(alpha) == alpha and t(beta) == beta
     if act == ACT_NONE:
         for j in range(hi - lo):
             i = base + np.uint64(j)
@@ -82,41 +110,22 @@ def bias_activation_span(a, lo, hi, bias, act, alpha, beta):
     elif act == ACT_RELU:
         for j in range(hi - lo):
             i = base + np.uint64(j)
-            v = a[i] + bias
-            a[i] = zero if v < zero else v      # NaN stays NaN
-    elif act == ACT_LEAKY_RELU:
-        al = a.dtype.type(alpha)
-        exact = al == alpha
+            a[i] = scalar.relu(a[i] + bias)
+    elif act == ACT_LEAKY_RELU and t(alpha) == alpha:
+        slope = t(alpha)
         for j in range(hi - lo):
             i = base + np.uint64(j)
-            v = a[i] + bias
-            if exact:
-                # alpha exact in the dtype (ONNX attributes are float32): the product rounded
-                # once is the float64 product rounded, so this is apply_activation's result
-                a[i] = v if v >= zero else v * al
-            else:
-                a[i] = v if v >= zero else v * alpha
-    elif act == ACT_LEAKY_RELU_MAX and a.dtype.type(alpha) == alpha \
-            and a.dtype.type(beta) == beta:
-        al = a.dtype.type(alpha)
-        floor = a.dtype.type(beta)
+            a[i] = scalar.leaky_relu(a[i] + bias, slope)
+    elif act == ACT_LEAKY_RELU_MAX and exact:
+        slope, floor = t(alpha), t(beta)
         for j in range(hi - lo):
             i = base + np.uint64(j)
-            v = a[i] + bias
-            v = v if v >= zero else v * al
-            a[i] = floor if v < floor else v
-    elif act == ACT_CLIP:
-        floor = a.dtype.type(alpha)
-        ceiling = a.dtype.type(beta)
-        exact = floor == alpha and ceiling == beta
+            a[i] = scalar.leaky_relu_max(a[i] + bias, slope, floor)
+    elif act == ACT_CLIP and exact:
+        low, high = t(alpha), t(beta)
         for j in range(hi - lo):
             i = base + np.uint64(j)
-            v = a[i] + bias
-            if exact:
-                a[i] = floor if v < floor else (ceiling if v > ceiling else v)
-            else:
-                x = float(v)
-                a[i] = alpha if x < alpha else (beta if x > beta else x)
+            a[i] = scalar.clip(a[i] + bias, low, high)
     else:
         for j in range(hi - lo):
             i = base + np.uint64(j)

@@ -1,6 +1,5 @@
 """Elementwise functions NumPy lacks (it has no erf), as flat loops over preallocated outputs."""
-import math
-
+from . import scalar
 from .jit import jit
 
 
@@ -12,7 +11,7 @@ def erf_into(x, out):
     float16/bfloat16 first). Written in place: out.
     """
     for i in range(x.shape[0]):
-        out[i] = math.erf(x[i])
+        out[i] = scalar.erf(x[i])
 
 
 from . import elementwise_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

@@ -32,8 +32,10 @@ import numpy as np
 OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 # Kernel parameters compiled per constant value when compiled code passes one (see KernelType):
 # an activation code or a transpose flag picks a branch inside the innermost loop, and a
-# depthwise conv ran 26% slower with the branch left to run time.
-SPECIALISED = frozenset({"act", "code", "trans_a", "trans_b", "trans"})
+# depthwise conv ran 26% slower with the branch left to run time; a constant activation code
+# also compiles only its own function (activation_numba.py).
+SPECIALISED = frozenset({"act", "act_f", "act_g", "act_h", "code", "trans_a", "trans_b",
+                         "trans"})
 POLICIES = ("auto", "interpreted", "kernels", "compiled")
 
 # None: nobody chose; then a plan's tier applies, else the environment's default.
@@ -98,6 +100,11 @@ class Kernel:
         self._dispatcher = None
         self._ready = set()             # argument keys with machine code in this process
         self._queued = set()
+
+    @property
+    def targetoptions(self):
+        """Numba's name for the options: its inliner reads `inline` there (scalar.py)."""
+        return self.options
 
     def numpy(self, twin):
         """Decorator: `twin` computes what the kernel computes, with NumPy (no compilation)."""
@@ -261,7 +268,7 @@ def _prepare_numba():
     box(KernelType)(box_pyobject)
 
     from . import by_symbol
-    from . import views_numba  # noqa: F401  (registers the views' lowering)
+    from . import activation_numba, scalar_numba, views_numba  # noqa: F401  (register them)
 
     @typeof_impl.register(Kernel)
     def _typeof_kernel(value, context):

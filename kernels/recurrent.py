@@ -9,7 +9,7 @@ Shared contract (the caller validates; kernels never check):
 - lens (B,) integers in [0, T]: for t >= lens[b], y[t, b] = 0 and row b's state is left alone
   (with reverse, row b therefore runs t = lens[b]-1 .. 0, as onnxruntime does).
   onnxruntime zeroes Y_h/Y_c of rows with lens[b] == 0; these kernels leave them unchanged.
-- Activations are `(code, alpha, beta)` from `rnn_activation.resolve_activations`.
+- Activations are `(code, alpha, beta)` of activation.py (pulsar/ops/recurrent.py maps ONNX names).
 - clip > 0 clamps every gate pre-activation to [-clip, clip] (as onnxruntime: the cell state
   is not clipped before h()); clip <= 0 disables it.
 - scratch is caller-owned work space (C order, contents irrelevant), shape

@@ -35,7 +35,9 @@ class Chain:
 
     UNARY = [("Relu", {}), ("LeakyRelu", {"alpha": 0.2}), ("Sigmoid", {}), ("Tanh", {}),
              ("Abs", {}), ("Neg", {}), ("Softplus", {}), ("Erf", {}),
-             ("HardSigmoid", {"alpha": 0.3, "beta": 0.4})]
+             ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}), ("Elu", {"alpha": 0.5}), ("Selu", {}),
+             ("Softsign", {}), ("ThresholdedRelu", {"alpha": 0.3}), ("HardSwish", {}),
+             ("Mish", {})]
     BINARY = ["Add", "Sub", "Mul", "Div", "Max", "Min"]
 
     def __init__(self, rng, dtype=TensorProto.FLOAT):
@@ -76,8 +78,7 @@ class Chain:
         inputs = [helper.make_tensor_value_info(n, self.dtype, list(shape)) for n in ("x", "z")]
         outs = [helper.make_tensor_value_info(o, self.dtype, None) for o in (outputs or [output])]
         graph = helper.make_graph(self.nodes, "chain", inputs, outs, self.inits)
-        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])    # Mish
 
 
 def feeds(rng, shape=(2, 37), dtype=np.float32):

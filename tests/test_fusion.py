@@ -45,7 +45,7 @@ def conv_bn(activation=None, act_inputs=(), act_attrs=None, c=8, bias=True):
             inits.append(numpy_helper.from_array(np.array(value, np.float32), name))
         nodes.append(helper.make_node(activation, ["n", *[n for n, _ in act_inputs]], ["y"],
                                       **(act_attrs or {})))
-    return make_model(nodes, inits, [2, 4, 10, 10])
+    return make_model(nodes, inits, [2, 4, 10, 10], opset=14)      # HardSwish: opset 14
 
 
 def check_against_onnxruntime(model, x_shape, rtol=1e-4, atol=1e-4):
@@ -58,14 +58,21 @@ def check_against_onnxruntime(model, x_shape, rtol=1e-4, atol=1e-4):
 
 
 ACTIVATIONS = [
-    ("Relu", (), {}, "activation=Relu"),
-    ("LeakyRelu", (), {"alpha": 0.2}, "activation=LeakyRelu,alpha=0.2"),
-    ("Sigmoid", (), {}, "activation=Sigmoid"),
-    ("Tanh", (), {}, "activation=Tanh"),
-    ("HardSigmoid", (), {"alpha": 0.3, "beta": 0.4}, "activation=HardSigmoid,alpha=0.3,beta=0.4"),
-    ("Clip", (("lo", 0.0), ("hi", 6.0)), {}, "activation=Clip,beta=6"),
-    ("Clip", (("lo", 0.5),), {}, "activation=Clip,alpha=0.5,beta=inf"),
-    ("Clip", (("lo", 2.0), ("hi", -1.0)), {}, "activation=Clip,alpha=-1,beta=-1"),  # min > max
+    ("Relu", (), {}, "activation=relu"),
+    ("LeakyRelu", (), {"alpha": 0.2}, "activation=leaky_relu,alpha=0.2"),
+    ("Sigmoid", (), {}, "activation=sigmoid"),
+    ("Tanh", (), {}, "activation=tanh"),
+    ("HardSigmoid", (), {"alpha": 0.3, "beta": 0.4}, "activation=hard_sigmoid,alpha=0.3,beta=0.4"),
+    ("Clip", (("lo", 0.0), ("hi", 6.0)), {}, "activation=clip,beta=6"),
+    ("Clip", (("lo", 0.5),), {}, "activation=clip,alpha=0.5,beta=inf"),
+    ("Clip", (("lo", 2.0), ("hi", -1.0)), {}, "activation=clip,alpha=2,beta=-1"),  # min > max
+    # any op whose scalar function the epilogue has
+    ("Elu", (), {"alpha": 0.5}, "activation=elu,alpha=0.5"),
+    ("Softsign", (), {}, "activation=softsign"),
+    ("Softplus", (), {}, "activation=softplus"),
+    ("ThresholdedRelu", (), {"alpha": 0.3}, "activation=thresholded_relu,alpha=0.3"),
+    ("HardSwish", (), {}, "activation=hard_swish"),
+    ("Selu", (), {}, "activation=selu,alpha=1.67326,beta=1.0507"),
 ]
 
 
@@ -80,7 +87,7 @@ def test_conv_bn_activation_becomes_one_node(activation, inputs, attrs, shown):
 
 def test_dump_shows_the_fused_conv():
     line = [s for s in pulsar.load(conv_bn("Relu")).dump().splitlines() if "Conv(" in s][0]
-    assert "Conv(pads=(1,1,1,1),activation=Relu)" in line
+    assert "Conv(pads=(1,1,1,1),activation=relu)" in line
     assert line.endswith("-> y: f32[2,8,10,10]")
 
 
@@ -194,4 +201,4 @@ def test_leaky_relu_then_max_with_a_constant_becomes_one_conv():
              helper.make_node("LeakyRelu", ["c"], ["l"], alpha=0.2),
              helper.make_node("Max", ["l", "floor"], ["y"])]
     loaded = check_against_onnxruntime(make_model(nodes, inits, [1, 3, 8, 5]), [1, 3, 8, 5])
-    assert len(loaded.graph.nodes) == 1 and "LeakyReluMax" in loaded.dump()
+    assert len(loaded.graph.nodes) == 1 and "activation=leaky_relu_max" in loaded.dump()

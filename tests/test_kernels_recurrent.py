@@ -19,12 +19,15 @@ from reference import ort_run
 pytestmark = pytest.mark.usefixtures("compiled_kernels")   # the Numba kernels, not twins
 
 try:
+    from pulsar.kernels import activation as act
     from pulsar.kernels import recurrent as rec
     from pulsar.kernels import rnn_activation as ra
 except ImportError:  # repo not installed: import the kernels package from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from kernels import activation as act
     from kernels import recurrent as rec
     from kernels import rnn_activation as ra
+from pulsar.ops.recurrent import resolve_activations
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 N_ACTS = {"LSTM": 3, "GRU": 2, "RNN": 1}
@@ -117,7 +120,7 @@ def run_kernel(case, dtype):
     Yc = (case.get("c0") if case.get("c0") is not None else zeros).astype(dtype)
     P = case.get("P") if case.get("P") is not None else np.zeros((D, 3 * H), np.float32)
     default = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}[op] * D
-    acts = ra.resolve_activations(attrs.get("activations", default), attrs.get("activation_alpha", []),
+    acts = resolve_activations(attrs.get("activations", default), attrs.get("activation_alpha", []),
                                   attrs.get("activation_beta", []))
     clip = case["clip"] or 0.0
     for d in range(D):
@@ -223,32 +226,35 @@ def test_streaming_chunks_equal_one_call(op, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_rnn_activation_codes(dtype):
-    """Scalar helper and the span helper agree with the ONNX formulas for every code."""
+    """The scalar helper and the span helper agree with the ONNX formulas for every function
+    ONNX's recurrent layers name."""
     v = np.linspace(-6, 6, 97).astype(dtype)
     a, b = 0.7, 0.3
     expect = {
-        ra.SIGMOID: 1 / (1 + np.exp(-v)), ra.TANH: np.tanh(v), ra.RELU: np.maximum(v, 0),
-        ra.AFFINE: a * v + b, ra.LEAKY_RELU: np.where(v >= 0, v, a * v), ra.THRESHOLDED_RELU: np.where(v > a, v, 0),
-        ra.SCALED_TANH: a * np.tanh(b * v), ra.HARD_SIGMOID: np.clip(a * v + b, 0, 1),
-        ra.ELU: np.where(v >= 0, v, a * (np.exp(v) - 1)), ra.SOFTSIGN: v / (1 + np.abs(v)),
-        ra.SOFTPLUS: np.log1p(np.exp(v)),
+        "sigmoid": 1 / (1 + np.exp(-v)), "tanh": np.tanh(v), "relu": np.maximum(v, 0),
+        "affine": a * v + b, "leaky_relu": np.where(v >= 0, v, a * v),
+        "thresholded_relu": np.where(v > a, v, 0), "scaled_tanh": a * np.tanh(b * v),
+        "hard_sigmoid": np.clip(a * v + b, 0, 1), "elu": np.where(v >= 0, v, a * (np.exp(v) - 1)),
+        "softsign": v / (1 + np.abs(v)), "softplus": np.log1p(np.exp(v)),
     }
     tol = 5e-7 if dtype == np.float32 else 1e-14
-    for code, ref in expect.items():
-        scalar = np.array([ra.rnn_activation(x, code, a, b) for x in v])
-        np.testing.assert_allclose(scalar, ref, rtol=1e-6, atol=1e-6, err_msg=str(code))
+    for name, ref in expect.items():
+        code = act.CODES[name]
+        scalar = np.array([act.apply_activation(x, code, a, b) for x in v])
+        np.testing.assert_allclose(scalar, ref, rtol=1e-6, atol=1e-6, err_msg=name)
         buf = np.stack([v, v])
         ra.apply_rnn_activation(buf[1, 3:90], code, a, b)
-        np.testing.assert_allclose(buf[1, 3:90], ref[3:90], rtol=tol, atol=tol, err_msg=str(code))
+        np.testing.assert_allclose(buf[1, 3:90], ref[3:90], rtol=tol, atol=tol, err_msg=name)
         np.testing.assert_array_equal(buf[0], v)
         np.testing.assert_array_equal(buf[1, :3], v[:3])
 
 
 def test_resolve_activations_defaults_and_order():
-    got = ra.resolve_activations(["HardSigmoid", "tanh", "LeakyRelu", "Affine"], [0.3, 0.9], [0.1])
-    assert got == [(ra.HARD_SIGMOID, 0.3, 0.1), (ra.TANH, 0.0, 0.0), (ra.LEAKY_RELU, 0.9, 0.0),
-                   (ra.AFFINE, 0.0, 0.0)]
-    assert ra.resolve_activations(["LeakyRelu", "HardSigmoid"]) == [(ra.LEAKY_RELU, 0.01, 0.0),
-                                                                   (ra.HARD_SIGMOID, 0.2, 0.5)]
+    c = act.CODES
+    got = resolve_activations(["HardSigmoid", "tanh", "LeakyRelu", "Affine"], [0.3, 0.9], [0.1])
+    assert got == [(c["hard_sigmoid"], 0.3, 0.1), (c["tanh"], 0.0, 0.0),
+                   (c["leaky_relu"], 0.9, 0.0), (c["affine"], 0.0, 0.0)]
+    assert resolve_activations(["LeakyRelu", "HardSigmoid"]) == [(c["leaky_relu"], 0.01, 0.0),
+                                                                (c["hard_sigmoid"], 0.2, 0.5)]
     with pytest.raises(KeyError):
-        ra.resolve_activations(["Gelu"])
+        resolve_activations(["Gelu"])

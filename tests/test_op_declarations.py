@@ -30,3 +30,12 @@ def test_elementwise_onnx_ops_stream_as_elementwise():
         for _, cls in versions:
             assert cls.streams == "elementwise", cls
             assert rule_for(cls.__new__(cls)).__name__ == "elementwise"
+
+
+def test_fusion_passes_ask_the_ops():
+    """Elementwise fusion and conv activation fusion ask each op what it computes (`Op.scalar`);
+    only conv_fusion's BatchNormalization folding names the ops of the pattern it recognises."""
+    found = count()["pulsar"]
+    assert [h for h in found if h[0] == "pulsar/passes/elementwise_fusion.py"] == []
+    assert {n for f, _, n in found if f == "pulsar/passes/conv_fusion.py"} == \
+        {"BatchNormalization", "Conv", "Gemm", "Add", "MatMul"}

@@ -203,7 +203,7 @@ def test_fast_paths_match_onnxruntime(x_shape, w_shape, attrs, algorithm, activa
     conv = next(n.op for n in loaded.graph.nodes if type(n.op).__name__ == "Conv")
     plan = conv._plan(x.shape, w.shape, x.dtype)
     assert plan.algorithm == algorithm
-    assert not activation or conv.activation == "LeakyRelu"        # fused, so the kernels ran it
+    assert not activation or conv.activation == "leaky_relu"        # fused, so the kernels ran it
 
 
 def test_leaky_relu_max_activation_matches_onnxruntime():
@@ -217,7 +217,7 @@ def test_leaky_relu_max_activation_matches_onnxruntime():
     model.graph.initializer.append(floor)
     model.graph.node.extend([helper.make_node("LeakyRelu", ["c"], ["l"], alpha=0.2),
                              helper.make_node("Max", ["l", "floor"], ["y"])])
-    op = Conv(pads=(0, 1, 0, 1), activation="LeakyReluMax", alpha=float(np.float32(0.2)),
+    op = Conv(pads=(0, 1, 0, 1), activation="leaky_relu_max", alpha=float(np.float32(0.2)),
               beta=float(np.float32(-0.4)))
     np.testing.assert_allclose(op.eval(x, w, b)[0], ort_run(model, {"x": x})[0], rtol=1e-5, atol=1e-5)
 

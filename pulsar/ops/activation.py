@@ -1,6 +1,8 @@
 """Activation functions: elementwise ops of one input, most with float attributes, and Clip.
 
 They share `Unary`'s evaluation: narrow floats are computed in float32 and rounded once.
+Most are a scalar function of kernels/scalar.py (`scalar_fn`), their attributes its parameters
+(`scalar_params`): its NumPy definition computes them, and passes fuse them into kernels.
 Attribute floats are ONNX float32 values; they stay Python floats so that a float32 input
 computes in float32 and a float64 input in float64.
 """
@@ -12,59 +14,50 @@ import numpy as np
 
 from .. import dims
 from ..emit import COMPILED_DTYPES
-from .base import fail
+from ..kernels import scalar_numpy
+from .base import Scalar, fail
 from .registry import register
-from .unary import NUMERIC, Unary, erf, unary_row, widen
+from .unary import NUMERIC, Unary, unary_row, widen
 
 
-def sigmoid(x):
-    e = np.exp(-np.abs(x))                  # never overflows
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
-def softplus(x):
-    return np.logaddexp(0, x)               # log(1 + exp(x)) without overflow
-
-
-def hard_sigmoid(x, alpha, beta):
-    return np.clip(alpha * x + beta, 0, 1)
-
-
-unary_row("Relu", lambda x: np.maximum(x, 0), "fi")    # ints since opset 14
-unary_row("Sigmoid", sigmoid)
-unary_row("Tanh", np.tanh)
-unary_row("Softplus", softplus)
-unary_row("Softsign", lambda x: x / (1 + np.abs(x)))
-unary_row("HardSwish", lambda x: x * hard_sigmoid(x, 1 / 6, 0.5), since=14)
-unary_row("Mish", lambda x: x * np.tanh(softplus(x)), since=18)
+unary_row("Relu", kinds="fi", scalar="relu")      # ints since opset 14
+unary_row("Sigmoid", scalar="sigmoid")
+unary_row("Tanh", scalar="tanh")
+unary_row("Softplus", scalar="softplus")
+unary_row("Softsign", scalar="softsign")
+unary_row("HardSwish", since=14, scalar="hard_swish")
+unary_row("Mish", since=18, scalar="mish")
 
 
 @register("LeakyRelu", since=1)
 @dataclass(frozen=True)
 class LeakyRelu(Unary):
+    scalar_fn: ClassVar[str] = "leaky_relu"
     alpha: float = 0.01
 
-    def compute(self, x):
-        return np.where(x >= 0, x, x * self.alpha)
+    def scalar_params(self):
+        return (self.alpha,)
 
 
 @register("Elu", since=1)
 @dataclass(frozen=True)
 class Elu(Unary):
+    scalar_fn: ClassVar[str] = "elu"
     alpha: float = 1.0
 
-    def compute(self, x):
-        return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
+    def scalar_params(self):
+        return (self.alpha,)
 
 
 @register("Selu", since=1)
 @dataclass(frozen=True)
 class Selu(Unary):
+    scalar_fn: ClassVar[str] = "selu"
     alpha: float = 1.67326319217681884765625
     gamma: float = 1.05070102214813232421875
 
-    def compute(self, x):
-        return self.gamma * np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
+    def scalar_params(self):
+        return (self.alpha, self.gamma)
 
 
 @register("Celu", since=12)
@@ -79,20 +72,22 @@ class Celu(Unary):
 @register("HardSigmoid", since=1)
 @dataclass(frozen=True)
 class HardSigmoid(Unary):
+    scalar_fn: ClassVar[str] = "hard_sigmoid"
     alpha: float = 0.2
     beta: float = 0.5
 
-    def compute(self, x):
-        return hard_sigmoid(x, self.alpha, self.beta)
+    def scalar_params(self):
+        return (self.alpha, self.beta)
 
 
 @register("ThresholdedRelu", since=10)
 @dataclass(frozen=True)
 class ThresholdedRelu(Unary):
+    scalar_fn: ClassVar[str] = "thresholded_relu"
     alpha: float = 1.0
 
-    def compute(self, x):
-        return np.where(x > self.alpha, x, 0)
+    def scalar_params(self):
+        return (self.alpha,)
 
 
 @register("Shrink", since=9)
@@ -110,10 +105,11 @@ class Shrink(Unary):
 @register("Swish", since=24)
 @dataclass(frozen=True)
 class Swish(Unary):
+    scalar_fn: ClassVar[str] = "swish"
     alpha: float = 1.0
 
-    def compute(self, x):
-        return x * sigmoid(self.alpha * x)
+    def scalar_params(self):
+        return (self.alpha,)
 
 
 @register("Gelu", since=20)
@@ -130,18 +126,19 @@ class Gelu(Unary):
         if self.approximate == "tanh":
             inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)
             return 0.5 * x * (1 + np.tanh(inner))
-        return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+        return 0.5 * x * (1 + scalar_numpy.erf(x / math.sqrt(2)))
 
 
 @register("Clip", since=1)
 @dataclass(frozen=True)
 class Clip(Unary):
     """Opset 1: bounds are attributes, absent means unbounded."""
+    scalar_fn: ClassVar[str] = "clip"
     min: float = -math.inf
     max: float = math.inf
 
-    def compute(self, x):
-        return np.minimum(np.maximum(x, self.min), self.max)
+    def scalar_params(self):
+        return (self.min, self.max)
 
 
 @register("Clip", since=6)
@@ -168,6 +165,16 @@ class Clip11(Unary):
                 fail(f"{name} must be a scalar, got {bound}")
         return super().infer(inputs[:1], ctx)
 
+    def scalar(self, node, consts):
+        """clip of x: the bounds are constant scalar inputs, absent meaning unbounded."""
+        bounds = [-math.inf, math.inf]
+        for i, wire in enumerate(node.inputs[1:3]):
+            if wire and (wire not in consts or consts[wire].size != 1):
+                return None
+            if wire:
+                bounds[i] = float(consts[wire].reshape(-1)[0])
+        return Scalar("clip", tuple(bounds), operands=1)
+
     def emit(self, e):
         """np.maximum / np.minimum with the bounds broadcast, as `compute` does."""
         x = e.in_facts[0]
@@ -186,9 +193,9 @@ class Clip11(Unary):
     def compute(self, x, lo=None, hi=None):
         symbolic = x.dtype == object        # shape values: min(S, 512) stays exact
         if lo is not None:
-            x = (SYMBOLIC_MAX if symbolic else np.maximum)(x, widen(lo).reshape(()))
+            x = (SYMBOLIC_MAX if symbolic else scalar_numpy.max)(x, widen(lo).reshape(()))
         if hi is not None:
-            x = (SYMBOLIC_MIN if symbolic else np.minimum)(x, widen(hi).reshape(()))
+            x = (SYMBOLIC_MIN if symbolic else scalar_numpy.min)(x, widen(hi).reshape(()))
         return x
 
 

@@ -6,12 +6,23 @@ facts to output facts; `eval` computes outputs from arrays (NumPy glue or a Numb
 arrays of symbolic Dims, so shape arithmetic needs no second implementation.
 """
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 
 from ..errors import InferenceError
 from ..fact import Fact
+
+
+@dataclasses.dataclass(frozen=True)
+class Scalar:
+    """What an elementwise op computes per element, for the passes that fuse it into a kernel
+    (elementwise fusion, conv epilogues): the scalar function `fn` of kernels/scalar.py, or an
+    operator "+", "-", "*", "/", of the op's first `operands` inputs (None: all of them), then
+    of `params`, floats the op takes from its attributes or constant inputs."""
+    fn: str
+    params: tuple = ()
+    operands: Optional[int] = None
 
 
 class Op:
@@ -50,6 +61,11 @@ class Op:
 
     def eval(self, *inputs):
         raise NotImplementedError(type(self).__name__ + ".eval")
+
+    def scalar(self, node, consts: dict) -> Optional[Scalar]:
+        """The op's value per element as a scalar function, for this `node` (`consts`: the
+        graph's constant wires); None when it is not one (the default)."""
+        return None
 
     def subgraphs(self) -> list:
         """Graphs held in attributes (If branches, Loop/Scan bodies)."""

@@ -1,7 +1,9 @@
 """Elementwise ops of two or more inputs with NumPy broadcasting: arithmetic, comparison, logic.
 
-Each op is a row: ONNX name -> NumPy function and output dtype rule. The same `eval` folds
-shape arithmetic on object arrays of Dims during analysis (Add/Sub/Mul/Div of shape values).
+Each op is a row: ONNX name -> NumPy function and output dtype rule, and for those that passes
+may fuse, the scalar function of kernels/scalar.py (or the operator) it computes. The same
+`eval` folds shape arithmetic on object arrays of Dims during analysis (Add/Sub/Mul/Div of
+shape values).
 """
 from dataclasses import dataclass
 from typing import ClassVar, Optional
@@ -10,7 +12,8 @@ import numpy as np
 
 from .. import dims
 from ..fact import Fact
-from .base import Op, fail, normalize_axis
+from ..kernels import scalar_numpy
+from .base import Op, Scalar, fail, normalize_axis
 from .broadcast import broadcast_shapes
 from ..emit import emit_ufunc
 from .layout_emit import emit_where
@@ -61,7 +64,7 @@ def _pow(a, b):
         return np.power(a, b.astype(a.dtype))      # exact (wrapping) integer powers
     if a.dtype.kind in "iu":
         return np.power(a.astype(np.float64), b.astype(np.float64)).astype(a.dtype)
-    return np.power(a, b.astype(a.dtype) if b.dtype != a.dtype else b)
+    return scalar_numpy.pow(a, b.astype(a.dtype) if b.dtype != a.dtype else b)
 
 
 def _variadic(fn, object_fn):
@@ -89,6 +92,7 @@ class Elementwise(Op):
     streams = "elementwise"
     fn: ClassVar = None
     ufunc: ClassVar = None          # the NumPy ufunc of two inputs that compiled plans call
+    scalar_fn: ClassVar = None      # kernels/scalar.py's function of two inputs, or operator
     result: ClassVar = None
     same_types: ClassVar[bool] = True
     arity: ClassVar[tuple] = (2, 2)
@@ -130,6 +134,11 @@ class Elementwise(Op):
             return False            # ONNX integer division truncates; NumPy's floors
         return fn is not None and len(e.ins) == 2 and emit_ufunc(fn, e)
 
+    def scalar(self, node, consts):
+        if self.scalar_fn is None or self.axis is not None or len(node.inputs) != 2:
+            return None
+        return Scalar(self.scalar_fn)
+
     def legacy_padding(self, a, b) -> int:
         """Trailing 1s that put B's dims at A's `axis` (opset < 7 broadcasting)."""
         rank_a, rank_b = len(a.shape), len(b.shape)
@@ -142,20 +151,22 @@ class Elementwise(Op):
         return xs[0].dtype if self.result is None else self.result
 
 
-def _row(name, fn, result=None, since=1, same_types=True, arity=(2, 2), ufunc=None, **extra):
+def _row(name, fn, result=None, since=1, same_types=True, arity=(2, 2), ufunc=None, scalar=None,
+         **extra):
     cls = type(name, (Elementwise,), {"fn": staticmethod(fn), "result": result, "ufunc": ufunc,
-                                      "same_types": same_types, "arity": arity, **extra})
+                                      "scalar_fn": scalar, "same_types": same_types,
+                                      "arity": arity, **extra})
     cls.__module__ = __name__
     register(name, since=since)(dataclass(frozen=True)(cls))
     globals()[name] = cls
     return cls
 
 
-_row("Add", np.add, ufunc=np.add)
-_row("Sub", np.subtract, ufunc=np.subtract)
-_row("Mul", np.multiply, ufunc=np.multiply)
-_row("Div", _div, ufunc=np.divide)
-_row("Pow", _pow, same_types=False)
+_row("Add", np.add, ufunc=np.add, scalar="+")
+_row("Sub", np.subtract, ufunc=np.subtract, scalar="-")
+_row("Mul", np.multiply, ufunc=np.multiply, scalar="*")
+_row("Div", _div, ufunc=np.divide, scalar="/")
+_row("Pow", _pow, same_types=False, scalar="pow")
 _row("And", np.logical_and, BOOL, ufunc=np.logical_and)
 _row("Or", np.logical_or, BOOL, ufunc=np.logical_or)
 _row("Xor", np.logical_xor, BOOL, ufunc=np.logical_xor)
@@ -167,9 +178,11 @@ _row("GreaterOrEqual", np.greater_equal, BOOL, ufunc=np.greater_equal)
 _row("BitwiseAnd", np.bitwise_and, ufunc=np.bitwise_and)
 _row("BitwiseOr", np.bitwise_or, ufunc=np.bitwise_or)
 _row("BitwiseXor", np.bitwise_xor, ufunc=np.bitwise_xor)
-_row("Max", _variadic(np.maximum, dims.dmax), arity=(1, 1 << 16), ufunc=np.maximum)
-_row("Min", _variadic(np.minimum, dims.dmin), arity=(1, 1 << 16), ufunc=np.minimum)
-_row("Sum", _variadic(np.add, lambda a, b: a + b), arity=(1, 1 << 16), ufunc=np.add)
+_row("Max", _variadic(scalar_numpy.max, dims.dmax), arity=(1, 1 << 16), ufunc=np.maximum,
+     scalar="max")
+_row("Min", _variadic(scalar_numpy.min, dims.dmin), arity=(1, 1 << 16), ufunc=np.minimum,
+     scalar="min")
+_row("Sum", _variadic(np.add, lambda a, b: a + b), arity=(1, 1 << 16), ufunc=np.add, scalar="+")
 _row("Mean", _mean, arity=(1, 1 << 16))
 
 

@@ -23,12 +23,6 @@ from .registry import register
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", "")
 FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
-ACTIVATIONS = {"": act_codes.ACT_NONE, "Relu": act_codes.ACT_RELU,
-               "LeakyRelu": act_codes.ACT_LEAKY_RELU, "Clip": act_codes.ACT_CLIP,
-               "Sigmoid": act_codes.ACT_SIGMOID, "Tanh": act_codes.ACT_TANH,
-               "HardSigmoid": act_codes.ACT_HARD_SIGMOID,
-               # LeakyRelu(alpha) then Max with the scalar beta (openWakeWord's blocks)
-               "LeakyReluMax": act_codes.ACT_LEAKY_RELU_MAX}
 
 
 def compute_dtype(dtype) -> np.dtype:
@@ -163,7 +157,9 @@ class Conv(SlidingWindow):
         return tuple(facts[1].shape[2:])
     
     group: int = 1
-    activation: str = ""    # fused by pulsar.passes.conv_fusion, never an ONNX attribute
+    # a scalar function of kernels/scalar.py ("relu", "leaky_relu_max"...) after the bias, its
+    # parameters alpha, beta: fused by pulsar.passes.conv_fusion, never an ONNX attribute
+    activation: str = ""
     alpha: float = 0.0
     beta: float = 0.0
     hidden_fields: ClassVar[tuple] = ("activation", "alpha", "beta", "_cache")
@@ -235,7 +231,7 @@ class Conv(SlidingWindow):
         plan.out_shape, plan.dtype = (x_shape[0], w_shape[0], *outs), compute_dtype(dtype)
         plan.input_dtype = dtype
         plan.as_2d = len(outs) == 1
-        fused = (ACTIVATIONS[self.activation], float(self.alpha), float(self.beta))
+        fused = (act_codes.CODES[self.activation], float(self.alpha), float(self.beta))
         plan.scratch_shape = plan.index = plan.cols = None
         plan.fused, plan.lean = fused, False
         if len(outs) == 3:

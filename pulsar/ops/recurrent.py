@@ -15,7 +15,8 @@ import numpy as np
 
 from ..fact import Fact
 from ..kernels import recurrent as kernels
-from ..kernels.rnn_activation import SIGMOID, TANH, resolve_activations
+from ..kernels.activation import CODES
+from ..kernels.rnn_activation import SIGMOID, TANH
 from .base import Op, fail
 from .recurrent_emit import emit_recurrent
 from .registry import register
@@ -23,6 +24,35 @@ from .sizes import same_dim, shape_str
 
 FLOATS = {np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)}
 DIRECTIONS = ("forward", "reverse", "bidirectional")
+# ONNX's activation functions (attribute `activations`, names case-insensitive): lower-case
+# name -> the scalar function (kernels/scalar.py) and the defaults of its parameters after x
+# (onnxruntime's), which take the next alpha, then beta, of `activation_alpha`/`_beta`.
+ACTIVATION_FUNCTIONS = {
+    "sigmoid": ("sigmoid", ()), "tanh": ("tanh", ()), "relu": ("relu", ()),
+    "affine": ("affine", (0.0, 0.0)), "leakyrelu": ("leaky_relu", (0.01,)),
+    "thresholdedrelu": ("thresholded_relu", (0.0,)), "scaledtanh": ("scaled_tanh", (0.0, 0.0)),
+    "hardsigmoid": ("hard_sigmoid", (0.2, 0.5)), "elu": ("elu", (1.0,)),
+    "softsign": ("softsign", ()), "softplus": ("softplus", ()),
+}
+
+
+def resolve_activations(names, alphas=(), betas=()) -> list:
+    """`(code, alpha, beta)` per ONNX activation name, as the kernels take them.
+
+    As the ONNX spec and onnxruntime (LSTM, GRU and RNN): alphas and betas are consumed in
+    order, across directions, only by functions that take them, falling back to the function's
+    defaults when exhausted. KeyError for an unknown name.
+    """
+    out, ia, ib = [], 0, 0
+    for name in names:
+        fn, defaults = ACTIVATION_FUNCTIONS[name.lower()]
+        alpha, beta = (defaults + (0.0, 0.0))[:2]
+        if len(defaults) > 0 and ia < len(alphas):
+            alpha, ia = float(alphas[ia]), ia + 1
+        if len(defaults) > 1 and ib < len(betas):
+            beta, ib = float(betas[ib]), ib + 1
+        out.append((CODES[fn], alpha, beta))
+    return out
 
 
 @dataclass(frozen=True)

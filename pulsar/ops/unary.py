@@ -1,10 +1,12 @@
 """Elementwise ops of one input: math functions, predicates (IsNaN, IsInf), logic (Not), and
 type conversion and pass-through (Cast, CastLike, Identity, Dropout).
 
-Each math op is a row: ONNX name -> NumPy function, accepted input kinds, output dtype rule.
-Ops with attributes subclass `Unary` and override `compute` (IsInf here, activations in
-activation.py). Narrow floats (float16, bfloat16, float8) are computed in float32 and rounded
-once at the end: ml_dtypes lacks some ufuncs, and one rounding is the most accurate.
+Each math op is a row: ONNX name -> NumPy function, or the scalar function of kernels/scalar.py
+it computes (its NumPy definition then computes it, and passes may fuse it), accepted input
+kinds, output dtype rule. Ops with attributes subclass `Unary` and override `compute` (IsInf
+here) or give the scalar function's parameters (activations in activation.py). Narrow floats
+(float16, bfloat16, float8) are computed in float32 and rounded once at the end: ml_dtypes
+lacks some ufuncs, and one rounding is the most accurate.
 Shape values (object arrays of Dims) go through the same `eval`: Neg works on them; functions
 without meaning for a symbol raise TypeError and the value simply stays unknown.
 """
@@ -17,8 +19,8 @@ from onnx import TensorProto
 from .. import dtypes
 from ..errors import OptionError
 from ..fact import Fact
-from ..kernels import elementwise
-from .base import Op, fail
+from ..kernels import scalar_numpy
+from .base import Op, Scalar, fail
 from ..emit import COMPILED_DTYPES, emit_reshape, emit_ufunc
 from .registry import register
 
@@ -53,9 +55,11 @@ def check_kind(fact, kinds: str, what="input"):
 
 @dataclass(frozen=True)
 class Unary(Op):
-    """One input, same shape out; subclasses set `fn` (or override `compute`) and dtype rules."""
+    """One input, same shape out; subclasses set `scalar_fn` (with `scalar_params`), `fn` or
+    override `compute`, and dtype rules."""
     streams = "elementwise"
     fn: ClassVar = None
+    scalar_fn: ClassVar[Optional[str]] = None   # kernels/scalar.py's function of x, params
     kinds: ClassVar[str] = "f"          # accepted input kinds (see `kind`)
     result: ClassVar = None             # output dtype; None: the input's
     ignored_attrs: ClassVar[tuple] = ("consumed_inputs",)   # opset-1 memory hint, no effect
@@ -72,40 +76,43 @@ class Unary(Op):
             return (out,)
         return (out.astype(x.dtype if self.result is None else self.result, copy=False),)
 
+    def scalar_params(self) -> tuple:
+        """The parameters of `scalar_fn` after x, from the op's attributes."""
+        return ()
+
+    def scalar(self, node, consts):
+        return None if self.scalar_fn is None else Scalar(self.scalar_fn, self.scalar_params())
+
+    def numpy_fn(self):
+        return type(self).fn if self.scalar_fn is None else getattr(scalar_numpy, self.scalar_fn)
+
     def compute(self, x, *optional):
-        return type(self).fn(x)
+        return self.numpy_fn()(x, *self.scalar_params())
 
     def emit(self, e):
-        if type(self).compute is not Unary.compute or len(e.ins) != 1:
+        if type(self).compute is not Unary.compute or len(e.ins) != 1 or self.scalar_params():
             return False
-        return emit_ufunc(type(self).fn, e)
+        return emit_ufunc(self.numpy_fn(), e)
 
 
-def unary_row(name, fn, kinds="f", result=None, since=1):
-    cls = type(name, (Unary,), {"fn": staticmethod(fn), "kinds": kinds, "result": result,
-                                "__module__": __name__, "__qualname__": name})
+def unary_row(name, fn=None, kinds="f", result=None, since=1, scalar=None):
+    """Register op `name` computing NumPy's `fn`, or the scalar function named `scalar`."""
+    cls = type(name, (Unary,), {"fn": staticmethod(fn), "scalar_fn": scalar, "kinds": kinds,
+                                "result": result, "__module__": __name__, "__qualname__": name})
     register(name, since=since)(dataclass(frozen=True)(cls))
     return cls
 
 
-def erf(x: np.ndarray) -> np.ndarray:
-    """erf elementwise in x's float dtype (integers in float64), via a Numba loop."""
-    work = np.ascontiguousarray(x if x.dtype.kind == "f" else x.astype(np.float64))
-    out = np.empty_like(work)
-    elementwise.erf_into(work.reshape(-1), out.reshape(-1))
-    return out
-
-
-unary_row("Abs", np.abs, NUMERIC)
-unary_row("Neg", np.negative, "fi")
+unary_row("Abs", kinds=NUMERIC, scalar="abs")
+unary_row("Neg", kinds="fi", scalar="neg")
 unary_row("Sign", np.sign, NUMERIC, since=9)
 unary_row("Floor", np.floor)
 unary_row("Ceil", np.ceil)
 unary_row("Round", np.round, since=11)             # half to even, as ONNX asks
-unary_row("Sqrt", np.sqrt)
-unary_row("Reciprocal", np.reciprocal)
-unary_row("Exp", np.exp)
-unary_row("Log", np.log)
+unary_row("Sqrt", scalar="sqrt")
+unary_row("Reciprocal", scalar="reciprocal")
+unary_row("Exp", scalar="exp")
+unary_row("Log", scalar="log")
 unary_row("Sin", np.sin, since=7)
 unary_row("Cos", np.cos, since=7)
 unary_row("Tan", np.tan, since=7)
@@ -117,7 +124,7 @@ unary_row("Cosh", np.cosh, since=9)
 unary_row("Asinh", np.arcsinh, since=9)
 unary_row("Acosh", np.arccosh, since=9)
 unary_row("Atanh", np.arctanh, since=9)
-unary_row("Erf", erf, NUMERIC, since=9)
+unary_row("Erf", kinds=NUMERIC, since=9, scalar="erf")
 unary_row("IsNaN", np.isnan, "f", BOOL, since=9)
 unary_row("Not", np.logical_not, "b")
 unary_row("BitwiseNot", np.invert, "iu", since=18)

@@ -3,8 +3,9 @@
 - `fold_batch_norms`: an inference BatchNormalization with constant statistics is an affine map
   per channel, so it folds into the constant weights and bias of the Conv (or Gemm, or
   MatMul+Add) that feeds it, when that producer's output has no other reader.
-- `fuse_activations`: a Relu/LeakyRelu/Clip/Sigmoid/Tanh/HardSigmoid that is the only reader of
-  a Conv output runs inside the conv kernel, right after the bias.
+- `fuse_activations`: an op that is the only reader of a Conv output and computes one of the
+  conv epilogue's scalar functions (kernels/activation.py `CODES`) of it, with at most two
+  parameters, runs inside the conv kernel, right after the bias.
 Folded constants get new wires (a weight may be shared by several nodes), computed in float64
 and stored in the weight's dtype.
 """
@@ -14,6 +15,7 @@ import numpy as np
 
 from ..fact import const
 from ..graph import Graph
+from ..kernels.activation import CODES
 from ..ops.conv import Conv
 
 
@@ -155,39 +157,35 @@ def fuse_leaky_relu_floor(graph: Graph) -> Graph:
     g = graph.copy()
     consts, readers, dropped = g.constants(), g.consumers(), set()
     for conv in g.nodes:
-        if type(conv.op) is not Conv or conv.op.activation != "LeakyRelu":
+        if type(conv.op) is not Conv or conv.op.activation != "leaky_relu":
             continue
         out = conv.outputs[0]
         nxt = readers.get(out, [])
-        if out in g.outputs or len(nxt) != 1 or nxt[0].op.onnx_name != "Max" or len(nxt[0].inputs) != 2:
+        if out in g.outputs or len(nxt) != 1 or not _is_max(nxt[0], consts):
             continue
         other = [w for w in nxt[0].inputs if w != out]
         if len(other) != 1 or other[0] not in consts or consts[other[0]].size != 1:
             continue
         floor = float(consts[other[0]].reshape(-1)[0])
-        conv.op = dataclasses.replace(conv.op, activation="LeakyReluMax", beta=floor)
+        conv.op = dataclasses.replace(conv.op, activation="leaky_relu_max", beta=floor)
         conv.outputs = [nxt[0].outputs[0]]
         dropped.add(id(nxt[0]))
     g.nodes = [n for n in g.nodes if id(n) not in dropped]
     return g
 
 
+def _is_max(node, consts) -> bool:
+    scalar = node.op.scalar(node, consts)
+    return scalar is not None and scalar.fn == "max"
+
+
 def _activation(node, consts):
-    """(name, alpha, beta) as the conv kernel takes them, or None if `node` cannot be fused."""
-    op, kind = node.op, node.op.onnx_name
-    if kind in ("Relu", "Sigmoid", "Tanh"):
-        return kind, 0.0, 0.0
-    if kind == "LeakyRelu":
-        return kind, float(getattr(op, "alpha", 0.01)), 0.0
-    if kind == "HardSigmoid":
-        return kind, float(getattr(op, "alpha", 0.2)), float(getattr(op, "beta", 0.5))
-    if kind == "Clip":
-        bounds = [float(getattr(op, "min", -np.inf)), float(getattr(op, "max", np.inf))]
-        for i, wire in enumerate(node.inputs[1:3]):
-            if wire and wire not in consts:
-                return None
-            if wire:
-                bounds[i] = float(consts[wire].reshape(-1)[0])
-        low, high = bounds
-        return kind, min(low, high), high    # min > max clips everything to max, as ONNX
-    return None
+    """(scalar function, alpha, beta) as the conv kernel takes them, or None if `node` cannot
+    be fused."""
+    scalar = node.op.scalar(node, consts)
+    if scalar is None or not scalar.fn or scalar.fn not in CODES or len(scalar.params) > 2:
+        return None
+    if len(node.inputs if scalar.operands is None else node.inputs[:scalar.operands]) != 1:
+        return None
+    alpha, beta = (tuple(float(p) for p in scalar.params) + (0.0, 0.0))[:2]
+    return scalar.fn, alpha, beta

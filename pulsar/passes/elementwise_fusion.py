@@ -1,9 +1,10 @@
 """Elementwise fusion: a tree of float elementwise nodes runs as one generated Numba kernel.
 
-`fuse_elementwise` finds trees of fusible nodes (math functions, activations, Clip with
-constant bounds, and Add/Sub/Mul/Div/Pow/Max/Min) joined by wires that have exactly one reader
-and are not graph outputs, and replaces each tree of two or more nodes by a `FusedElementwise`
-node: one pass over memory instead of one per node, no intermediate arrays.
+`fuse_elementwise` finds trees of fusible nodes, those whose op says what it computes per
+element (`Op.scalar`: a scalar function of kernels/scalar.py or an operator), joined by wires
+that have exactly one reader and are not graph outputs, and replaces each tree of two or more
+nodes by a `FusedElementwise` node: one pass over memory instead of one per node, no
+intermediate arrays.
 Only the simple case is fused: float32/float64, every operand either a constant scalar (written
 into the expression) or a wire of exactly the output's shape and dtype. Anything broadcasting,
 integer, or constant-valued stays as it is (constant nodes are folded before this pass).
@@ -22,11 +23,7 @@ from ..ops.broadcast import broadcast_shapes
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 DTYPE_NAMES = {"f": "float32", "d": "float64"}
-UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log",
-         "Sqrt": "sqrt", "Abs": "abs", "Neg": "neg", "Erf": "erf", "Softplus": "softplus",
-         "Reciprocal": "reciprocal"}
-INFIX = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
-BINARY = {"Pow": "pow", "Max": "max", "Min": "min"}
+INFIX = set(codegen.OPERATORS.values())
 MAX_NODES = 32      # per kernel: bounds the expression's nesting (Python's parser allows ~200)
 
 
@@ -85,29 +82,31 @@ class FusedElementwise(Op):
 
 
 def emit_single(e, consts) -> bool:
-    """Compile one unfused elementwise node (Relu, Sigmoid, LeakyRelu, Clip...) as a
+    """Compile one unfused elementwise node whose op declares a scalar function as a
     one-node FusedElementwise: the same generated kernels, so the same results."""
     node = e.node
-    term = _term(node, _FactsOnly(e), consts)
-    if term is None:
+    facts = dict(zip(node.inputs, e.in_facts)) | dict(zip(node.outputs, e.out_facts))
+    found = node_expression(node, facts, consts)
+    if found is None:
         return False
-    template, wires = term
-    expression = template.format(*(f"x{i}" for i in range(len(wires))))
+    expression, wires = found
     inputs = [e.ins[list(node.inputs).index(w)] for w in wires]
     return FusedElementwise(expression=expression, n_inputs=len(wires)).emit(e, inputs)
 
 
-class _FactsOnly:
-    """What `_term` reads of a graph: its facts."""
-
-    def __init__(self, e):
-        self.facts = dict(zip(e.node.inputs, e.in_facts)) | dict(zip(e.node.outputs, e.out_facts))
+def node_expression(node, facts, consts):
+    """(expression over x0.., the wires they stand for) computing `node` alone, or None."""
+    term = _term(node, facts, consts)
+    if term is None:
+        return None
+    template, wires = term
+    return template.format(*(f"x{i}" for i in range(len(wires)))), wires
 
 
 def fuse_elementwise(graph: Graph) -> Graph:
     g = graph.copy()
     consts = g.constants()
-    terms = {id(n): t for n in g.nodes if (t := _term(n, g, consts)) is not None}
+    terms = {id(n): t for n in g.nodes if (t := _term(n, g.facts, consts)) is not None}
     producers, readers = g.producers(), g.consumers()
 
     def absorbable(wire):
@@ -151,21 +150,22 @@ class _Tree:
         return f"x{self.inputs.index(wire)}"
 
 
-def _term(node, g, consts):
+def _term(node, facts, consts):
     """(template, wires) when `node` can join a fused kernel: the template's {0}, {1}... are
     the node's non-constant operands, in `wires`; constant scalars are written into it."""
     if len(node.outputs) != 1 or not node.outputs[0] or node.scope_inputs:
         return None
-    out = g.facts.get(node.outputs[0])
+    out = facts.get(node.outputs[0])
     if out is None or out.dtype not in FLOATS or out.is_const:
         return None
-    operands = _operands(node, consts)
+    scalar = node.op.scalar(node, consts)
+    operands = None if scalar is None else _operands(node, scalar, consts)
     if operands is None:
         return None
     texts, wires = [], []
     for value in operands:
         if isinstance(value, str):
-            fact = g.facts.get(value)
+            fact = facts.get(value)
             if fact is None or fact.dtype != out.dtype or tuple(fact.shape) != tuple(out.shape):
                 return None
             texts.append("{%d}" % len(wires))
@@ -174,59 +174,29 @@ def _term(node, g, consts):
             texts.append(_number(value, out.dtype))
     if not wires:
         return None
-    template = _template(node, texts, out.dtype, consts)
-    return None if template is None else (template, wires)
+    if scalar.fn in INFIX:
+        return (f"({texts[0]} {scalar.fn} {texts[1]})", wires) if len(texts) == 2 else None
+    args = texts + [_number(float(p), out.dtype) for p in scalar.params]
+    return f"{scalar.fn}({', '.join(args)})", wires
 
 
-def _operands(node, consts):
-    """The node's data operands: a wire name, or a float for a constant scalar (Pow's exponent
-    may have another dtype: NumPy casts it to the base's). None if an operand is unusable."""
-    kind = node.op.onnx_name
-    wires = list(node.inputs[:1]) if kind == "Clip" else list(node.inputs)
-    if not wires or "" in wires or getattr(node.op, "axis", None) is not None:
+def _operands(node, scalar, consts):
+    """The scalar function's data operands: a wire name, or a float for a constant scalar (of
+    any numeric dtype: the kernel casts it to its own, as NumPy casts Pow's exponent to the
+    base's). None if an operand is unusable."""
+    wires = list(node.inputs if scalar.operands is None else node.inputs[:scalar.operands])
+    if not wires or "" in wires:
         return None
     values = []
     for w in wires:
         if w in consts:
             v = consts[w]
-            if v.size != 1 or v.dtype == object or (v.dtype not in FLOATS and kind != "Pow"):
+            if v.size != 1 or v.dtype.kind not in "iuf":
                 return None
             values.append(float(v.reshape(-1)[0]))
         else:
             values.append(w)
     return values
-
-
-def _template(node, texts, dtype, consts):
-    op, kind = node.op, node.op.onnx_name
-    num = lambda v: _number(float(v), dtype)
-    if kind in UNARY:
-        return f"{UNARY[kind]}({texts[0]})"
-    if kind in INFIX and len(texts) == 2:
-        return f"({texts[0]} {INFIX[kind]} {texts[1]})"
-    if kind in BINARY and len(texts) == 2:
-        return f"{BINARY[kind]}({texts[0]}, {texts[1]})"
-    if kind == "LeakyRelu":
-        return f"leaky_relu({texts[0]}, {num(op.alpha)})"
-    if kind == "HardSigmoid":
-        return f"hard_sigmoid({texts[0]}, {num(op.alpha)}, {num(op.beta)})"
-    if kind == "Clip":
-        bounds = _clip_bounds(node, consts)
-        return None if bounds is None else f"clip({texts[0]}, {num(bounds[0])}, {num(bounds[1])})"
-    return None
-
-
-def _clip_bounds(node, consts):
-    """Attributes before opset 11; constant scalar inputs after, absent meaning unbounded."""
-    if hasattr(node.op, "min"):
-        return node.op.min, node.op.max
-    bounds = [-math.inf, math.inf]
-    for i, wire in enumerate(node.inputs[1:3]):
-        if wire and (wire not in consts or consts[wire].size != 1):
-            return None
-        if wire:
-            bounds[i] = float(consts[wire].reshape(-1)[0])
-    return bounds
 
 
 def _number(value: float, dtype) -> str:
