@@ -124,7 +124,8 @@ def plan_of(model, feeds):
 
 
 def op_label(op) -> str:
-    """The op type, with a fused activation shown (`Conv+Relu`): fusion changes the costs."""
+    """The op type, with the scalar function fused into it shown (`Conv+relu`): fusion changes
+    the costs."""
     fused = getattr(op, "activation", "")
     return f"{op.onnx_name}+{fused}" if isinstance(fused, str) and fused else op.onnx_name
 

@@ -114,7 +114,7 @@ def test_profile_pulsed_shows_the_stream_steps(conv_file, capsys):
     out = capsys.readouterr().out
     assert "session.push of one pulse" in out
     ops = out.split("\n\nop type")[1]
-    for op in ("PulsePad", "Delay", "Conv+Relu"):
+    for op in ("PulsePad", "Delay", "Conv+relu"):
         assert re.search(rf"^{re.escape(op)}\s+1\s+5\s", ops, re.M), op
     rows = percentages(out)
     shown = [v for k, v in rows.items() if k in ("conv", "conv.pad", "conv.delay")]
@@ -129,7 +129,7 @@ def test_profile_api_restores_the_plan(conv_file):
     x = np.ones((1, 1, 32), np.float32)
     prof = profile_plan(m.plan, [x], runs=4)
     assert [step.run for step in m.plan.steps] == before
-    assert [(n.name, n.op, n.calls) for n in prof.nodes] == [("conv", "Conv+Relu", 4)]
+    assert [(n.name, n.op, n.calls) for n in prof.nodes] == [("conv", "Conv+relu", 4)]
     assert prof.overhead >= 0 and prof.inside + prof.overhead == pytest.approx(prof.wall)
     with pytest.raises(pulsar.InputError):
         profile_plan(m.plan, [x[:, :, :3]], runs=1)
