@@ -2,13 +2,13 @@
 against TensorFlow 2.15 running ARM's frozen graphs (shared/audio/kws/tf_kws_reference.npz),
 streaming against onnxruntime on the same windows."""
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 import pulsar
 from pulsar import audio
 from pulsar.audio.mfcc import mfcc
 from shared_data import audio_dir, model_path
+from reference import ort_session
 
 WORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 STRIDE = {"DS_CNN_S": 320, "CNN_M": 320, "CRNN_S": 320, "GRU_S": 640}
@@ -59,7 +59,7 @@ def test_streaming_windows_equal_onnxruntime_on_each_window():
     x = np.concatenate([np.zeros(5000, np.int16), word("left"), np.zeros(7000, np.int16)])
     kws = audio.KeywordSpotter(path)
     got = [label for i in range(0, len(x), 999) for label in kws.push(x[i:i + 999])]
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = ort_session(path)
     feed = sess.get_inputs()[0].name
     f = x.astype(np.float32) / 32768
     assert len(got) == (len(x) - 16000) // (7 * 320) + 1

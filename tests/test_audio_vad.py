@@ -3,12 +3,12 @@ silero-vad 6.2.3 on onnxruntime probabilities of silero_vad.onnx) and onnxruntim
 import json
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 import pulsar
 from pulsar import audio
 from shared_data import audio_dir, model_path
+from reference import ort_session
 
 CLIPS = ["turn_on_the_office_lights_test_clip", "stream_hey_jarvis_then_alexa"]
 
@@ -35,8 +35,7 @@ def wav(stem):
 
 def ort_probabilities(x, rate, n_windows, file="silero_vad.onnx"):
     """silero's OnnxWrapper (default file): window + context, state carried."""
-    s = ort.InferenceSession(str(model_path("silero_vad", file)),
-                             providers=["CPUExecutionProvider"])
+    s = ort_session(model_path("silero_vad", file))
     w, c = {16000: (512, 64), 8000: (256, 32)}[rate]
     state, context, out = np.zeros((2, 1, 128), np.float32), np.zeros(c, np.float32), []
     for i in range(n_windows):

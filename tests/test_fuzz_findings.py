@@ -5,6 +5,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import pulsar
 from models import model, tensor
+from reference import ort_session
 
 
 def test_min_with_an_empty_variadic_input_is_refused_at_load():
@@ -92,8 +93,7 @@ def test_gemm_whose_inner_dims_only_disagree_at_run_time_is_a_typed_error():
     a, b = np.ones((2, 4), np.float32), np.ones((5, 3), np.float32)
     with pytest.raises(pulsar.InputError, match=r"'fc' \(Gemm\).*\[2, 4\].*\[5, 3\]"):
         m.run({"a": a, "b": b})
-    import onnxruntime as ort
-    s = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    s = ort_session(proto)
     with pytest.raises(Exception):
         s.run(None, {"a": a, "b": b})
 
@@ -106,7 +106,6 @@ def test_an_op_inference_meeting_unexpected_facts_is_a_typed_error_naming_the_no
                   [numpy_helper.from_array(np.array([0], np.int64), "axes")])
     with pytest.raises(pulsar.PulsarError, match="'sq' \\(Squeeze\\)"):
         pulsar.load(proto)
-    import onnxruntime as ort
     with pytest.raises(Exception):
-        ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        ort_session(proto).run(
             None, {"x": np.array(1, np.int64)})

@@ -4,23 +4,17 @@ import math
 import wave
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
 
 import pulsar
 from pulsar import streaming
 from pulsar.streaming.wakeword import openwakeword, score_chunks
 from shared_data import audio_dir, model_path, openwakeword_reference
+from reference import ort_session
 
 WAVS = ["stream_hey_jarvis_then_alexa", "tts_hey_jarvis_en-gb_130", "tts_alexa_en-us_160",
         "turn_on_the_office_lights_test_clip"]
 CLASSIFIERS = {"hey_jarvis": "hey_jarvis_v0.1", "alexa": "alexa_v0.1"}
-
-
-def ort_session(path):
-    return ort.InferenceSession(onnx.load(path).SerializeToString(),
-                                providers=["CPUExecutionProvider"])
 
 
 def read_wav(stem):

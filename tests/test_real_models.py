@@ -3,16 +3,8 @@ import numpy as np
 import pytest
 
 import pulsar
+from reference import ort_run
 from shared_data import model_path
-
-ort = pytest.importorskip("onnxruntime")
-
-
-def ort_run(path, feeds):
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
 
 
 def assert_close_to_ort(path, feeds, atol=1e-4):

@@ -5,12 +5,12 @@ prepended to the next 512 (256)-sample chunk)."""
 import wave
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 import pulsar
 from pulsar import streaming
 from shared_data import audio_dir, model_path
+from reference import ort_session
 
 CHUNK = {16000: (512, 64), 8000: (256, 32)}       # samples per call, context samples
 # file -> (state {input: output}, takes sr, 16 kHz only). The 16 kHz-only files stream the
@@ -45,7 +45,7 @@ def setup(name, rate):
 
 def ort_stream(path, signal, state, constants, chunk, context):
     """Per-chunk first outputs from onnxruntime, state looped and context prepended by hand."""
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = ort_session(path)
     shapes = {i.name: [d if isinstance(d, int) else 1 for d in i.shape] for i in session.get_inputs()}
     states = {i: np.zeros(shapes[i], np.float32) for i in state}
     outputs = [o.name for o in session.get_outputs()]
@@ -98,7 +98,7 @@ def test_silero_whole_model_loads_unbound_and_matches(name, rate):
              **{i: rng.standard_normal((2, 1, 128) if i == "state" else (1, 1, 128))
                 .astype(np.float32) * 0.1 for i in state},
              **{k: np.array(v, np.int64) for k, v in constants.items()}}
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = ort_session(path)
     for got, want in zip(model.run(feeds), session.run(None, feeds)):
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
