@@ -1,4 +1,4 @@
-"""Compiled plan segments call their kernels by symbol instead of linking a copy of each.
+"""Compiled plan segments may call their kernels by symbol instead of linking a copy of each.
 
 Numba links the code of every jitted function a function calls into the caller's module and
 optimises the whole module again. For a kernel calling a small helper that pays (the helper is
@@ -15,14 +15,23 @@ cache entry lists them (`callees`, stored by kernels/numba_cache.py), and `load`
 loads each one and checks it has the symbol the segment names; a kernel recompiled since (its
 symbol carries a per-process number) makes the entry a miss, never a crash.
 
+The trade: inlined into a segment, a kernel is specialised for the segment's constant shapes;
+called by symbol it is not, and conv-heavy models run slower (squeezenet 1.54x onnxruntime
+against 1.67x, in one A/B). So this is opt-in, for deployments where compiling costs more than
+the last 10% of speed (a small board compiling in the background): PULSAR_SHARED_KERNELS=1
+(the openWakeWord pipeline's cold compile: about 13-16 s of CPU instead of 16-19 s).
+
 Numba-only: imported by kernels/jit.py once Numba is in use.
 """
+import os
 import sys
 import weakref
 
 from numba.core import cgutils
 
-CALLER = "segment"      # the generated functions that call by symbol (pulsar/compiled.py)
+# the generated functions that call by symbol (pulsar/compiled.py), when chosen
+CALLER = "segment" if os.environ.get("PULSAR_SHARED_KERNELS", "").strip() in ("1", "true", "yes") \
+    else None
 
 _callees = weakref.WeakKeyDictionary()     # a segment's code library -> [callee, ...]
 _keys = {}                                 # kernel entry point -> implementation key
@@ -53,7 +62,7 @@ def _implementation(cres, callee):
 
     def call(context, builder, sig, args):
         caller = context.active_code_library
-        if caller.name == CALLER:
+        if CALLER is not None and caller.name == CALLER:
             _callees.setdefault(caller, []).append(callee)
         else:
             context.add_linking_libs([library])

@@ -1,6 +1,7 @@
-"""A compiled segment calls its kernels by symbol (kernels/by_symbol.py), so its cached machine
-code may load only after theirs, under the symbols it was compiled against. These cases damage
-that order across processes; each must give the right answer, never crash the interpreter.
+"""With PULSAR_SHARED_KERNELS=1 a compiled segment calls its kernels by symbol
+(kernels/by_symbol.py), so its cached machine code may load only after theirs, under the
+symbols it was compiled against. These cases damage that order across processes; each must
+give the right answer, never crash the interpreter.
 
 Each process runs with its own PULSAR_CACHE_DIR and NUMBA_CACHE_DIR, as a later process would;
 the reference is onnxruntime on the same input.
@@ -49,7 +50,7 @@ def _model(path):
 
 def _run(tmp_path, shift=0):
     env = {**os.environ, "PULSAR_CACHE_DIR": str(tmp_path / "kernels"),
-           "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "PULSAR_TIER": "compiled"}
+           "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "PULSAR_TIER": "compiled", "PULSAR_SHARED_KERNELS": "1"}
     done = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "m.onnx"),
                            str(tmp_path / "x.npy"), str(shift)],
                           env=env, capture_output=True, text=True, timeout=600)
