@@ -17,6 +17,7 @@ import functools
 import hashlib
 import logging
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -164,11 +165,16 @@ def load(source: str, stem: str = "fused"):
     if name in sys.modules:
         return sys.modules[name]
     path = _write_once(cache_dir(), f"{stem}_{digest}.py", source)
+    for dependency in GENERATED_IMPORT.findall(source):    # a plan's fused kernels, found by
+        module_named(dependency)                            # name in another process too
     module = types.ModuleType(name)
     module.__file__ = str(path)
     exec(compile(source, str(path), "exec"), module.__dict__)
     sys.modules[name] = module
     return module
+
+
+GENERATED_IMPORT = re.compile(r"^from (pulsar_[a-z]+_[0-9a-f]{20}) import ", re.M)
 
 
 def module_named(name: str):

@@ -14,12 +14,14 @@ stdin; a generated module (`pulsar_<stem>_<digest>`) is found in the kernel cach
 """
 import base64
 import importlib
+import logging
 import os
 import pickle
 import subprocess
 import sys
 import threading
 
+log = logging.getLogger("pulsar")
 ENABLED = os.environ.get("PULSAR_COMPILE_PROCESS", "1").strip().lower() not in ("0", "off", "no")
 
 
@@ -74,6 +76,9 @@ class CompileProcess:
                 return False
         if not answer:                  # the child died
             self.broken = True
+        if answer != "ok":
+            log.info("pulsar: the compile process did not compile %s.%s (%s); compiling it here",
+                     module, qualname, answer or "it exited")
         return answer == "ok"
 
     def _started(self):

@@ -128,3 +128,41 @@ def test_a_corrupted_numba_cache_entry_is_recompiled(warm, suffix, damage):
     done = run_child(cache, numba_cache)
     assert "cannot read the Numba cache" in done.stderr
     assert "cannot read" not in run_child(cache, numba_cache).stderr   # rewritten, loads again
+
+
+PLAN_CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+    import pulsar
+    nodes = [helper.make_node("Mul", ["x", "two"], ["m"]), helper.make_node("Sigmoid", ["m"], ["s"]),
+             helper.make_node("Tanh", ["s"], ["t"]), helper.make_node("Relu", ["t"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+                              [onnx.numpy_helper.from_array(np.array(2, np.float32), "two")])
+    m = pulsar.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+                    tier="compiled")
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    want = np.maximum(np.tanh(1 / (1 + np.exp(-2 * x))), 0)
+    assert np.allclose(m.run({"x": x})[0], want, atol=1e-6)
+    print("OK")
+""")
+
+
+def test_a_plan_calling_a_fused_kernel_imports_in_another_process(tmp_path):
+    """The compile process (kernels/compile_worker.py) finds a compiled plan by name; its source
+    imports the fused kernels it calls by name too, which it must find from their files."""
+    env = {**os.environ, "PULSAR_CACHE_DIR": str(tmp_path / "k"), "NUMBA_CACHE_DIR": str(tmp_path / "n")}
+    done = subprocess.run([sys.executable, "-c", PLAN_CHILD], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
+    plans = [p.stem for p in (tmp_path / "k").glob("plan_*.py")
+             if "from pulsar_fused_" in p.read_text()]
+    assert plans, sorted(p.name for p in (tmp_path / "k").iterdir())
+    check = "; ".join(["from pulsar.kernels import codegen",
+                       *(f"codegen.module_named('pulsar_{name}').segment" for name in plans),
+                       "print('OK')"])
+    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
