@@ -27,7 +27,7 @@ import os
 import sys
 import weakref
 
-from numba.core import cgutils
+from numba.core.imputils import user_function
 
 # the generated functions that call by symbol (pulsar/compiled.py), when chosen
 CALLER = "segment" if os.environ.get("PULSAR_SHARED_KERNELS", "").strip() in ("1", "true", "yes") \
@@ -38,8 +38,11 @@ _keys = {}                                 # kernel entry point -> implementatio
 
 
 def implementation_key(context, dispatcher, signature, entry):
-    """The lowering key for calls of `dispatcher`'s overload `entry`: registered here, once, with
-    an implementation that calls by symbol from segments and links from anywhere else."""
+    """The lowering key for calls of `dispatcher`'s overload `entry`. Not chosen: Numba's own
+    (`entry`, which links). Chosen: a key registered here, once, whose implementation calls by
+    symbol from segments and links from anywhere else."""
+    if CALLER is None:
+        return entry
     key = _keys.get(entry)
     if key is None:
         cres = dispatcher.overloads[tuple(signature.args)]
@@ -58,25 +61,19 @@ def _callee(dispatcher, cres) -> tuple:
 
 
 def _implementation(cres, callee):
-    fndesc, library = cres.fndesc, cres.library
+    """Numba's own call of a compiled function (`user_function`), given no library to link:
+    a segment records the callee instead, any other caller links it as Numba would."""
+    call_only = user_function(cres.fndesc, ())
 
     def call(context, builder, sig, args):
         caller = context.active_code_library
-        if CALLER is not None and caller.name == CALLER:
+        if caller.name == CALLER:
             _callees.setdefault(caller, []).append(callee)
         else:
-            context.add_linking_libs([library])
-        fn = context.declare_function(builder.module, fndesc)
-        status, result = context.call_conv.call_function(builder, fn, fndesc.restype,
-                                                         fndesc.argtypes, args)
-        with cgutils.if_unlikely(builder, status.is_error):
-            context.call_conv.return_status_propagate(builder, status)
-        if fndesc.restype != sig.return_type:
-            raise TypeError(f"{fndesc.qualname} returns {fndesc.restype}, "
-                            f"the call expects {sig.return_type}")
-        return result       # a new reference, as Numba's own calls of jitted functions
+            context.add_linking_libs([cres.library])
+        return call_only(context, builder, sig, args)
 
-    call.signature = fndesc.argtypes
+    call.signature = call_only.signature
     return call
 
 
