@@ -82,6 +82,36 @@ def loop_for(kernel, dtype):
     return kernel
 
 
+def run_frame_buffer(kernel, axis, x, buffer, out_frames):
+    """`kernel(x, buffer, out)` on (outer, frames, inner) views along `axis`: one pulse of a
+    stateful op whose state is a buffer of frames (Delay, OverlapAdd); returns out, shaped as
+    x with `out_frames` frames."""
+    outer, p, inner = frames3(x.shape, axis)
+    out = np.empty((outer, out_frames, inner), x.dtype)
+    # the views' outer and inner sizes agree by construction; reshape checks the buffer's
+    loop_for(kernel, x.dtype)(x.reshape(outer, p, inner),
+                              buffer.reshape(outer, buffer.shape[axis], inner), out)
+    return out.reshape(with_frames(x.shape, axis, out_frames))
+
+
+def emit_frame_buffer(e, kernel, axis, buffer_frames, out_frames) -> bool:
+    """`run_frame_buffer` as a line of generated code, on the node's one state array; False
+    when the facts do not fit (state, input or output not of the frames given)."""
+    x, out = e.in_facts[0], e.out_facts[0]
+    if e.state is None or not movable(x) or x.rank == 0:
+        return False
+    (buffer,) = e.state
+    shape = tuple(x.shape)
+    if buffer.shape != with_frames(shape, axis, buffer_frames) or buffer.dtype != x.dtype or \
+            tuple(out.shape) != with_frames(shape, axis, out_frames(shape[axis])):
+        return False
+    x3 = view3(e, e.ins[0], x.shape, axis)
+    b3 = view3(e, e.arg(buffer, "state"), buffer.shape, axis, contiguous=True)
+    o3 = view3(e, e.buffer(0), out.shape, axis, contiguous=True)
+    e.line(f"{e.kernel(kernel)}({x3}, {b3}, {o3})")
+    return True
+
+
 @dataclass(frozen=True)
 class Delay(StatefulOp):
     """Delay a stream by `delay` frames and give each pulse `overlap` frames of history.
@@ -114,30 +144,13 @@ class Delay(StatefulOp):
         return [np.full(shape, fill, dtype=x.dtype)]
 
     def eval_stateful(self, state, ctx, x):
-        (history,) = state
-        outer, p, inner = frames3(x.shape, self.axis)
-        out = np.empty((outer, p + self.overlap, inner), x.dtype)
-        # the views' outer and inner sizes agree by construction; reshape checks the history's
-        loop_for(delay_line_push, x.dtype)(x.reshape(outer, p, inner),
-                                           history.reshape(outer, self.delay + self.overlap, inner),
-                                           out)
-        return (out.reshape(with_frames(x.shape, self.axis, p + self.overlap)),)
+        return (run_frame_buffer(delay_line_push, self.axis, x, state[0],
+                                 x.shape[self.axis] + self.overlap),)
 
     def emit(self, e):
         """The delay-line kernel on (outer, frames, inner) views of input, history and output."""
-        x, out, axis = e.in_facts[0], e.out_facts[0], self.axis
-        if e.state is None or not movable(x) or x.rank == 0:
-            return False
-        (history,) = e.state
-        n = x.shape[axis] + self.overlap
-        if history.shape != with_frames(tuple(x.shape), axis, self.delay + self.overlap) or \
-                history.dtype != x.dtype or tuple(out.shape) != with_frames(tuple(x.shape), axis, n):
-            return False
-        x3 = view3(e, e.ins[0], x.shape, axis)
-        h3 = view3(e, e.arg(history, "state"), history.shape, axis, contiguous=True)
-        o3 = view3(e, e.buffer(0), out.shape, axis, contiguous=True)
-        e.line(f"{e.kernel(delay_line_push)}({x3}, {h3}, {o3})")
-        return True
+        return emit_frame_buffer(e, delay_line_push, self.axis, self.delay + self.overlap,
+                                 lambda p: p + self.overlap)
 
     def describe(self):
         fill = f",fill={self.fill:g}" if self.fill else ""
@@ -172,30 +185,13 @@ class OverlapAdd(StatefulOp):
         return [np.zeros(with_frames(tuple(x.shape), self.axis, self.overlap), dtype=x.dtype)]
 
     def eval_stateful(self, state, ctx, x):
-        (tail,) = state
-        outer, m, inner = frames3(x.shape, self.axis)
-        n = m - self.overlap
-        out = np.empty((outer, n, inner), x.dtype)
-        # the views' outer and inner sizes agree by construction; reshape checks the tail's
-        loop_for(overlap_add_push, x.dtype)(x.reshape(outer, m, inner),
-                                            tail.reshape(outer, self.overlap, inner), out)
-        return (out.reshape(with_frames(x.shape, self.axis, n)),)
+        return (run_frame_buffer(overlap_add_push, self.axis, x, state[0],
+                                 x.shape[self.axis] - self.overlap),)
 
     def emit(self, e):
         """The overlap-add kernel on (outer, frames, inner) views of input, tail and output."""
-        x, out, axis = e.in_facts[0], e.out_facts[0], self.axis
-        if e.state is None or not movable(x) or x.rank == 0:
-            return False
-        (tail,) = e.state
-        n = x.shape[axis] - self.overlap
-        if tail.shape != with_frames(tuple(x.shape), axis, self.overlap) or \
-                tail.dtype != x.dtype or tuple(out.shape) != with_frames(tuple(x.shape), axis, n):
-            return False
-        x3 = view3(e, e.ins[0], x.shape, axis)
-        t3 = view3(e, e.arg(tail, "state"), tail.shape, axis, contiguous=True)
-        o3 = view3(e, e.buffer(0), out.shape, axis, contiguous=True)
-        e.line(f"{e.kernel(overlap_add_push)}({x3}, {t3}, {o3})")
-        return True
+        return emit_frame_buffer(e, overlap_add_push, self.axis, self.overlap,
+                                 lambda m: m - self.overlap)
 
     def describe(self):
         return f"axis={self.axis},overlap={self.overlap}"
