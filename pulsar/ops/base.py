@@ -24,6 +24,10 @@ class Scalar:
     params: tuple = ()
     operands: Optional[int] = None
 
+    def data_inputs(self, node) -> list:
+        """The node's inputs the function takes as operands (its first `operands`)."""
+        return list(node.inputs if self.operands is None else node.inputs[:self.operands])
+
 
 class Op:
     onnx_name: ClassVar[str] = "?"

@@ -185,7 +185,7 @@ def _activation(node, consts):
     scalar = node.op.scalar(node, consts)
     if scalar is None or not scalar.fn or scalar.fn not in CODES or len(scalar.params) > 2:
         return None
-    if len(node.inputs if scalar.operands is None else node.inputs[:scalar.operands]) != 1:
+    if len(scalar.data_inputs(node)) != 1:
         return None
     alpha, beta = (tuple(float(p) for p in scalar.params) + (0.0, 0.0))[:2]
     return scalar.fn, alpha, beta

@@ -184,7 +184,7 @@ def _operands(node, scalar, consts):
     """The scalar function's data operands: a wire name, or a float for a constant scalar (of
     any numeric dtype: the kernel casts it to its own, as NumPy casts Pow's exponent to the
     base's). None if an operand is unusable."""
-    wires = list(node.inputs if scalar.operands is None else node.inputs[:scalar.operands])
+    wires = scalar.data_inputs(node)
     if not wires or "" in wires:
         return None
     values = []
