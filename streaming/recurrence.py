@@ -22,7 +22,7 @@ from pulsar.ops.recurrent import Recurrent
 from pulsar.ops.recurrent_emit import emit_steps, output, outputs_fit, prepare
 
 from .ops import StatefulOp, frame_slice, loop_for, stream_end
-from .rules import rule
+from .rules import only_first_input_streams, rule
 
 
 def _pad_frames(x, axis, before, after):
@@ -161,9 +161,7 @@ def rnn(node, p):
     if getattr(op, "direction", "forward") != "forward":
         p.fail(node, f"a {op.direction} recurrence needs the end of the signal first; "
                "run this model in window mode")
-    for w in node.inputs[1:]:
-        if p.stream(w) is not None:
-            p.fail(node, f"input {w!r} streams; only X may")
+    only_first_input_streams(node, p, "X")
     if len(node.inputs) > 4 and node.inputs[4]:
         p.fail(node, "sequence_lens cannot be used while streaming")
     pairs = list(op.carried_states)

@@ -193,19 +193,31 @@ def _split_axis(p, x, out):
 
 
 # -- windows along time ----------------------------------------------------------------------
+def only_first_input_streams(node, p, name):
+    """PulseError unless the node's first input is the only one that streams (`name`: what
+    the op calls that input)."""
+    for w in node.inputs[1:]:
+        if w and p.stream(w) is not None:
+            p.fail(node, f"input {w!r} streams; only {name} may")
+
+
+def spatial_index(node, p, axis, what) -> int:
+    """Index of stream axis `axis` among the spatial axes of an (N, C, spatial...) input;
+    PulseError for the batch or channel axis (`what`: the kind of op, for the message)."""
+    if axis < 2:
+        p.fail(node, f"the stream is on axis {axis}, a batch/channel axis; only spatial axes "
+               f"can stream through {what}")
+    return axis - 2
+
+
 @kind("window")
 def window(node, p):
     """Delay line + zero pre-roll: a window op sees `overlap` frames of history each pulse."""
     x, out = node.inputs[0], node.outputs[0]
-    for w in node.inputs[1:]:
-        if p.stream(w) is not None:
-            p.fail(node, f"input {w!r} streams; only the data input may")
+    only_first_input_streams(node, p, "the data input")
     s = p.stream(x)
     op = node.op
-    t = s.axis - 2                      # index of time among the spatial axes
-    if t < 0:
-        p.fail(node, f"the stream is on axis {s.axis}, a batch/channel axis; only spatial axes "
-               "can stream through a window")
+    t = spatial_index(node, p, s.axis, "a window")
     k, st, dl, begins, ends = op.window_along([p.batch.facts[w] if w else None for w in node.inputs])
     kt, stt, dlt, pl, pr = k[t], st[t], dl[t], begins[t], ends[t]
     if not isinstance(pl, int):
@@ -301,13 +313,8 @@ def _transposed_pulse(node, p, axis):
     """(the op for one pulse, (kernel, stride, dilation, begin crop) along `axis`, tail frames,
     frames held back) for a transposed window streaming along `axis`, or a PulseError."""
     op = node.op
-    for w in node.inputs[1:]:
-        if w and p.stream(w) is not None:
-            p.fail(node, f"input {w!r} streams; only the data input may")
-    t = axis - 2                        # index of time among the spatial axes
-    if t < 0:
-        p.fail(node, f"the stream is on axis {axis}, a batch/channel axis; only spatial axes "
-               "can stream through a transposed window")
+    only_first_input_streams(node, p, "the data input")
+    t = spatial_index(node, p, axis, "a transposed window")
     refusal = op.stream_refusal(axis, [p.fact(w) for w in node.inputs])
     if refusal:
         p.fail(node, refusal)
@@ -344,9 +351,7 @@ def frames(node, p):
     """Framing (STFT) is a window of `frame` samples moving by `hop` along axis 1, no padding."""
     x = node.inputs[0]
     s = p.stream(x)
-    for w in node.inputs[1:]:
-        if w and p.stream(w) is not None:
-            p.fail(node, f"input {w!r} streams; only the signal may")
+    only_first_input_streams(node, p, "the signal")
     if s.axis != 1:
         p.fail(node, f"the stream is on axis {s.axis}; it frames the signal along axis 1")
     frame, hop = node.op.stream_frames([p.batch.facts[w] if w else None for w in node.inputs])
