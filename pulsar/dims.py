@@ -13,13 +13,12 @@ import math
 
 import numpy as np
 
+from .dims_parse import format_name, parse_comparison, parse_text
+from .errors import DimError
+
 __all__ = ["Dim", "DimError", "Assumptions", "sym", "parse", "to_dim", "is_symbolic",
            "symbols", "evaluate", "substitute", "dmin", "dmax", "lower_bound",
            "upper_bound", "prove_ge", "prove_positive"]
-
-
-class DimError(ValueError):
-    """Misuse of symbolic dimensions: inexact division, bad divisor, unparsable text."""
 
 
 _INF = math.inf
@@ -201,7 +200,6 @@ class Dim:
 
     def __str__(self):
         if self._text is None:
-            from .dims_parse import format_dim
             object.__setattr__(self, "_text", format_dim(self))
         return self._text
 
@@ -426,6 +424,43 @@ def _single_atom(value):
     return None
 
 
+
+# --- text form (parsing: pulsar/dims_parse.py) ------------------------------------------
+
+def format_dim(value: Dim) -> str:
+    """Deterministic text of a Dim: `2*S+1`, `(S-400)/160+1`, `min(S,4)`, `S*S`."""
+    # higher degree first reads like a polynomial; the constant always comes last
+    ordered = sorted(value._terms, key=lambda item: (-len(item[0]), _mono_key(item[0])))
+    parts = [_format_term(mono, coeff, index == 0) for index, (mono, coeff) in enumerate(ordered)]
+    if value._const:
+        parts.append(f"{value._const:+d}")
+    return "".join(parts)
+
+
+def _format_term(mono: tuple, coeff: int, leading: bool) -> str:
+    sign = "-" if coeff < 0 else ("" if leading else "+")
+    if len(mono) == 1 and abs(coeff) == 1:
+        body = _format_atom(mono[0])
+        if coeff < 0 and leading and isinstance(mono[0], _FloorDiv):
+            return f"-({body})"   # `-S/2` would parse as (-S)/2
+        return sign + body
+    factors = [f"({_format_atom(a)})" if isinstance(a, _FloorDiv) else _format_atom(a)
+               for a in mono]   # `2*S/2` would parse as (2*S)/2
+    if abs(coeff) != 1:
+        factors.insert(0, str(abs(coeff)))
+    return sign + "*".join(factors)
+
+
+def _format_atom(atom) -> str:
+    if isinstance(atom, _Sym):
+        return format_name(atom.name)
+    if isinstance(atom, _FloorDiv):
+        inner = str(atom.inner)
+        if _single_atom(atom.inner) is None:
+            inner = f"({inner})"
+        return f"{inner}/{atom.k}"
+    return f"{atom.kind}({','.join(str(a) for a in atom.args)})"
+
 # --- symbols, evaluation, substitution -------------------------------------------------
 
 def sym(name: str) -> Dim:
@@ -451,8 +486,7 @@ def to_dim(value) -> "int | Dim":
 
 def parse(text: str) -> "int | Dim":
     """Parse the text form (`(S-400)/160+1`, `min(S,4)`, `` `batch size`*2 ``)."""
-    from .dims_parse import parse_text
-    return parse_text(text)
+    return parse_text(text, sym, _FUNCTIONS)
 
 
 def symbols(value) -> frozenset:
@@ -560,22 +594,25 @@ class Assumptions:
     @classmethod
     def parse(cls, texts) -> "Assumptions":
         """From `["S >= 400", "T>1", "2 <= U"]` (a single string is accepted too)."""
-        from .dims_parse import parse_assumption
         made = cls()
         for text in [texts] if isinstance(texts, str) else texts:
-            made.add(*parse_assumption(text))
+            left, op, right = parse_comparison(text, sym, _FUNCTIONS)
+            atom = _single_atom(left)
+            if not isinstance(atom, _Sym) or not isinstance(right, int):
+                raise DimError(f"assumption {text!r}: expected a symbol compared with an int")
+            made.add(atom.name, right + 1 if op == ">" else right)
         return made
 
     def lower(self, name: str) -> int:
         return self._lower.get(name, 0)
 
     def __repr__(self):
-        from .dims_parse import format_name
         bounds = ", ".join(f"{format_name(n)} >= {v}" for n, v in sorted(self._lower.items()))
         return f"Assumptions([{bounds}])"
 
 
 _DEFAULT = Assumptions()
+_FUNCTIONS = {"min": dmin, "max": dmax}     # the calls the text form knows
 _RELAX_BUDGET = 32   # lower-bound evaluations one proof may spend reasoning through atoms
 _STRUCTURAL_DEPTH = 3   # nested min/max levels prove_ge may take apart argument by argument
 

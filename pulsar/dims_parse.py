@@ -1,7 +1,9 @@
-"""Text form of dimensions, both ways: `format_dim` and a recursive-descent parser.
+"""The grammar of the text form of dimensions: a recursive-descent parser and name quoting.
 
-Printing and parsing live together because the parentheses `format_dim` emits are
-exactly those the grammar below needs for `parse_text(format_dim(d)) == d`.
+A leaf: it builds values with the constructors it is given (`sym`, `dmin`, `dmax` from
+pulsar/dims.py) and Python's arithmetic operators, so the algebra can accept text everywhere
+without the two modules importing each other. `format_dim` (pulsar/dims.py) prints exactly the
+parentheses this grammar needs for `parse(str(d)) == d`.
 
 Grammar (whitespace ignored; `/` and `//` both mean floor division, as in tract):
     expr    := term (('+' | '-') term)*
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from .dims import Dim, DimError, _FloorDiv, _Sym, _mono_key, _single_atom, dmax, dmin, sym
+from .errors import DimError
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _FUNCTION_NAMES = ("min", "max")   # printed in backticks so the parser never sees a call
@@ -29,16 +31,6 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 
-def format_dim(value: Dim) -> str:
-    """Deterministic text of a Dim: `2*S+1`, `(S-400)/160+1`, `min(S,4)`, `S*S`."""
-    # higher degree first reads like a polynomial; the constant always comes last
-    ordered = sorted(value._terms, key=lambda item: (-len(item[0]), _mono_key(item[0])))
-    parts = [_format_term(mono, coeff, index == 0) for index, (mono, coeff) in enumerate(ordered)]
-    if value._const:
-        parts.append(f"{value._const:+d}")
-    return "".join(parts)
-
-
 def format_name(name: str) -> str:
     """A symbol name as written: backticked unless a plain identifier (`` doubles a `)."""
     if _PLAIN_NAME.match(name) and name not in _FUNCTION_NAMES:
@@ -46,64 +38,34 @@ def format_name(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def _format_term(mono: tuple, coeff: int, leading: bool) -> str:
-    sign = "-" if coeff < 0 else ("" if leading else "+")
-    if len(mono) == 1 and abs(coeff) == 1:
-        body = _format_atom(mono[0])
-        if coeff < 0 and leading and isinstance(mono[0], _FloorDiv):
-            return f"-({body})"   # `-S/2` would parse as (-S)/2
-        return sign + body
-    factors = [f"({_format_atom(a)})" if isinstance(a, _FloorDiv) else _format_atom(a)
-               for a in mono]   # `2*S/2` would parse as (2*S)/2
-    if abs(coeff) != 1:
-        factors.insert(0, str(abs(coeff)))
-    return sign + "*".join(factors)
-
-
-def _format_atom(atom) -> str:
-    if isinstance(atom, _Sym):
-        return format_name(atom.name)
-    if isinstance(atom, _FloorDiv):
-        inner = str(atom.inner)
-        if _single_atom(atom.inner) is None:
-            inner = f"({inner})"
-        return f"{inner}/{atom.k}"
-    return f"{atom.kind}({','.join(str(a) for a in atom.args)})"
-
-
-def parse_text(text: str):
-    """int | Dim from text; DimError naming the position of the first problem."""
+def parse_text(text: str, symbol, functions: dict):
+    """The value of `text`, built with `symbol(name)` and `functions[name](*args)` (min, max);
+    DimError naming the position of the first problem."""
     if not isinstance(text, str):
         raise DimError(f"cannot parse {text!r}: not a string")
-    parser = _Parser(text)
+    parser = _Parser(text, symbol, functions)
     value = parser.expr()
     if parser.peek() is not None:
         parser.fail(f"unexpected {parser.peek()[1]!r}")
     return value
 
 
-def parse_assumption(text: str) -> tuple:
-    """(name, lower) from `S >= 400`, `S > 3`, `400 <= S` or `3 < S`."""
+def parse_comparison(text: str, symbol, functions: dict) -> tuple:
+    """(left, op, right) with op `>=` or `>`, from `S >= 400`, `S > 3`, `400 <= S`, `3 < S`."""
     match = re.fullmatch(r"(.*?)(>=|<=|>|<)(.*)", text, re.DOTALL)
     if match is None:
         raise DimError(f"assumption {text!r}: expected `NAME >= INT`")
-    left, op, right = parse_text(match[1]), match[2], parse_text(match[3])
+    left, op, right = (parse_text(match[1], symbol, functions), match[2],
+                       parse_text(match[3], symbol, functions))
     if op in ("<=", "<"):
         left, right, op = right, left, op.replace("<", ">")
-    name = _only_symbol(left)
-    if name is None or not isinstance(right, int):
-        raise DimError(f"assumption {text!r}: expected a symbol compared with an int")
-    return name, right + 1 if op == ">" else right
-
-
-def _only_symbol(value):
-    atom = _single_atom(value)
-    return atom.name if isinstance(atom, _Sym) else None
+    return left, op, right
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, symbol, functions: dict):
         self.text = text
+        self.symbol, self.functions = symbol, functions
         self.tokens = list(self._tokenize(text))   # (kind, value, position)
         self.index = 0
 
@@ -195,11 +157,11 @@ class _Parser:
         if kind == "int":
             return value
         if kind == "name":
-            if value in ("min", "max") and self.take("(") is not None:
+            if value in self.functions and self.take("(") is not None:
                 return self.call(value, token)
-            return sym(value)
+            return self.symbol(value)
         if kind == "quoted":
-            return sym(value)
+            return self.symbol(value)
         if value == "(":
             inner = self.expr()
             self.expect(")")
@@ -211,7 +173,7 @@ class _Parser:
         while self.take(",") is not None:
             args.append(self.expr())
         self.expect(")")
-        return self.apply(token, dmin if function == "min" else dmax, *args)
+        return self.apply(token, self.functions[function], *args)
 
 
 def _check_divisor(divisor):

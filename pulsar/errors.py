@@ -59,3 +59,8 @@ class ResourceError(PulsarError):
 class AudioError(InputError):
     """Audio that a model cannot take as given: a non-audio dtype (uint8, int32, ...), a float
     signal outside [-1, 1], several channels, another sample rate, an unreadable WAV file."""
+
+
+class DimError(ValueError):
+    """Misuse of symbolic dimensions: inexact division, bad divisor, unparsable text (a
+    ValueError, as it is most often a bad argument; pulsar/dims.py raises it)."""
