@@ -20,45 +20,19 @@ import numpy as np
 
 from . import tiers
 from . import emit as emitting
-from .emit import shape_literal
+from .emit import MAX_NODES, shape_literal
 from .kernels import codegen
 from .kernels.jit import arg_key, chosen_policy, current_policy
 from .kernels.views import arena_view
 from .kernels.jit import policy as kernel_policy
 from .passes import elementwise_fusion
-from .step import Step
+from .step import SegmentNode, Step, describe
 
-# Nodes per generated function. Compiling one function of 39 nodes (openWakeWord's embedding,
-# pulsed) took 32 s, five of at most 8 nodes 23 s in all; each extra function costs a call
-# from Python (2-6 us) on every run, paid for the life of a stream: runtime wins.
-MAX_NODES = int(os.environ.get("PULSAR_SEGMENT_NODES", "64"))
 # Nodes writing more than this stay interpreted (see `_large`); audio models' wires are a few
 # to tens of KiB per pulse.
 MAX_OUTPUT_BYTES = int(os.environ.get("PULSAR_COMPILE_MAX_BYTES", str(256 * 1024)))
 # Constants up to this size share one argument (see `_pool_constants`).
 POOL_MAX_BYTES = 16 * 1024
-
-
-class CompiledOp:
-    """Stands in for a segment's op in dumps and profiles."""
-    onnx_name = "Compiled"
-
-    def __init__(self, nodes):
-        self.nodes = nodes
-
-    def __str__(self):
-        return f"Compiled({len(self.nodes)} nodes)"
-
-
-class SegmentNode:
-    """Stands in for a segment's node: named after its first and last node."""
-
-    def __init__(self, nodes):
-        self.nodes = nodes
-        first, last = nodes[0].name or "?", nodes[-1].name or "?"
-        self.name = first if len(nodes) == 1 else f"{first}..{last}"
-        self.op = CompiledOp(nodes)
-        self.inputs, self.outputs, self.scope_inputs = [], [], []
 
 
 def enabled(requested=None) -> bool:
@@ -77,7 +51,7 @@ def compile_steps(plan, states=None) -> list:
     facts, consts = plan.graph.facts, dict(plan.graph.constants())
     steps = plan.node_steps
     refusals = {}
-    ok = [_emits(plan, i, step, facts, consts, states.get(i), emitting.Emitter(), refusals)
+    ok = [_emits(plan, i, step, facts, consts, states.get(i), emitting.Emitter(emit_node), refusals)
           for i, step in enumerate(steps)]
     plan.interpreted_why = {id(st.node): _why(st, facts, plan, refusals.get(id(st.node)))
                             for st, good in zip(steps, ok) if not good}
@@ -101,7 +75,7 @@ def _emits(plan, i, step, facts, consts, state, e, refusals=None) -> bool:
     node = step.node
     subgraphs = scope = None
     if step.scope is not None:      # a control node: its subgraphs may be written inline
-        subgraphs = prepared_subgraphs(step)
+        subgraphs = step.prepared
         if subgraphs is None:
             return False
         scope = {w: _var(s) for w, s in step.scope}
@@ -115,13 +89,6 @@ def _emits(plan, i, step, facts, consts, state, e, refusals=None) -> bool:
     if not done and refusals is not None and ne.why:
         refusals[id(node)] = ne.why
     return done
-
-
-def prepared_subgraphs(step):
-    """What a control node's interpreted run is given ({id(subgraph): Plan} and the analysis
-    it runs with, see Plan), or None when it runs its subgraphs from their ONNX form."""
-    run = step.run
-    return run.args[0] if isinstance(run, functools.partial) and run.args else None
 
 
 def emit_node(ne, consts) -> bool:
@@ -185,7 +152,7 @@ def _later_reads(steps) -> list:
 
 
 def _segment(plan, indices, facts, consts, states, later_reads, outputs):
-    e = emitting.Emitter()
+    e = emitting.Emitter(emit_node)
     steps = [plan.node_steps[i] for i in indices]
     for i, step in zip(indices, steps):
         if not _emits(plan, i, step, facts, consts, states.get(i), e):    # emitted once before
@@ -395,14 +362,3 @@ def summary(plan) -> list:
             lines.append(f"#   interpreted: {node.name} ({node.op.onnx_name}): "
                          f"{why.get(id(node), 'not compiled')}")
     return lines
-
-
-def describe(steps) -> list:
-    """(node name, 'compiled' or 'interpreted') for every node, in plan order."""
-    rows = []
-    for step in steps:
-        if isinstance(step.node, SegmentNode):
-            rows += [(n, "compiled") for n in step.node.nodes]
-        else:
-            rows.append((step.node, "interpreted"))
-    return rows

@@ -8,6 +8,7 @@ through `e.arg(array)`, so the generated source depends on shapes, never on weig
 one cached compilation serves every model of that structure. Returning False leaves the node
 to the interpreter; nothing it wrote is kept.
 """
+import os
 import re
 
 import numpy as np
@@ -17,10 +18,19 @@ from .kernels import copy as copies
 from .kernels import views
 
 
+# Nodes per generated function. Compiling one function of 39 nodes (openWakeWord's embedding,
+# pulsed) took 32 s, five of at most 8 nodes 23 s in all; each extra function costs a call
+# from Python (2-6 us) on every run, paid for the life of a stream: runtime wins.
+MAX_NODES = int(os.environ.get("PULSAR_SEGMENT_NODES", "64"))
+
+
 class Emitter:
     """Source lines, kernel imports and bound arguments of one generated function."""
 
-    def __init__(self):
+    def __init__(self, write_node=None):
+        # write_node(ne, consts) -> bool writes one node (pulsar/compiled.py's `emit_node`);
+        # control ops write their subgraphs' nodes through it (ops/subgraph_emit.py)
+        self.write_node = write_node
         self.lines, self.imports, self.args = [], {}, []
         self._arg_ids = {}
         self.movable = set()        # names of arguments that only this function uses
@@ -88,7 +98,7 @@ class NodeEmitter:
         self._consts = consts
         self.state = state          # list of arrays for stateful ops
         # control ops (If, Loop, Scan): what their interpreted run is given, the optimised
-        # subgraph plans by id(subgraph) (pulsar/subgraph_plans.py), and the variables of
+        # subgraph plans by id(subgraph) (pulsar/planning.py), and the variables of
         # the outer wires their subgraphs read
         self.subgraphs = subgraphs
         self.scope = scope

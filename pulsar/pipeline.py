@@ -5,7 +5,7 @@
     declare_inputs  graph -> input facts           overrides and symbol bindings
     analysed        graph, facts -> graph          analyse.py, then the passes (passes/)
     pulsed          graph -> pulsed graph          optional: the pulse transform (streaming/)
-    plan            graph -> Plan                  plan.py; compiled.py when it compiles
+    plan            graph -> Plan                  planning.py: plan.py, compiled.py when it compiles
     stream_plan     pulsed graph -> StreamPlan     one session's plan, bound to its state
 
 `pulsar.load` (api.py) runs load_graph to plan; `pulsar.streaming.pulse` takes a loaded
@@ -23,6 +23,7 @@ from .graph import checked
 from .onnx_import import UnrankedFact, import_model, read_model
 from .passes.optimise import fold_constants, optimise, remove_dead_nodes
 from .plan import Plan
+from .planning import build_plan
 from .streaming.stream_plan import StreamPlan
 from .streaming.transform import pulsify
 
@@ -113,8 +114,8 @@ def pulsed(graph, opsets: dict, pulse: int, symbol, inputs=None):
 def plan(graph, opsets=None, compile=False, tier=None) -> Plan:
     """Slots and steps for running `graph` many times; with `compile`, runs of nodes become
     generated functions (compiled.py). With `opsets`, If/Loop/Scan bodies get optimised
-    plans of their own (subgraph_plans.py)."""
-    return Plan(graph, compile=compile, tier=tier, opsets=opsets)
+    plans of their own (planning.py)."""
+    return build_plan(graph, compile=compile, tier=tier, opsets=opsets)
 
 
 def stream_plan(graph, compile=False, tier=None) -> StreamPlan:

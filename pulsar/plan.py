@@ -12,15 +12,14 @@ from . import blas, budget, dims
 from .errors import InputError, PulsarError, ResourceError, SymbolConflictError
 from .fact import SequenceFact
 from .kernels import jit as kernel_jit
-from .step import Step
+from .step import Step, describe
 
 
 class Plan:
-    def __init__(self, graph, check_inputs=True, compile=False, opsets=None, outer_facts=None,
-                 tier=None):
-        """opsets: given, the subgraphs of If/Loop/Scan nodes get optimised (and, with
-        `compile`, compiled) plans of their own (pulsar/subgraph_plans.py); `outer_facts`
-        are the facts of the enclosing scopes when `graph` is itself a subgraph."""
+    def __init__(self, graph, check_inputs=True, tier=None, prepared=None):
+        """prepared: {id(node): (subgraph plans or None, run state)} for the control nodes
+        whose subgraphs got optimised plans of their own (pulsar/planning.py builds them, and
+        compiles plans with `use_steps`); the others run their subgraphs from the ONNX form."""
         blas.limit_threads()
         self.tier = tier            # kernel policy for runs (None: the caller's)
         self.graph = graph
@@ -46,7 +45,7 @@ class Plan:
                     last_use[slot(w)] = i
         keep = set(self.output_slots) | {s for s, _ in self.const_slots}
         self.steps = []
-        self.subgraph_plans = {}        # id(node) -> {id(subgraph): Plan}, see subgraph_plans.py
+        self.subgraph_plans = {}        # id(node) -> {id(subgraph): Plan}, see planning.py
         for i, node in enumerate(graph.nodes):
             ins = [slot(w) if w else -1 for w in node.inputs]
             outs = [slot(w) if w else -1 for w in node.outputs]
@@ -54,16 +53,16 @@ class Plan:
                             if s >= 0 and last_use.get(s) == i and s not in keep})
             scope = [(w, slot(w)) for w in node.scope_inputs] if node.op.uses_scope else None
             run = node.op.eval_scoped if node.op.uses_scope else node.op.eval
-            if node.op.uses_scope and opsets is not None and node.op.subgraphs():
-                from .subgraph_plans import prepare, run_state   # which make Plans in turn
-                state = run_state(node.op)      # before `prepare` analyses the node again
-                plans = prepare(node, {**(outer_facts or {}), **graph.facts}, opsets, compile)
+            given = None
+            if prepared and id(node) in prepared:
+                plans, state = prepared[id(node)]
                 if plans is not None:
                     self.subgraph_plans[id(node)] = plans
                     if all(id(g) in plans for g in node.op.run_graphs()):
                         scope = [(w, s) for w, s in scope if w not in consts]
-                run = functools.partial(node.op.eval_prepared, {**(plans or {}), **state})
-            self.steps.append(Step(node, run, ins, outs, frees, scope))
+                given = {**(plans or {}), **state}
+                run = functools.partial(node.op.eval_prepared, given)
+            self.steps.append(Step(node, run, ins, outs, frees, scope, given))
         self.n_slots = len(slot_of)
         self.slot_of = slot_of
         self.input_facts = [graph.facts.get(w) for w in graph.inputs]
@@ -73,8 +72,6 @@ class Plan:
         self.interpreted_why = None         # node id -> reason, once compiled
         self.node_steps = self.steps        # one step per node, before any compilation
         self._forward = self._forwarding(graph, consts)
-        if compile:
-            self.compile()
 
     @staticmethod
     def _forwarding(graph, consts):
@@ -100,10 +97,10 @@ class Plan:
                 return None
         return picks
 
-    def compile(self, states=None):
-        """Run every compilable run of nodes as one generated function (pulsar/compiled.py)."""
-        from .compiled import compile_steps     # compiled.py -> ops -> ops/control.py -> here
-        self.steps = compile_steps(self, states)
+    def use_steps(self, steps):
+        """Run `steps` from now on: the node steps with runs of nodes replaced by compiled
+        segments (pulsar/compiled.py's `compile_steps`)."""
+        self.steps = steps
         self._direct = self._direct_call()
 
     def _direct_call(self):
@@ -127,7 +124,6 @@ class Plan:
 
     def execution(self) -> list:
         """(node, 'compiled' | 'interpreted') for every node, in plan order."""
-        from .compiled import describe          # (as in `compile`)
         return describe(self.steps)
 
     def run(self, inputs: list, outer: dict = None) -> list:

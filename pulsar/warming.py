@@ -13,7 +13,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .api import Model, load
 from .errors import OptionError
+from .kernels.background import compiler
 from .kernels.jit import policy
 
 MESSAGE = "pulsar: compiling kernels (first run only; cached afterwards)..."
@@ -97,7 +99,6 @@ def warmup(target, feeds=None, wait=True, **load_options):
     static (default: zeros of the declared shapes). `wait`: also finish the background
     compiles already queued by earlier runs. Returns the (loaded) target.
     """
-    from .api import Model, load
     if not isinstance(target, Model) and hasattr(target, "warmup"):
         target.warmup()
     else:
@@ -109,7 +110,6 @@ def warmup(target, feeds=None, wait=True, **load_options):
         with policy("compiled"):
             _warm(target, feeds)
     if wait:
-        from .kernels.background import compiler
         compiler().wait()
     return target
 

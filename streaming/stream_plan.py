@@ -5,6 +5,7 @@ calls pipeline.py, so session.py cannot be what pipeline.py imports.
 """
 import functools
 
+from pulsar.compiled import compile_steps
 from pulsar.plan import Plan
 
 
@@ -42,7 +43,7 @@ class StreamPlan(Plan):
                 if step.scope is not None:
                     step.run = _scoped(op, state, self.context)
         if compile:
-            self.compile(by_step)
+            self.use_steps(compile_steps(self, by_step))
 
     def bind(self, bindings):
         """Symbol values once the stream length is known; stateful ops that keep the length in

@@ -1,5 +1,5 @@
 """Subgraphs of If/Loop nodes whose condition is only known per run get optimised, compiled
-plans of their own (pulsar/subgraph_plans.py): same outputs as onnxruntime, fused and compiled
+plans of their own (pulsar/planning.py): same outputs as onnxruntime, fused and compiled
 inside, and a branch that only forwards an outer value costs no plan run."""
 import numpy as np
 from onnx import TensorProto, helper

@@ -6,7 +6,6 @@ At analysis those are visible through `ctx`; at run time the node's `scope_input
 it too, through its own node's scope). Subgraph plans are built once per op and cached.
 """
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
 
 import numpy as np
 
@@ -14,57 +13,13 @@ from ..divergence import branch_cases
 from ..errors import InputError, PulsarError
 from ..fact import DynamicFact, Fact
 from ..graph import Graph
-from ..plan import Plan
-from .base import Op, fail
+from .base import fail
 from .registry import register
+from .scoped import ANALYSIS, ScopedOp, subgraph_plan
+from .subgraph_emit import emit_if
 from .sequence import SequenceFact, element_fact, merge_sequences
 
 BOOL = np.dtype(bool)
-# The key, in the plans a Plan hands to `eval_prepared`, of what analysis left in an op's cache
-# for run time (refused branches, reshapes), copied when the plan was built: ops are shared by
-# every model built from one import, and a later analysis must not change an earlier plan.
-ANALYSIS = "analysis"
-RUN_STATE = ("refused", "reshape")
-
-
-class ScopedOp(Op):
-    """Base of the control ops: `eval_scoped(inputs, scope)` runs with the outer wires."""
-    uses_scope: ClassVar[bool] = True
-
-    def eval_scoped(self, *args):
-        # pulsar.plan passes (inputs, scope) only when the node reads outer wires, and the
-        # bare inputs otherwise; the streaming layer passes (inputs, None) without scope.
-        if len(args) == 2 and isinstance(args[0], list) and \
-                isinstance(args[1], (dict, type(None))):
-            return self.run(args[0], args[1] or {})
-        return self.run(list(args), {})
-
-    def run_graphs(self) -> list:
-        """The subgraphs `run` may execute (Loop/Scan: the body with recognised cells fused)."""
-        return self.subgraphs()
-
-    def eval_prepared(self, plans: dict, inputs: list, scope: dict):
-        """As eval_scoped, with the enclosing plan's optimised subgraph plans
-        ({id(subgraph): Plan}, pulsar/subgraph_plans.py)."""
-        return self.run(inputs, scope or {}, plans)
-
-    def run(self, inputs: list, scope: dict, plans: dict = None) -> list:
-        raise NotImplementedError(type(self).__name__ + ".run")
-
-
-def subgraph_plan(op, name: str, graph: Graph, plans: dict = None) -> Plan:
-    """The plan for one of the op's subgraphs: the enclosing plan's optimised one when it has
-    one, else the op's cached plan of the ONNX subgraph (inputs are not re-checked per run)."""
-    if plans is not None and id(graph) in plans:
-        return plans[id(graph)]
-    plan = op._cache.get(name)
-    if plan is None:
-        graph = graph.copy()   # untyped body inputs have no fact: not constants either
-        graph.facts = {w: f for w, f in graph.facts.items() if f is not None}
-        plan = op._cache[name] = Plan(graph, check_inputs=False)
-    return plan
-
-
 def varying(fact: Fact) -> Fact:
     """The fact without its value: a loop-carried value changes between iterations."""
     return replace(fact, value=None) if fact.value is not None else fact
@@ -204,7 +159,6 @@ class If(ScopedOp):
         return self.then_branch if cond else self.else_branch
 
     def emit(self, e) -> bool:
-        from .subgraph_emit import emit_if
         return emit_if(self, e)
 
     def run(self, inputs, scope, plans=None):

@@ -16,8 +16,10 @@ from .. import dims
 from ..fact import Fact
 from ..graph import Graph
 from .base import fail, normalize_axis
-from .control import BOOL, ScopedOp, need_inputs, settle_carried, subgraph_plan, truth
+from .control import BOOL, need_inputs, settle_carried, truth
+from .loop_emit import emit_loop, emit_scan
 from .registry import register
+from .scoped import ScopedOp, subgraph_plan
 from .sizes import same_dim
 
 INT64 = np.dtype(np.int64)
@@ -139,7 +141,6 @@ class Loop(ScopedOp):
         return state + stacker.result()
 
     def emit(self, e) -> bool:
-        from .loop_emit import emit_loop
         return emit_loop(self, e)
 
 
@@ -206,7 +207,6 @@ class Scan(ScopedOp):
         return states + [_placed(s, a, d) for s, a, d in zip(stacked, out_axes, out_dirs)]
 
     def emit(self, e) -> bool:
-        from .loop_emit import emit_scan
         return emit_scan(self, e)
 
 

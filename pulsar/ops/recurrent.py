@@ -18,7 +18,7 @@ from ..kernels import recurrent as kernels
 from ..kernels.activation import CODES
 from ..kernels.rnn_activation import SIGMOID, TANH
 from .base import Op, fail
-from .recurrent_emit import emit_recurrent
+from .recurrent_emit import emit_recurrent, sequence_lengths
 from .registry import register
 from .sizes import same_dim, shape_str
 
@@ -159,7 +159,7 @@ class Recurrent(Op):
         x = args[0]
         dtype = np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
         xs = np.ascontiguousarray(x if self.layout == 0 else x.transpose(1, 0, 2), dtype=dtype)
-        lens = _lengths(args[4], seq, batch)
+        lens = sequence_lengths(args[4], seq, batch)
         d = self.n_dirs
         y = np.empty((seq, d, batch, hidden), dtype)
         states = [self._state(a, batch, hidden, dtype) for a in args[5:5 + self.n_states]]
@@ -225,16 +225,6 @@ class Recurrent(Op):
 
 def _fits(shape, want) -> bool:
     return len(shape) == len(want) and all(same_dim(a, b) for a, b in zip(shape, want))
-
-
-def _lengths(lens, seq, batch) -> np.ndarray:
-    """sequence_lens as the kernels need it: int32 [B] within [0, seq] (they index with it)."""
-    if lens is None:
-        return np.full(batch, seq, np.int32)
-    lens = np.asarray(lens)
-    if lens.dtype.kind not in "iu" or (lens.size and (lens.min() < 0 or lens.max() > seq)):
-        fail(f"sequence_lens must hold integers in [0, {seq}], got {lens.tolist()}")
-    return np.ascontiguousarray(lens, dtype=np.int32)
 
 
 @register("LSTM", since=1)

@@ -11,16 +11,27 @@ state explicitly). The streaming Recurrence wrapper reuses `emit_steps` on its s
 import numpy as np
 
 from ..errors import PulsarError
+from .base import fail
 from .conv_emit import literal
 
 COMPUTE = {np.dtype(np.float32), np.dtype(np.float64)}
 WEIGHTS = (1, 2, 3, 7)      # W, R, B, P (LSTM)
 
 
+def sequence_lengths(lens, seq, batch) -> np.ndarray:
+    """sequence_lens as the kernels need it: int32 [B] within [0, seq] (they index with it);
+    `eval` and `prepare` both check it here."""
+    if lens is None:
+        return np.full(batch, seq, np.int32)
+    lens = np.asarray(lens)
+    if lens.dtype.kind not in "iu" or (lens.size and (lens.min() < 0 or lens.max() > seq)):
+        fail(f"sequence_lens must hold integers in [0, {seq}], got {lens.tolist()}")
+    return np.ascontiguousarray(lens, dtype=np.int32)
+
+
 def prepare(op, e, lens=None):
     """(batch, hidden, weight names per direction, lens) when the node can run compiled, else
     None. `lens` replaces sequence_lens (the streaming wrapper runs every row whole)."""
-    from .recurrent import _lengths
     names = op.input_names
     x = e.in_facts[0]
     if x is None or x.dtype not in COMPUTE or len(e.ins) > len(names):
@@ -31,7 +42,7 @@ def prepare(op, e, lens=None):
         return None
     try:
         seq, batch, hidden = op.check_shapes([None if f is None else f.shape for f in facts])
-        lens = _lengths(args[4], seq, batch) if lens is None else lens
+        lens = sequence_lengths(args[4], seq, batch) if lens is None else lens
     except PulsarError:
         return None
     if all(args[i] is not None for i in WEIGHTS if i < len(facts) and facts[i] is not None):

@@ -3,7 +3,7 @@
 
 Interpreted, a control node goes back to Python for every branch taken and every iteration,
 and runs its subgraph's plan from there. Inline, the subgraph's own optimised plan (the one
-that run would use, pulsar/subgraph_plans.py) supplies the nodes, facts and constants, and each
+that run would use, pulsar/planning.py) supplies the nodes, facts and constants, and each
 node writes itself through its own `emit`, exactly as in a plan segment; its variables are
 named apart from the enclosing function's. One node that cannot emit, or one shape that is not
 static, refuses the whole subgraph, and the control node stays interpreted.
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..emit import NodeEmitter, identifiers, static
-from .control import ANALYSIS
+from ..emit import MAX_NODES, NodeEmitter, identifiers, static
+from .scoped import ANALYSIS
 
 INDENT = "    "
 
@@ -44,7 +44,6 @@ class _Tracking(NodeEmitter):
 def emit_subgraph(ne, plan, inputs: list):
     """Write `plan`'s nodes through `ne`'s emitter, its inputs being the variables `inputs`;
     returns an Inline, or None (with `ne.why` set) when some node cannot be written."""
-    from ..compiled import MAX_NODES, emit_node, prepared_subgraphs
     if len(plan.node_steps) > MAX_NODES:    # its own plan splits it: compile time
         ne.why = f"its subgraph has more than {MAX_NODES} nodes"
         return None
@@ -78,9 +77,9 @@ def emit_subgraph(ne, plan, inputs: list):
         scope = None if step.scope is None else {w: name(s) for w, s in step.scope}
         child = _Tracking(e, node, [name(s) if s >= 0 else None for s in step.ins],
                           [name(s) if s >= 0 else e.fresh("_unused") for s in step.outs],
-                          facts, consts, None, prepared_subgraphs(step) if scope is not None
-                          else None, scope, fresh=fresh)
-        if not emit_node(child, consts):
+                          facts, consts, None, step.prepared if scope is not None else None,
+                          scope, fresh=fresh)
+        if not e.write_node(child, consts):
             ne.why = child.why or f"its subgraph's node {node.name} ({node.op.onnx_name}) " \
                                   "has no compiled form"
             return None

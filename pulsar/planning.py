@@ -1,4 +1,10 @@
-"""Plans for the subgraphs of If/Loop/Scan nodes, optimised and compiled like the main graph.
+"""Building a plan: the optimised plans of its control nodes' subgraphs, then compiled segments.
+
+`Plan` (plan.py) only runs steps; here a graph becomes one. Subgraph plans are built first, with
+the facts of the enclosing graph, because the compiled segments may write them inline
+(ops/subgraph_emit.py).
+
+The plans of the subgraphs of If/Loop/Scan nodes are optimised and compiled like the main graph.
 
 PyTorch exports often put the real work inside a body (a verifier `If` in a wake-word
 classifier, a network under a sample-rate switch whose condition is only known per call).
@@ -9,12 +15,31 @@ settle), then optimised and planned with compilation, recursively. The plans bel
 enclosing plan, not to the op, since ops are shared by every model built from one import.
 """
 from .analyse import InferContext, SymbolTable, analyse
+from .compiled import compile_steps
 from .divergence import Diverges
 from .errors import PulsarError
 from .fact import DynamicFact
-from .ops.control import ANALYSIS, RUN_STATE
 from .passes.optimise import optimise
 from .plan import Plan
+
+
+def build_plan(graph, check_inputs=True, compile=False, tier=None, opsets=None,
+               outer_facts=None) -> Plan:
+    """A Plan of `graph`; with `compile`, runs of nodes become generated functions
+    (compiled.py). With `opsets`, If/Loop/Scan bodies get optimised (and, with `compile`,
+    compiled) plans of their own; `outer_facts` are the facts of the enclosing scopes when
+    `graph` is itself a subgraph."""
+    prepared = {}
+    if opsets is not None:
+        facts = {**(outer_facts or {}), **graph.facts}
+        for node in graph.nodes:
+            if node.op.uses_scope and node.op.subgraphs():
+                state = node.op.run_state()     # before `prepare` analyses the node again
+                prepared[id(node)] = (prepare(node, facts, opsets, compile), state)
+    plan = Plan(graph, check_inputs=check_inputs, tier=tier, prepared=prepared)
+    if compile:
+        plan.use_steps(compile_steps(plan))
+    return plan
 
 
 class RecordingContext(InferContext):
@@ -55,15 +80,9 @@ def prepare(node, facts: dict, opsets: dict, compile: bool):
         except PulsarError:
             continue
         graph = with_outer_facts(graph, facts)
-        plans[key] = Plan(graph, check_inputs=False, compile=compile, opsets=opsets,
-                          outer_facts=facts)
+        plans[key] = build_plan(graph, check_inputs=False, compile=compile, opsets=opsets,
+                                outer_facts=facts)
     return plans or None
-
-
-def run_state(op) -> dict:
-    """What the op's last analysis left for its runs, copied (see ops/control.py ANALYSIS)."""
-    cache = getattr(op, "_cache", {})
-    return {ANALYSIS: {k: cache[k] for k in RUN_STATE if k in cache}}
 
 
 def with_outer_facts(graph, facts: dict):
