@@ -83,9 +83,9 @@ def _emit_conv_body(op, e, x, plan, weights, out):
         y = e.new_buffer(kconv.taps_scratch_shape(M, KH, KW, H, W), x.dtype)
         x3 = e.fresh("x")
         e.line(f"{x3} = {e.view(e.ins[0], (N, C, H * W))}")
-        e.line(f"for n in range({N}):")
-        e.line(f"    {mm}({e.constant(weights.taps)}, {x3}[n], {y})")
-        e.line(f"    {e.kernel(kconv.sum_taps)}({y}, {e.view(out, (N, M, spatial))}[n], "
+        body = e.loop("n", N)
+        e.line(f"{body}{mm}({e.constant(weights.taps)}, {x3}[n], {y})")
+        e.line(f"{body}{e.kernel(kconv.sum_taps)}({y}, {e.view(out, (N, M, spatial))}[n], "
                f"{bias}, {KH}, {KW}, {dh}, {dw}, {pt}, {pl}, {H}, {W}, {OW}, {fused})")
         return
     # im2col / gather / pointwise: per image and group, columns then one GEMM
@@ -102,28 +102,27 @@ def _emit_conv_body(op, e, x, plan, weights, out):
         k = plan.scratch_shape[0] if plan.algorithm != "pointwise" else C
         cols_t = e.new_buffer((spatial, k), x.dtype)
         cols = None if plan.algorithm == "pointwise" else e.new_buffer(plan.scratch_shape, x.dtype)
-        e.line(f"for n in range({N}):")
+        body = e.loop("n", N)
         if cols is None:
-            e.copy(cols_t, f"{e.view(f'{x4}[n]', (C, spatial))}.T", "    ")
+            e.copy(cols_t, f"{e.view(f'{x4}[n]', (C, spatial))}.T", body)
         else:
-            _fill_columns(e, plan, x, x4, w4, cols, C, "    ", "0")
-            e.copy(cols_t, f"{cols}.T", "    ")
-        e.line(f"    {dots}({w2}, {cols_t}, {o3}[n])")
+            _fill_columns(e, plan, x, x4, w4, cols, C, body, "0")
+            e.copy(cols_t, f"{cols}.T", body)
+        e.line(f"{body}{dots}({w2}, {cols_t}, {o3}[n])")
     elif plan.algorithm == "pointwise":
-        e.line(f"for n in range({N}):")
-        e.line(f"    {mm}({w2}, {e.view(f'{x4}[n]', (C, spatial))}, {o3}[n])")
+        body = e.loop("n", N)
+        e.line(f"{body}{mm}({w2}, {e.view(f'{x4}[n]', (C, spatial))}, {o3}[n])")
     else:
         cols = e.new_buffer(plan.scratch_shape, x.dtype)
-        e.line(f"for n in range({N}):")
-        e.line(f"    for g in range({group}):")
-        _fill_columns(e, plan, x, x4, w4, cols, C, "        ", f"g * {CG}")
+        body = e.loop("g", group, e.loop("n", N))
+        _fill_columns(e, plan, x, x4, w4, cols, C, body, f"g * {CG}")
         if group == 1:
-            e.line(f"        {mm}({w2}, {cols}, {o3}[n])")
+            e.line(f"{body}{mm}({w2}, {cols}, {o3}[n])")
         else:
-            e.line(f"        {mm}({w2}[g * {MG}:(g + 1) * {MG}], {cols}, "
+            e.line(f"{body}{mm}({w2}[g * {MG}:(g + 1) * {MG}], {cols}, "
                    f"{o3}[n, g * {MG}:(g + 1) * {MG}])")
-    e.line(f"for n in range({N}):")
-    e.line(f"    {planes}({o3}[n], {bias}, {fused})")
+    body = e.loop("n", N)
+    e.line(f"{body}{planes}({o3}[n], {bias}, {fused})")
 
 
 def _fill_columns(e, plan, x, x4, w4, cols, C, indent, channel):
