@@ -1,9 +1,9 @@
 """Elementwise functions NumPy lacks (it has no erf), as flat loops over preallocated outputs."""
-from . import scalar
+from . import elementwise_numpy, scalar
 from .jit import jit
 
 
-@jit
+@jit(twin=elementwise_numpy.erf_into)
 def erf_into(x, out):
     """out[i] = erf(x[i]).
 
@@ -13,5 +13,3 @@ def erf_into(x, out):
     for i in range(x.shape[0]):
         out[i] = scalar.erf(x[i])
 
-
-from . import elementwise_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

@@ -13,10 +13,10 @@ Options:
 When: a `Kernel` makes its Numba dispatcher on first need, so importing kernels imports no Numba.
 Compiling one kernel takes a second or more, and a model needs dozens, so a first output must
 not wait for them: each kernel may have a NumPy *twin* with the same signature and semantics
-(`@kernel.numpy`). Under the "auto" policy a call whose argument types have no machine code yet
-runs the twin and queues the compile on the background compiler (kernels/background.py); the
-next call after it finishes runs machine code. The policy is a context variable set by pulsar's
-plans (see `policy`):
+(`@jit(twin=...)`; the twins live in the `*_numpy.py` modules, below their kernels). Under the
+"auto" policy a call whose argument types have no machine code yet runs the twin and queues the
+compile on the background compiler (kernels/background.py); the next call after it finishes
+runs machine code. The policy is a context variable set by pulsar's plans (see `policy`):
 - "auto": twin now, compile in the background (the default);
 - "interpreted": twins only, never compile (kernels without a twin compile anyway);
 - "kernels", "compiled": compile before the call returns (the background compiler's own policy).
@@ -46,13 +46,14 @@ _lock = threading.RLock()
 _numba_ready = False
 
 
-def jit(fn=None, prepare=None, **overrides):
-    """`fn` as a Kernel with pulsar's options; usable bare or with overrides. `prepare` runs
-    once before the kernel first compiles (e.g. to bind external functions)."""
+def jit(fn=None, *, twin=None, prepare=None, **overrides):
+    """`fn` as a Kernel with pulsar's options; usable bare or with overrides. `twin`: its NumPy
+    twin. `prepare` runs once before the kernel first compiles (e.g. to bind external
+    functions)."""
     options = {**OPTIONS, **overrides}
     if fn is None:
-        return lambda f: Kernel(f, options, prepare)
-    return Kernel(fn, options, prepare)
+        return lambda f: Kernel(f, options, prepare, twin)
+    return Kernel(fn, options, prepare, twin)
 
 
 @contextlib.contextmanager
@@ -91,12 +92,12 @@ def chosen_policy():
 class Kernel:
     """A Numba-compiled function made on first need, with an optional NumPy twin."""
 
-    def __init__(self, py_func, options, prepare=None):
+    def __init__(self, py_func, options, prepare=None, twin=None):
         functools.update_wrapper(self, py_func)
         self.py_func = py_func
         self.options = options
         self.prepare = prepare          # called once before the dispatcher is made
-        self.twin = None
+        self.twin = twin                # same arguments, same results, in NumPy
         self._dispatcher = None
         self._ready = set()             # argument keys with machine code in this process
         self._queued = set()
