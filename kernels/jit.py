@@ -33,7 +33,7 @@ OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 # Kernel parameters compiled per constant value when compiled code passes one (see KernelType):
 # an activation code or a transpose flag picks a branch inside the innermost loop, and a
 # depthwise conv ran 26% slower with the branch left to run time; a constant activation code
-# also compiles only its own function (activation_numba.py).
+# also compiles only its own function (activation.py, rnn_activation.py).
 SPECIALISED = frozenset({"act", "act_f", "act_g", "act_h", "code", "trans_a", "trans_b",
                          "trans"})
 POLICIES = ("auto", "interpreted", "kernels", "compiled")
@@ -44,6 +44,7 @@ _env = os.environ.get("PULSAR_TIER", "").strip().lower()
 DEFAULT = _env if _env in POLICIES else "auto"
 _lock = threading.RLock()
 _numba_ready = False
+_extensions = []        # numba_extension hooks not run yet
 
 
 def jit(fn=None, *, twin=None, prepare=None, **overrides):
@@ -225,11 +226,30 @@ def _prototype(k):
     return k()
 
 
+def numba_extension(hook):
+    """Decorator: `hook()` teaches Numba how to type or lower a plain function that kernels call
+    (scalar.like, the activation switches). The module defining that function registers its
+    hook on import, and the hook runs before the next dispatcher is made: Numba still loads
+    with the first compile, and this module never imports the modules that import it."""
+    _extensions.append(hook)
+    return hook
+
+
 def _prepare_numba():
-    """Numba must see a Kernel inside other kernels (and generated code) as its dispatcher."""
+    """Before a dispatcher is made (under the lock): Numba's view of a Kernel, once, and the
+    extensions registered since the last dispatcher."""
     global _numba_ready
-    if _numba_ready:
-        return
+    if not _numba_ready:
+        _register_kernel_type()
+        from . import scalar_numba, views_numba  # noqa: F401  (register them)
+        _numba_ready = True
+    while _extensions:
+        _extensions[0]()
+        _extensions.pop(0)
+
+
+def _register_kernel_type():
+    """Numba must see a Kernel inside other kernels (and generated code) as its dispatcher."""
     from numba.core import types
     from numba.core.typing.typeof import typeof_impl
 
@@ -269,9 +289,7 @@ def _prepare_numba():
     box(KernelType)(box_pyobject)
 
     from . import by_symbol
-    from . import activation_numba, scalar_numba, views_numba  # noqa: F401  (register them)
 
     @typeof_impl.register(Kernel)
     def _typeof_kernel(value, context):
         return KernelType(value.dispatcher)
-    _numba_ready = True
