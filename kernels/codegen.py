@@ -85,7 +85,7 @@ def kernel_for(expression: str, n_inputs: int, dtype: str):
     its NumPy twin (codegen_numpy) attached."""
     kernel = load(kernel_source(expression, n_inputs, dtype)).kernel
     if kernel.twin is None:
-        kernel.numpy(codegen_numpy.twin_for(expression, n_inputs, dtype))
+        kernel.twin = codegen_numpy.twin_for(expression, n_inputs, dtype)
     return kernel
 
 

@@ -108,11 +108,6 @@ class Kernel:
         """Numba's name for the options: its inliner reads `inline` there (scalar.py)."""
         return self.options
 
-    def numpy(self, twin):
-        """Decorator: `twin` computes what the kernel computes, with NumPy (no compilation)."""
-        self.twin = twin
-        return twin
-
     @property
     def dispatcher(self):
         if self._dispatcher is None:
@@ -241,7 +236,7 @@ def _prepare_numba():
     global _numba_ready
     if not _numba_ready:
         _register_kernel_type()
-        from . import scalar_numba, views_numba  # noqa: F401  (register them)
+        from . import views_numba  # noqa: F401  (lowers kernels/views.py for generated code)
         _numba_ready = True
     while _extensions:
         _extensions[0]()
