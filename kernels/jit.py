@@ -166,6 +166,8 @@ class Kernel:
         if key in self._queued:
             return
         self._queued.add(key)
+        # Imported here, not at the top: the compiler thread's modules (subprocess, logging)
+        # load with the first compile queued, not with the kernels.
         from .background import compiler
         protos = prototypes(key)
         compiler().submit(f"{self.__module__.rsplit('.', 1)[-1]}.{self.__name__}",
@@ -173,9 +175,12 @@ class Kernel:
                           remote=(self.__module__, self.__qualname__, key))
 
     def compile_for(self, key, protos):
-        """Compile (or load from the disk cache) for the types of `protos`; then mark ready."""
+        """Compile (or load from the disk cache) for the types of `protos`; then mark ready.
+        Under the "compiled" policy: what the compile calls compiles too, never queues twins
+        (this runs on the background compiler's thread and in the compile process)."""
         import numba
-        self.dispatcher.compile(tuple(numba.typeof(p) for p in protos))
+        with policy("compiled"):
+            self.dispatcher.compile(tuple(numba.typeof(p) for p in protos))
         self._ready.add(key)
 
     def __repr__(self):
