@@ -1,45 +1,21 @@
 """Activations fused into other kernels: conv and gemm epilogues, recurrent gates.
 
-An activation is chosen by an integer code plus two float parameters, so a kernel can take
-`act, alpha, beta` as plain arguments and stay a single compiled function. Each code stands for
-a scalar function of scalar.py (`CODES`, keyed by its name), whose parameters after x are
-`alpha` then `beta`, as many as it takes.
+An activation is a code of activation_codes.py plus two float parameters, so a kernel can take
+`act, alpha, beta` as plain arguments and stay a single compiled function. `activate` is the
+switch over the codes; Numba types a call of it with a constant code as that code's function
+alone (`_type_by_constant_code`).
 """
 import numpy as np
 
-from . import scalar
-from .jit import jit
-
-ACT_NONE = 0
-ACT_RELU = 1
-ACT_LEAKY_RELU = 2
-ACT_CLIP = 3
-ACT_SIGMOID = 4
-ACT_TANH = 5
-ACT_HARD_SIGMOID = 6
-ACT_LEAKY_RELU_MAX = 7
-ACT_AFFINE = 8
-ACT_THRESHOLDED_RELU = 9
-ACT_SCALED_TANH = 10
-ACT_ELU = 11
-ACT_SOFTSIGN = 12
-ACT_SOFTPLUS = 13
-ACT_HARD_SWISH = 14
-ACT_SELU = 15
-
-# scalar function (scalar.py) -> code; "" is no activation
-CODES = {"": ACT_NONE, "relu": ACT_RELU, "leaky_relu": ACT_LEAKY_RELU, "clip": ACT_CLIP,
-         "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH, "hard_sigmoid": ACT_HARD_SIGMOID,
-         "leaky_relu_max": ACT_LEAKY_RELU_MAX, "affine": ACT_AFFINE,
-         "thresholded_relu": ACT_THRESHOLDED_RELU, "scaled_tanh": ACT_SCALED_TANH,
-         "elu": ACT_ELU, "softsign": ACT_SOFTSIGN, "softplus": ACT_SOFTPLUS,
-         "hard_swish": ACT_HARD_SWISH, "selu": ACT_SELU}
-# Computed in the array's dtype by `bias_activation_span` when their parameters are exact in
-# it: a comparison, or one product of two floats, is then the float64 result rounded once.
-IN_DTYPE = (ACT_RELU, ACT_LEAKY_RELU, ACT_LEAKY_RELU_MAX, ACT_CLIP)
+from . import activation_numpy, scalar
+from .activation_codes import (ACT_AFFINE, ACT_CLIP, ACT_ELU, ACT_HARD_SIGMOID, ACT_HARD_SWISH,
+                               ACT_LEAKY_RELU, ACT_LEAKY_RELU_MAX, ACT_NONE, ACT_RELU,
+                               ACT_SCALED_TANH, ACT_SELU, ACT_SIGMOID, ACT_SOFTPLUS, ACT_SOFTSIGN,
+                               ACT_TANH, ACT_THRESHOLDED_RELU, CODES)
+from .jit import jit, numba_extension
 
 
-@jit
+@jit(twin=activation_numpy.apply_activation)
 def apply_activation(v, act, alpha, beta):
     """Activation `act` (a code) of the scalar `v`, with parameters `alpha`, `beta`, computed
     in float64 (the caller stores the result into its own dtype). An unknown code is no
@@ -50,7 +26,8 @@ def apply_activation(v, act, alpha, beta):
 def activate(x, act, alpha, beta):
     """Activation `act` of x by a switch over the codes. Compiled code calling it with a
     constant `act` (the kernels are compiled per activation) gets that code's function alone
-    (activation_numba.py): the switch is typed only where `act` varies (the recurrent gates)."""
+    (`_type_by_constant_code`): the switch is typed only where `act` varies (the recurrent
+    gates)."""
     if act == ACT_RELU:
         return scalar.relu(x)
     if act == ACT_LEAKY_RELU:
@@ -84,21 +61,51 @@ def activate(x, act, alpha, beta):
     return x
 
 
-@jit
+@numba_extension
+def _type_by_constant_code():
+    """Numba types a call of `activate` with a constant code as that code's scalar function
+    alone, else as the switch.
+
+    The kernels taking an activation code are compiled per constant code (jit.py SPECIALISED),
+    but Numba types every branch of a switch before LLVM folds the dead ones away: choosing
+    when the call is typed keeps a kernel's compile to the one activation it runs."""
+    from numba.core import types
+    from numba.extending import overload
+
+    names = {code: name for name, code in CODES.items()}
+
+    @overload(activate, prefer_literal=True)
+    def _activate(x, act, alpha, beta):
+        if not isinstance(act, types.IntegerLiteral):
+            return activate
+        name = names.get(act.literal_value, "")
+        if not name:
+            return lambda x, act, alpha, beta: x
+        fn = getattr(scalar, name)
+        n = scalar.arity(name)
+        if n == 1:
+            return lambda x, act, alpha, beta: fn(x)
+        if n == 2:
+            return lambda x, act, alpha, beta: fn(x, alpha)
+        return lambda x, act, alpha, beta: fn(x, alpha, beta)
+
+
+@jit(twin=activation_numpy.bias_activation_row)
 def bias_activation_row(a, bias, act, alpha, beta):
     """a[i] = activation(a[i] + bias) over the 1-D array `a`, in place (see bias_activation_span)."""
     bias_activation_span(a, 0, a.shape[0], bias, act, alpha, beta)
 
 
-@jit
+@jit(twin=activation_numpy.bias_activation_span)
 def bias_activation_span(a, lo, hi, bias, act, alpha, beta):
     """a[i] = activation(a[i] + bias) for i in [lo, hi) of the 1-D array `a`, in place.
 
     The bias is added in the array dtype; the activation is `apply_activation`'s, rounded on
-    the store. Those in IN_DTYPE, with parameters exact in the dtype, are computed in it (the
-    same result) by a loop of their own, which vectorises (a per-element switch on `act` does
-    not). Indices are unsigned offsets from `lo` (a signed index may be negative, and the
-    wraparound check stops vectorisation); a range, not a slice, for the same reason.
+    the store. Those in IN_DTYPE (activation_codes.py), with parameters exact in the dtype, are
+    computed in it (the same result) by a loop of their own, which vectorises (a per-element
+    switch on `act` does not). Indices are unsigned offsets from `lo` (a signed index may be
+    negative, and the wraparound check stops vectorisation); a range, not a slice, for the same
+    reason.
     """
     t = a.dtype.type
     base = np.uint64(lo)
@@ -130,6 +137,3 @@ def bias_activation_span(a, lo, hi, bias, act, alpha, beta):
         for j in range(hi - lo):
             i = base + np.uint64(j)
             a[i] = apply_activation(a[i] + bias, act, alpha, beta)
-
-
-from . import activation_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

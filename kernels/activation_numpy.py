@@ -8,9 +8,8 @@ float64 and rounded once.
 """
 import numpy as np
 
-from . import activation as k
 from . import scalar, scalar_numpy
-from .activation import ACT_NONE, CODES, IN_DTYPE
+from .activation_codes import ACT_NONE, CODES, IN_DTYPE
 
 # code -> (NumPy function, how many of alpha, beta it takes)
 FUNCTIONS = {code: (getattr(scalar_numpy, name), scalar.arity(name) - 1)
@@ -46,17 +45,14 @@ def activate_into(a, act, alpha, beta):
         a[...] = result
 
 
-@k.apply_activation.numpy
 def apply_activation(v, act, alpha, beta):
     return float(activate64(np.float64(v), act, alpha, beta))
 
 
-@k.bias_activation_span.numpy
 def bias_activation_span(a, lo, hi, bias, act, alpha, beta):
     seg = a[lo:hi]
     seg[...] = activate(seg + bias, act, alpha, beta)
 
 
-@k.bias_activation_row.numpy
 def bias_activation_row(a, bias, act, alpha, beta):
     a[...] = activate(a + bias, act, alpha, beta)

@@ -2,11 +2,13 @@
 
 One thread, not a pool: the machines pulsar targets have two to four cores, and the caller's
 own stream needs one. Jobs run in order of priority, then of arrival (a compiled plan's
-functions before the kernels of nodes that stay interpreted). Each job runs under the
-"compiled" kernel policy, so what it calls compiles instead of queueing more twins.
+functions before the kernels of nodes that stay interpreted). A job is a kernel's own compile
+(`Kernel.compile_for` in kernels/jit.py, which runs it under the "compiled" policy so that what
+it calls compiles instead of queueing more twins); this scheduler knows nothing of kernels,
+which is what lets jit.py hand it jobs without a loop of imports.
 
 Where it can, a job is first compiled by a child process into the disk cache
-(kernels/compile_worker.py), and the thread here only loads it: the caller's process then
+(kernels/compile_process.py), and the thread here only loads it: the caller's process then
 spends milliseconds per function instead of seconds, and none of the compile's garbage, whose
 collections would pause every thread for 100-200 ms.
 
@@ -31,8 +33,7 @@ import sys
 import threading
 import time
 
-from .compile_worker import CompileProcess
-from .jit import policy
+from .compile_process import CompileProcess
 
 log = logging.getLogger("pulsar")
 SWITCH_INTERVAL = 0.0001
@@ -56,7 +57,7 @@ class BackgroundCompiler:
     def submit(self, label: str, job, priority: int = 1, remote=None):
         """Run job() on the compiler thread; lower priority numbers run first. `remote`:
         (module, qualname, key) of a kernel the compile process can compile into the disk
-        cache first, so that job() only loads it (kernels/compile_worker.py)."""
+        cache first, so that job() only loads it (kernels/compile_process.py)."""
         with self._cond:
             heapq.heappush(self._jobs, (priority, next(self._order), label, (job, remote)))
             if self._saved_interval is None:
@@ -101,8 +102,7 @@ class BackgroundCompiler:
             try:
                 if remote is not None:
                     self.process.compile(*remote)      # False: job() compiles it here
-                with policy("compiled"):
-                    job()
+                job()
             except Exception as e:      # noqa: BLE001 - a failed compile leaves the twin in use
                 self.errors.append((label, e))
                 log.warning("pulsar: background compile of %s failed (%s: %s); it keeps "

@@ -24,28 +24,14 @@ import tempfile
 import types
 from pathlib import Path
 
-from . import scalar
+from . import codegen_numpy, scalar
+from .digest import kernels_digest  # noqa: F401  (plans name it: pulsar/compiled.py)
 
 
 OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 DTYPES = {"float32": "np.float32", "float64": "np.float64"}
 NAMED_CONSTANTS = {"inf": "np.inf", "nan": "np.nan"}
 log = logging.getLogger("pulsar.cache")
-
-
-_DIGEST = None
-
-
-def kernels_digest() -> str:
-    """A hash of the kernels' sources (every module of this package): generated code and
-    Numba's cache entries name it, so editing any kernel never reuses stale machine code."""
-    global _DIGEST
-    if _DIGEST is None:
-        h = hashlib.sha256()
-        for path in sorted(Path(__file__).parent.glob("*.py")):
-            h.update(path.read_bytes())
-        _DIGEST = h.hexdigest()[:16]
-    return _DIGEST
 
 
 def cache_dir() -> Path:
@@ -85,7 +71,7 @@ def kernel_for(expression: str, n_inputs: int, dtype: str):
     its NumPy twin (codegen_numpy) attached."""
     kernel = load(kernel_source(expression, n_inputs, dtype)).kernel
     if kernel.twin is None:
-        kernel.numpy(codegen_numpy.twin_for(expression, n_inputs, dtype))
+        kernel.twin = codegen_numpy.twin_for(expression, n_inputs, dtype)
     return kernel
 
 
@@ -249,6 +235,3 @@ def _check_entry(path: Path, data: bytes):
     if data.startswith(content):
         return "truncated"
     return "corrupted (its content does not hash to its name)"
-
-
-from . import codegen_numpy  # noqa: E402  (twins of the generated kernels)

@@ -16,6 +16,7 @@ GEMMs stay in NumPy (np.dot with out=, one BLAS thread): numba's own np.dot need
 """
 import numpy as np
 
+from . import conv_numpy
 from .activation import ACT_NONE, apply_activation, bias_activation_row, bias_activation_span
 from .jit import jit
 
@@ -36,7 +37,7 @@ def _valid_range(off, stride, size, n_out):
     return lo, hi
 
 
-@jit
+@jit(twin=conv_numpy.conv2d_direct)
 def conv2d_direct(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, group,
                   act, alpha, beta):
     """Direct grouped 2-D convolution; writes out (N, M, OH, OW) in place.
@@ -88,7 +89,7 @@ def conv2d_direct(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_l
                 bias_activation_row(out[n, m, oh], b[m], act, alpha, beta)
 
 
-@jit
+@jit(twin=conv_numpy.conv2d_flat)
 def conv2d_flat(x, w, b, out, dil_h, dil_w, pad_top, pad_left, group, act, alpha, beta):
     """Stride-1 conv with one input channel per group (depthwise, or a C == 1 front end) whose
     output rows are as wide as the input's; same contract as conv2d_direct otherwise, and x,
@@ -159,7 +160,7 @@ def im2col_scratch_shape(C, group, KH, KW, OH, OW):
     return (C // group * KH * KW, OH * OW)
 
 
-@jit
+@jit(twin=conv_numpy.fill_im2col)
 def fill_im2col(x, n, c0, cols, KH, KW, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
                 OH, OW):
     """Fill cols (CG*KH*KW, OH*OW) with the patches of x[n, c0:c0+CG] (x is (N, C, H, W)).
@@ -215,7 +216,7 @@ def im2col_index(H, W, KH, KW, stride_h, stride_w, dil_h, dil_w, pad_top, pad_le
     return np.ascontiguousarray(index.reshape(KH * KW, OH * OW), dtype=np.int32)
 
 
-@jit
+@jit(twin=conv_numpy.fill_im2col_gather)
 def fill_im2col_gather(x, n, c0, cols, index):
     """fill_im2col through a precomputed `im2col_index`: one gather loop over all OH*OW outputs
     per (channel, tap) row, for narrow outputs where fill_im2col's per-row segments are 2-8
@@ -242,14 +243,14 @@ def fill_im2col_gather(x, n, c0, cols, index):
                 row[j] = src[np.uint64(at[j])]
 
 
-@jit
+@jit(twin=conv_numpy.add_bias_activation)
 def add_bias_activation(out, b, act, alpha, beta):
     """out (N, M, S) += b[m] per channel, then activation `act`; in place (S = flat spatial)."""
     for n in range(out.shape[0]):
         bias_activation_planes(out[n], b, act, alpha, beta)
 
 
-@jit
+@jit(twin=conv_numpy.bias_activation_planes)
 def bias_activation_planes(out, b, act, alpha, beta):
     """add_bias_activation for one image: out (M, S)."""
     for m in range(out.shape[0]):
@@ -321,7 +322,7 @@ def conv2d_taps(x, wt, b, out, KH, KW, dil_h, dil_w, pad_top, pad_left, act, alp
                  act, alpha, beta)
 
 
-@jit
+@jit(twin=conv_numpy.sum_taps)
 def sum_taps(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act, alpha, beta):
     """out (M, OH*OW) = act(b + sum over taps of the tap's plane y[t*M + m] (H*W) shifted).
 
@@ -435,7 +436,7 @@ def choose_conv2d_algorithm(C, M, group, KH, KW, OH, OW, stride_h=1, stride_w=1,
     return "gather" if OW < 16 else "im2col"
 
 
-@jit
+@jit(twin=conv_numpy.conv3d_direct)
 def conv3d_direct(x, w, b, out, stride_d, stride_h, stride_w, dil_d, dil_h, dil_w,
                   pad_front, pad_top, pad_left, group, act, alpha, beta):
     """Direct grouped 3-D convolution; writes out (N, M, OD, OH, OW) in place.
@@ -470,7 +471,7 @@ def conv3d_direct(x, w, b, out, stride_d, stride_h, stride_w, dil_d, dil_h, dil_
                         out[n, m, od, oh, ow] = apply_activation(acc, act, alpha, beta)
 
 
-@jit
+@jit(twin=conv_numpy.conv_transpose2d)
 def conv_transpose2d(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, group):
     """ONNX ConvTranspose (2-D) by scatter-add; writes out (N, M, OH, OW) in place.
 
@@ -518,6 +519,3 @@ def conv_transpose2d(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pa
                                 for j in range(cnt):
                                     u = np.uint64(j)
                                     out[n, m, oh, uo + u * us] += wv * x[n, c, ih, ux + u]
-
-
-from . import conv_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

@@ -9,7 +9,6 @@ taps only, never over pixels or channels.
 """
 import numpy as np
 
-from . import conv as k
 from .activation_numpy import activate, activate_into
 from .window_numpy import bordered, prod, taps, windows
 
@@ -43,7 +42,6 @@ def finish(acc, b, out, act, alpha, beta):
     out[...] = activate(acc, act, alpha, beta)
 
 
-@k.conv2d_direct.numpy
 def conv2d_direct(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, group,
                   act, alpha, beta):
     acc = conv_sums(x, w, (stride_h, stride_w), (dil_h, dil_w), (pad_top, pad_left), group,
@@ -51,13 +49,11 @@ def conv2d_direct(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_l
     finish(acc, b, out, act, alpha, beta)
 
 
-@k.conv2d_flat.numpy
 def conv2d_flat(x, w, b, out, dil_h, dil_w, pad_top, pad_left, group, act, alpha, beta):
     acc = conv_sums(x, w, (1, 1), (dil_h, dil_w), (pad_top, pad_left), group, out.shape[2:])
     finish(acc, b, out, act, alpha, beta)
 
 
-@k.conv3d_direct.numpy
 def conv3d_direct(x, w, b, out, stride_d, stride_h, stride_w, dil_d, dil_h, dil_w,
                   pad_front, pad_top, pad_left, group, act, alpha, beta):
     acc = conv_sums(x, w, (stride_d, stride_h, stride_w), (dil_d, dil_h, dil_w),
@@ -65,7 +61,6 @@ def conv3d_direct(x, w, b, out, stride_d, stride_h, stride_w, dil_d, dil_h, dil_
     finish(acc, b, out, act, alpha, beta)
 
 
-@k.fill_im2col.numpy
 def fill_im2col(x, n, c0, cols, KH, KW, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
                 OH, OW):
     CG = cols.shape[0] // (KH * KW)
@@ -78,7 +73,6 @@ def fill_im2col(x, n, c0, cols, KH, KW, stride_h, stride_w, dil_h, dil_w, pad_to
     _store(cols, patches)
 
 
-@k.fill_im2col_gather.numpy
 def fill_im2col_gather(x, n, c0, cols, index):
     T, S = index.shape
     CG = cols.shape[0] // T
@@ -96,19 +90,16 @@ def _store(dst, values):
         dst[...] = values.reshape(dst.shape)
 
 
-@k.add_bias_activation.numpy
 def add_bias_activation(out, b, act, alpha, beta):
     out += b[None, :, None]
     activate_into(out, act, alpha, beta)
 
 
-@k.bias_activation_planes.numpy
 def bias_activation_planes(out, b, act, alpha, beta):
     out += b[:, None]
     activate_into(out, act, alpha, beta)
 
 
-@k.sum_taps.numpy
 def sum_taps(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act, alpha, beta):
     M = out.shape[0]
     OH = out.shape[1] // OW if OW else 0
@@ -125,7 +116,6 @@ def sum_taps(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act, 
     out[...] = activate(acc, act, alpha, beta).reshape(M, OH * OW)
 
 
-@k.conv_transpose2d.numpy
 def conv_transpose2d(x, w, b, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, group):
     N, C, H, W = x.shape
     _, MG, KH, KW = w.shape

@@ -7,21 +7,19 @@ fraction of that. Callers pass arrays of one shape (broadcast views included), a
 """
 import numpy as np
 
+from . import copy_numpy
 from .jit import jit
 
 
-@jit
+@jit(twin=copy_numpy.copy_into)
 def copy_into(dst, src):
     """dst[...] = src."""
     for index in np.ndindex(dst.shape):
         dst[index] = src[index]
 
 
-@jit
+@jit(twin=copy_numpy.fill_into)
 def fill_into(dst, value):
     """dst[...] = value."""
     for index in np.ndindex(dst.shape):
         dst[index] = value
-
-
-from . import copy_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

@@ -6,10 +6,11 @@ caller reshapes), so one loop serves every rank and axis. The history is the ses
 updated in place once per pulse: it is never reallocated, so snapshot, restore and compiled code
 all see the same array.
 """
+from . import delay_numpy
 from .jit import jit
 
 
-@jit
+@jit(twin=delay_numpy.delay_line_push)
 def delay_line_push(x, history, out):
     """One pulse through a delay line: with y = concat(history, x) along frames,
     out = y[:n] and then history = y[-kept:] (n = out frames, kept = history frames).
@@ -42,7 +43,7 @@ def delay_line_push(x, history, out):
                     history[o, kept - p + t, i] = x[o, t, i]
 
 
-@jit
+@jit(twin=delay_numpy.overlap_add_push)
 def overlap_add_push(partial, tail, out):
     """One pulse through an overlap-add: out = partial[:n] with the carried tail added to its
     first frames, then tail = partial[n:] plus the part of the old tail beyond frame n (n = out
@@ -71,6 +72,3 @@ def overlap_add_push(partial, tail, out):
             else:
                 for i in range(inner):
                     tail[o, t, i] = partial[o, n + t, i]
-
-
-from . import delay_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

@@ -3,10 +3,7 @@ and sums as slice operations (NumPy copies through a temporary where source and 
 so the history and tail shifts are safe here)."""
 import numpy as np
 
-from . import delay as k
 
-
-@k.delay_line_push.numpy
 def delay_line_push(x, history, out):
     kept, p, n = history.shape[1], x.shape[1], out.shape[1]
     head = min(kept, n)
@@ -20,7 +17,6 @@ def delay_line_push(x, history, out):
         history[:, kept - p:] = x
 
 
-@k.overlap_add_push.numpy
 def overlap_add_push(partial, tail, out):
     kept, n = tail.shape[1], out.shape[1]
     head = min(kept, n)

@@ -13,10 +13,10 @@ Options:
 When: a `Kernel` makes its Numba dispatcher on first need, so importing kernels imports no Numba.
 Compiling one kernel takes a second or more, and a model needs dozens, so a first output must
 not wait for them: each kernel may have a NumPy *twin* with the same signature and semantics
-(`@kernel.numpy`). Under the "auto" policy a call whose argument types have no machine code yet
-runs the twin and queues the compile on the background compiler (kernels/background.py); the
-next call after it finishes runs machine code. The policy is a context variable set by pulsar's
-plans (see `policy`):
+(`@jit(twin=...)`; the twins live in the `*_numpy.py` modules, below their kernels). Under the
+"auto" policy a call whose argument types have no machine code yet runs the twin and queues the
+compile on the background compiler (kernels/background.py); the next call after it finishes
+runs machine code. The policy is a context variable set by pulsar's plans (see `policy`):
 - "auto": twin now, compile in the background (the default);
 - "interpreted": twins only, never compile (kernels without a twin compile anyway);
 - "kernels", "compiled": compile before the call returns (the background compiler's own policy).
@@ -33,7 +33,7 @@ OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 # Kernel parameters compiled per constant value when compiled code passes one (see KernelType):
 # an activation code or a transpose flag picks a branch inside the innermost loop, and a
 # depthwise conv ran 26% slower with the branch left to run time; a constant activation code
-# also compiles only its own function (activation_numba.py).
+# also compiles only its own function (activation.py, rnn_activation.py).
 SPECIALISED = frozenset({"act", "act_f", "act_g", "act_h", "code", "trans_a", "trans_b",
                          "trans"})
 POLICIES = ("auto", "interpreted", "kernels", "compiled")
@@ -44,15 +44,17 @@ _env = os.environ.get("PULSAR_TIER", "").strip().lower()
 DEFAULT = _env if _env in POLICIES else "auto"
 _lock = threading.RLock()
 _numba_ready = False
+_extensions = []        # numba_extension hooks not run yet
 
 
-def jit(fn=None, prepare=None, **overrides):
-    """`fn` as a Kernel with pulsar's options; usable bare or with overrides. `prepare` runs
-    once before the kernel first compiles (e.g. to bind external functions)."""
+def jit(fn=None, *, twin=None, prepare=None, **overrides):
+    """`fn` as a Kernel with pulsar's options; usable bare or with overrides. `twin`: its NumPy
+    twin. `prepare` runs once before the kernel first compiles (e.g. to bind external
+    functions)."""
     options = {**OPTIONS, **overrides}
     if fn is None:
-        return lambda f: Kernel(f, options, prepare)
-    return Kernel(fn, options, prepare)
+        return lambda f: Kernel(f, options, prepare, twin)
+    return Kernel(fn, options, prepare, twin)
 
 
 @contextlib.contextmanager
@@ -91,12 +93,12 @@ def chosen_policy():
 class Kernel:
     """A Numba-compiled function made on first need, with an optional NumPy twin."""
 
-    def __init__(self, py_func, options, prepare=None):
+    def __init__(self, py_func, options, prepare=None, twin=None):
         functools.update_wrapper(self, py_func)
         self.py_func = py_func
         self.options = options
         self.prepare = prepare          # called once before the dispatcher is made
-        self.twin = None
+        self.twin = twin                # same arguments, same results, in NumPy
         self._dispatcher = None
         self._ready = set()             # argument keys with machine code in this process
         self._queued = set()
@@ -105,11 +107,6 @@ class Kernel:
     def targetoptions(self):
         """Numba's name for the options: its inliner reads `inline` there (scalar.py)."""
         return self.options
-
-    def numpy(self, twin):
-        """Decorator: `twin` computes what the kernel computes, with NumPy (no compilation)."""
-        self.twin = twin
-        return twin
 
     @property
     def dispatcher(self):
@@ -169,6 +166,8 @@ class Kernel:
         if key in self._queued:
             return
         self._queued.add(key)
+        # Imported here, not at the top: the compiler thread's modules (subprocess, logging)
+        # load with the first compile queued, not with the kernels.
         from .background import compiler
         protos = prototypes(key)
         compiler().submit(f"{self.__module__.rsplit('.', 1)[-1]}.{self.__name__}",
@@ -176,9 +175,12 @@ class Kernel:
                           remote=(self.__module__, self.__qualname__, key))
 
     def compile_for(self, key, protos):
-        """Compile (or load from the disk cache) for the types of `protos`; then mark ready."""
+        """Compile (or load from the disk cache) for the types of `protos`; then mark ready.
+        Under the "compiled" policy: what the compile calls compiles too, never queues twins
+        (this runs on the background compiler's thread and in the compile process)."""
         import numba
-        self.dispatcher.compile(tuple(numba.typeof(p) for p in protos))
+        with policy("compiled"):
+            self.dispatcher.compile(tuple(numba.typeof(p) for p in protos))
         self._ready.add(key)
 
     def __repr__(self):
@@ -224,11 +226,30 @@ def _prototype(k):
     return k()
 
 
+def numba_extension(hook):
+    """Decorator: `hook()` teaches Numba how to type or lower a plain function that kernels call
+    (scalar.like, the activation switches). The module defining that function registers its
+    hook on import, and the hook runs before the next dispatcher is made: Numba still loads
+    with the first compile, and this module never imports the modules that import it."""
+    _extensions.append(hook)
+    return hook
+
+
 def _prepare_numba():
-    """Numba must see a Kernel inside other kernels (and generated code) as its dispatcher."""
+    """Before a dispatcher is made (under the lock): Numba's view of a Kernel, once, and the
+    extensions registered since the last dispatcher."""
     global _numba_ready
-    if _numba_ready:
-        return
+    if not _numba_ready:
+        _register_kernel_type()
+        from . import views_numba  # noqa: F401  (lowers kernels/views.py for generated code)
+        _numba_ready = True
+    while _extensions:
+        _extensions[0]()
+        _extensions.pop(0)
+
+
+def _register_kernel_type():
+    """Numba must see a Kernel inside other kernels (and generated code) as its dispatcher."""
     from numba.core import types
     from numba.core.typing.typeof import typeof_impl
 
@@ -268,9 +289,7 @@ def _prepare_numba():
     box(KernelType)(box_pyobject)
 
     from . import by_symbol
-    from . import activation_numba, scalar_numba, views_numba  # noqa: F401  (register them)
 
     @typeof_impl.register(Kernel)
     def _typeof_kernel(value, context):
         return KernelType(value.dispatcher)
-    _numba_ready = True

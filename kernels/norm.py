@@ -8,6 +8,7 @@ broadcasts scale/bias to full length. `out` may be the same array as `x`.
 """
 import math
 
+from . import norm_numpy
 from .jit import jit
 
 
@@ -26,7 +27,7 @@ def _mean_invstd(v, eps):
     return mean, 1.0 / math.sqrt(q / n + eps)
 
 
-@jit
+@jit(twin=norm_numpy.layer_norm_rows)
 def layer_norm_rows(x, scale, bias, out, eps, mean_out=None, invstd_out=None):
     """out[i] = (x[i] - mean_i) * invstd_i * scale + bias for each row of x (rows, cols).
 
@@ -45,7 +46,7 @@ def layer_norm_rows(x, scale, bias, out, eps, mean_out=None, invstd_out=None):
             invstd_out[i] = inv
 
 
-@jit
+@jit(twin=norm_numpy.instance_norm)
 def instance_norm(x, scale, bias, out, eps):
     """out[n, c] = scale[c] * (x[n, c] - mean_nc) * invstd_nc + bias[c] over x (N, C, L).
 
@@ -61,7 +62,7 @@ def instance_norm(x, scale, bias, out, eps):
                 out[n, c, j] = (x[n, c, j] - mean) * a + bias[c]
 
 
-@jit
+@jit(twin=norm_numpy.batch_norm_inference)
 def batch_norm_inference(x, scale, bias, mean, var, out, eps):
     """out[n, c] = (x[n, c] - mean[c]) / sqrt(var[c] + eps) * scale[c] + bias[c], x (N, C, L).
 
@@ -76,6 +77,3 @@ def batch_norm_inference(x, scale, bias, mean, var, out, eps):
         for n in range(N):
             for j in range(L):
                 out[n, c, j] = (x[n, c, j] - m) * a + b
-
-
-from . import norm_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

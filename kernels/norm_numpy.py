@@ -4,8 +4,6 @@ to float64 where the kernels promote them). `out` may be `x`: results are comput
 before they are stored."""
 import numpy as np
 
-from . import norm as k
-
 
 def _mean_invstd(x, eps):
     """Mean and 1/sqrt(var + eps) over the last axis of x, in float64, keeping that axis."""
@@ -15,7 +13,6 @@ def _mean_invstd(x, eps):
     return mean, 1.0 / np.sqrt((d * d).mean(axis=-1, keepdims=True) + eps)
 
 
-@k.layer_norm_rows.numpy
 def layer_norm_rows(x, scale, bias, out, eps, mean_out=None, invstd_out=None):
     mean, inv = _mean_invstd(x, eps)
     out[...] = (x - mean) * inv * scale + bias
@@ -25,13 +22,11 @@ def layer_norm_rows(x, scale, bias, out, eps, mean_out=None, invstd_out=None):
         invstd_out[...] = inv[:, 0]
 
 
-@k.instance_norm.numpy
 def instance_norm(x, scale, bias, out, eps):
     mean, inv = _mean_invstd(x, eps)
     out[...] = (x - mean) * (scale[None, :, None] * inv) + bias[None, :, None]
 
 
-@k.batch_norm_inference.numpy
 def batch_norm_inference(x, scale, bias, mean, var, out, eps):
     a = scale / np.sqrt(var.astype(np.float64) + eps)
     out[...] = (x - mean[None, :, None]) * a[None, :, None] + bias[None, :, None]

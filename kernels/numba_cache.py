@@ -22,7 +22,7 @@ import os
 from numba.core.caching import CompileResultCacheImpl, FunctionCache
 
 from . import by_symbol
-from .codegen import kernels_digest
+from .digest import kernels_digest
 
 log = logging.getLogger("pulsar.cache")
 

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from . import pool_numpy
 from .jit import jit
 
 
@@ -49,7 +50,7 @@ def _row_range(j, dw, pad_left, sw, W, OW):
     return lo, hi, np.uint64(lo * sw + off)
 
 
-@jit
+@jit(twin=pool_numpy.window_means_flat)
 def window_means_flat(x, out):
     """out[r] = mean of the row x[r] (2-D): a pool whose window is the whole input (global
     pooling written as AveragePool) as one pass per channel instead of kh*kw short row
@@ -71,7 +72,7 @@ def window_means_flat(x, out):
         out[r] = ((s0 + s1) + (s2 + s3)) / n
 
 
-@jit
+@jit(twin=pool_numpy.window_max_flat)
 def window_max_flat(x, out):
     """out[r] = max of the row x[r] (2-D) by the scan rule: a NaN wins only at x[r, 0]."""
     for r in range(x.shape[0]):
@@ -83,7 +84,7 @@ def window_max_flat(x, out):
         out[r] = v
 
 
-@jit
+@jit(twin=pool_numpy.maxpool2d)
 def maxpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left):
     """Max over each (dilated) window; writes out (N, C, OH, OW) in place.
 
@@ -174,7 +175,7 @@ def _maxpool_pairs(x, out, kh, sh, sw):
                     o[ow] = t if t > v else v
 
 
-@jit
+@jit(twin=pool_numpy.maxpool2d_indices)
 def maxpool2d_indices(x, out, indices, kh, kw, sh, sw, dh, dw, pad_top, pad_left,
                       storage_order):
     """maxpool2d plus ONNX MaxPool's second output, written into indices (N, C, OH, OW) int64.
@@ -213,7 +214,7 @@ def maxpool2d_indices(x, out, indices, kh, kw, sh, sw, dh, dw, pad_top, pad_left
                             iw += sw
 
 
-@jit
+@jit(twin=pool_numpy.avgpool2d)
 def avgpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, pad_bottom, pad_right,
               count_include_pad):
     """Average over each (dilated) window; writes out (N, C, OH, OW) in place.
@@ -271,7 +272,7 @@ def avgpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, pad_bottom, pad
                         out[n, c, oh, ow] /= rows * kw
 
 
-@jit
+@jit(twin=pool_numpy.lppool2d)
 def lppool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, p):
     """ONNX LpPool: (sum over the window of |x|^p)^(1/p); writes out (N, C, OH, OW) in place.
 
@@ -308,7 +309,7 @@ def lppool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, p):
                         out[n, c, oh, ow] = s ** inv_p
 
 
-@jit
+@jit(twin=pool_numpy.maxpool3d)
 def maxpool3d(x, out, kd, kh, kw, sd, sh, sw, dd, dh, dw, pad_front, pad_top, pad_left):
     """3-D maxpool2d: x (N, C, D, H, W) -> out (N, C, OD, OH, OW), same conventions."""
     D, H, W = x.shape[2], x.shape[3], x.shape[4]
@@ -336,7 +337,7 @@ def maxpool3d(x, out, kd, kh, kw, sd, sh, sw, dd, dh, dw, pad_front, pad_top, pa
                         out[n, c, od, oh, ow] = v
 
 
-@jit
+@jit(twin=pool_numpy.avgpool3d)
 def avgpool3d(x, out, kd, kh, kw, sd, sh, sw, dd, dh, dw, pad_front, pad_top, pad_left,
               pad_back, pad_bottom, pad_right, count_include_pad):
     """3-D avgpool2d: x (N, C, D, H, W) -> out (N, C, OD, OH, OW), same divisor rules."""
@@ -365,6 +366,3 @@ def avgpool3d(x, out, kd, kh, kw, sd, sh, sw, dd, dh, dw, pad_front, pad_top, pa
                         else:
                             cnt = (a_hi - a_lo) * (i_hi - i_lo) * (j_hi - j_lo)
                         out[n, c, od, oh, ow] = s / cnt
-
-
-from . import pool_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

@@ -11,7 +11,6 @@ count_include_pad.
 """
 import numpy as np
 
-from . import pool as k
 from .window_numpy import bordered, counts, taps
 
 
@@ -55,17 +54,14 @@ def _average(x, out, kernel, strides, dilations, begins, ends, count_include_pad
         out[...] = acc / divisor
 
 
-@k.maxpool2d.numpy
 def maxpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left):
     _max(x, out, (kh, kw), (sh, sw), (dh, dw), (pad_top, pad_left))
 
 
-@k.maxpool3d.numpy
 def maxpool3d(x, out, kd, kh, kw, sd, sh, sw, dd, dh, dw, pad_front, pad_top, pad_left):
     _max(x, out, (kd, kh, kw), (sd, sh, sw), (dd, dh, dw), (pad_front, pad_top, pad_left))
 
 
-@k.maxpool2d_indices.numpy
 def maxpool2d_indices(x, out, indices, kh, kw, sh, sw, dh, dw, pad_top, pad_left,
                       storage_order):
     N, C, H, W = x.shape
@@ -90,21 +86,18 @@ def maxpool2d_indices(x, out, indices, kh, kw, sh, sw, dh, dw, pad_top, pad_left
         np.copyto(indices, base + where, where=better)
 
 
-@k.avgpool2d.numpy
 def avgpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, pad_bottom, pad_right,
               count_include_pad):
     _average(x, out, (kh, kw), (sh, sw), (dh, dw), (pad_top, pad_left), (pad_bottom, pad_right),
              count_include_pad, out.dtype)
 
 
-@k.avgpool3d.numpy
 def avgpool3d(x, out, kd, kh, kw, sd, sh, sw, dd, dh, dw, pad_front, pad_top, pad_left,
               pad_back, pad_bottom, pad_right, count_include_pad):
     _average(x, out, (kd, kh, kw), (sd, sh, sw), (dd, dh, dw), (pad_front, pad_top, pad_left),
              (pad_back, pad_bottom, pad_right), count_include_pad, np.float64)
 
 
-@k.lppool2d.numpy
 def lppool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, p):
     outs = out.shape[2:]
     if out.size == 0:
@@ -118,14 +111,10 @@ def lppool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left, p):
     out[...] = np.sqrt(s) if p == 2 else (s if p == 1 else s ** (1.0 / p))
 
 
-@k.window_means_flat.numpy
 def window_means_flat(x, out):
     out[...] = x.sum(axis=1, dtype=np.float64) / x.shape[1]
 
 
-@k.window_max_flat.numpy
 def window_max_flat(x, out):
     first = x[:, 0]
     out[...] = np.where(np.isnan(first), first, np.fmax.reduce(x, axis=1))
-
-

@@ -5,10 +5,11 @@ warm-up before it starts, and once its length is known, the flush padding after 
 stateful streaming ops (the stream-position pad, recurrences) count the frames they have seen
 in a small int64 array, their state, and ask `advance_frames` which frames of each pulse count.
 """
+from . import pulse_numpy
 from .jit import jit
 
 
-@jit
+@jit(twin=pulse_numpy.advance_frames)
 def advance_frames(counters, frames, delay, begin):
     """Count one pulse of `frames` frames; return (start, low, high): the stream index of the
     pulse's first frame, and the pulse frames [low, high) that lie in [begin, end) of the stream.
@@ -25,7 +26,7 @@ def advance_frames(counters, frames, delay, begin):
     return start, low, high
 
 
-@jit
+@jit(twin=pulse_numpy.pad_frames)
 def pad_frames(x, out, start, low, high, fill, prefix):
     """out = x with the frames outside [low, high) replaced: frame t < low by frame start + t of
     `prefix` when there is one (0 <= start + t < prefix frames), else by `fill`; frames from
@@ -51,6 +52,3 @@ def pad_frames(x, out, start, low, high, fill, prefix):
         for t in range(high, p):
             for i in range(inner):
                 out[o, t, i] = fill
-
-
-from . import pulse_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

@@ -1,10 +1,8 @@
 """NumPy twins of kernels/pulse.py. The frame arithmetic runs on Python ints (the kernel's is
 int64; stream positions never come near its range) and returns Python ints, which the callers
 use as slice bounds."""
-from . import pulse as k
 
 
-@k.advance_frames.numpy
 def advance_frames(counters, frames, delay, begin):
     # the kernel's max/min clamps written as comparisons: half the cost, once per pulse
     seen, end = counters.item(0), counters.item(1)
@@ -18,7 +16,6 @@ def advance_frames(counters, frames, delay, begin):
     return start, low, low if high <= low else high if high < frames else frames
 
 
-@k.pad_frames.numpy
 def pad_frames(x, out, start, low, high, fill, prefix):
     p = out.shape[1]
     # frames t < low with a prefix frame: a <= t < b (empty copies skipped: ~0.5 us each)

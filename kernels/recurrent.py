@@ -16,6 +16,7 @@ Shared contract (the caller validates; kernels never check):
   `*_scratch_shapes(batch, hidden)`; nothing is allocated per call.
 - The written arrays (y, h, c, scratch) must not overlap each other or any input.
 """
+from . import recurrent_numpy
 from .jit import jit
 from .rnn_activation import apply_rnn_activation
 
@@ -85,7 +86,7 @@ def _init_rows(g, bias_a, bias_b):
             gb[j] = bias_a[j] + bias_b[j]
 
 
-@jit
+@jit(twin=recurrent_numpy.lstm_steps)
 def lstm_steps(x, w, r, wb, rb, p, h, c, y, act_f, act_g, act_h, alpha_f, beta_f, alpha_g, beta_g,
                alpha_h, beta_h, clip, input_forget, reverse, lens, scratch):
     """One LSTM direction over x (T, B, I); gates i, o, f, c as ONNX (G = 4).
@@ -144,7 +145,7 @@ def lstm_steps(x, w, r, wb, rb, p, h, c, y, act_f, act_g, act_h, alpha_f, beta_f
                 yb[j] = hn
 
 
-@jit
+@jit(twin=recurrent_numpy.gru_steps)
 def gru_steps(x, w, r, wb, rb, h, y, act_f, act_g, alpha_f, beta_f, alpha_g, beta_g, clip,
               linear_before_reset, reverse, lens, scratch):
     """One GRU direction over x (T, B, I); gates z, r, h as ONNX (G = 3).
@@ -199,7 +200,7 @@ def gru_steps(x, w, r, wb, rb, h, y, act_f, act_g, alpha_f, beta_f, alpha_g, bet
                 yb[j] = hn
 
 
-@jit
+@jit(twin=recurrent_numpy.rnn_steps)
 def rnn_steps(x, w, r, wb, rb, h, y, act, alpha, beta, clip, reverse, lens, scratch):
     """One simple-RNN direction over x (T, B, I): h = act(x W^T + h R^T + wb + rb) (G = 1).
 
@@ -226,6 +227,3 @@ def rnn_steps(x, w, r, wb, rb, h, y, act, alpha, beta, clip, reverse, lens, scra
             for j in range(gb.shape[0]):
                 hb[j] = gb[j]
                 yb[j] = gb[j]
-
-
-from . import recurrent_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

@@ -6,7 +6,6 @@ their length get zeros in y and keep their state.
 """
 import numpy as np
 
-from . import recurrent as k
 from .rnn_activation_numpy import rnn_activate
 
 
@@ -28,7 +27,6 @@ def _store(t, lens, y, h_new, states):
         np.copyto(state, new, where=live)
 
 
-@k.lstm_steps.numpy
 def lstm_steps(x, w, r, wb, rb, p, h, c, y, act_f, act_g, act_h, alpha_f, beta_f, alpha_g,
                beta_g, alpha_h, beta_h, clip, input_forget, reverse, lens, scratch):
     T = x.shape[0]
@@ -51,7 +49,6 @@ def lstm_steps(x, w, r, wb, rb, p, h, c, y, act_f, act_g, act_h, alpha_f, beta_f
         _store(t, lens, y, (hn, cn), (h, c))
 
 
-@k.gru_steps.numpy
 def gru_steps(x, w, r, wb, rb, h, y, act_f, act_g, alpha_f, beta_f, alpha_g, beta_g, clip,
               linear_before_reset, reverse, lens, scratch):
     T = x.shape[0]
@@ -75,7 +72,6 @@ def gru_steps(x, w, r, wb, rb, h, y, act_f, act_g, alpha_f, beta_f, alpha_g, bet
         _store(t, lens, y, (hn,), (h,))
 
 
-@k.rnn_steps.numpy
 def rnn_steps(x, w, r, wb, rb, h, y, act, alpha, beta, clip, reverse, lens, scratch):
     T = x.shape[0]
     xw = _inputs(x, w, wb + rb)

@@ -7,10 +7,11 @@ over a long row drifts past onnxruntime's tolerance) and are rounded once. Max a
 as onnxruntime: start from r = 0, replace only by a strictly greater (smaller) value, so a
 NaN wins only at r = 0. Caller guarantees R > 0.
 """
+from . import reduce_numpy
 from .jit import jit
 
 
-@jit
+@jit(twin=reduce_numpy.sum_middle)
 def sum_middle(x, out, acc, divisor):
     """out[a, b] = sum over r of x[a, r, b], divided by `divisor` (1.0 for a plain sum, R for
     a mean). acc: (B,) float64 scratch. x (A, R, B), out (A, B) float, must not overlap."""
@@ -31,13 +32,13 @@ def sum_middle(x, out, acc, divisor):
             out[a, b] = acc[b] / divisor
 
 
-@jit
+@jit(twin=reduce_numpy.max_middle)
 def max_middle(x, out):
     """out[a, b] = max over r of x[a, r, b] (scan rule). x (A, R, B), out (A, B), no overlap."""
     _extreme_middle(x, out, True)
 
 
-@jit
+@jit(twin=reduce_numpy.min_middle)
 def min_middle(x, out):
     """out[a, b] = min over r of x[a, r, b] (scan rule). x (A, R, B), out (A, B), no overlap."""
     _extreme_middle(x, out, False)
@@ -54,6 +55,3 @@ def _extreme_middle(x, out, largest):
                 v = x[a, r, b]
                 if v > out[a, b] if largest else v < out[a, b]:
                     out[a, b] = v
-
-
-from . import reduce_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

@@ -3,20 +3,15 @@ once; max/min by the kernels' scan rule (start from the first element, move only
 greater or smaller value: a NaN wins only when it comes first, as in onnxruntime's loops)."""
 import numpy as np
 
-from . import reduce as k
 
-
-@k.sum_middle.numpy
 def sum_middle(x, out, acc, divisor):
     out[...] = x.sum(axis=1, dtype=np.float64) / divisor
 
 
-@k.max_middle.numpy
 def max_middle(x, out):
     out[...] = _scan(x, np.fmax, np.maximum)
 
 
-@k.min_middle.numpy
 def min_middle(x, out):
     out[...] = _scan(x, np.fmin, np.minimum)
 

@@ -5,36 +5,31 @@ activation in float64.
 """
 import numpy as np
 
-from . import rnn_activation as k
 from . import scalar_numpy
+from .activation_codes import ACT_SIGMOID, ACT_TANH
 from .activation_numpy import activate64
-from .rnn_activation import SIGMOID, TANH
 
 
 def rnn_activate(v, code, alpha, beta):
     """Activation `code` of the float array v, as a new array of v's dtype."""
-    if v.dtype == np.float32 and code == SIGMOID:
+    if v.dtype == np.float32 and code == ACT_SIGMOID:
         return scalar_numpy.sigmoid_fast(v)
-    if v.dtype == np.float32 and code == TANH:
+    if v.dtype == np.float32 and code == ACT_TANH:
         return scalar_numpy.tanh_fast(v)
     return activate64(v.astype(np.float64), code, alpha, beta).astype(v.dtype)
 
 
-@k.apply_rnn_activation.numpy
 def apply_rnn_activation(v, code, alpha, beta):
     v[...] = rnn_activate(v, code, alpha, beta)
 
 
-@k.sigmoid_fast_row.numpy
 def sigmoid_fast_row(v):
     v[...] = scalar_numpy.sigmoid_fast(v)
 
 
-@k.tanh_fast_row.numpy
 def tanh_fast_row(v):
     v[...] = scalar_numpy.tanh_fast(v)
 
 
-@k.activation_row.numpy
 def activation_row(v, code, alpha, beta):
     v[...] = activate64(v.astype(np.float64), code, alpha, beta)

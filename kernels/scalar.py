@@ -2,8 +2,8 @@
 
 The generated elementwise kernels (codegen.py) call them per element, the conv/gemm epilogues
 and the recurrent layers through `activation.apply_activation`. Their NumPy definitions over
-arrays are the twins in scalar_numpy.py, which pulsar's ops compute with: a fused kernel and
-the op it stands for run the same formula.
+arrays are the twins in scalar_numpy.py, named where each function is defined; pulsar's ops
+compute with them: a fused kernel and the op it stands for run the same formula.
 
 Each function computes in the type of its arguments: float32 in a kernel over float32 arrays
 (which passes its parameters as float32), float64 in `apply_activation`. A constant inside a
@@ -21,7 +21,8 @@ import math
 
 import numpy as np
 
-from .jit import Kernel, jit
+from . import scalar_numpy
+from .jit import Kernel, jit, numba_extension
 
 
 def arity(name: str) -> int:
@@ -33,52 +34,76 @@ def arity(name: str) -> int:
 
 
 def like(x, value):
-    """`value` in the float type of `x` (compiled code: a cast, lowered in scalar_numba.py)."""
+    """`value` in the float type of `x` (compiled code: a cast, see `_lower_like`)."""
     return type(x)(value)
 
 
-inline = jit(inline="always")
+@numba_extension
+def _lower_like():
+    """Numba types `like(x, value)` as x's float type and lowers it to a cast of `value`,
+    inline. An extension of every kernel, not a `prepare` hook of the functions here: Numba
+    inlines their code into the caller's without making their dispatchers."""
+    from numba.core import types
+    from numba.core.imputils import lower_builtin
+    from numba.extending import type_callable
+
+    @type_callable(like)
+    def _type_like(context):
+        def typer(x, value):
+            if isinstance(x, types.Float) and isinstance(value, types.Number):
+                return x
+        return typer
+
+    @lower_builtin(like, types.Float, types.Number)
+    def _lower(context, builder, sig, args):
+        return context.cast(builder, args[1], sig.args[1], sig.return_type)
 
 
-@inline
+def inline(twin):
+    """Decorator: a scalar function, inlined into its callers, whose NumPy definition over
+    arrays is `twin` (scalar_numpy.py)."""
+    return jit(twin=twin, inline="always")
+
+
+@inline(scalar_numpy.relu)
 def relu(x):
     return like(x, 0) if x < 0 else x
 
 
-@inline
+@inline(scalar_numpy.leaky_relu)
 def leaky_relu(x, alpha):
     return x if x >= 0 else x * alpha
 
 
-@inline
+@inline(scalar_numpy.leaky_relu_max)
 def leaky_relu_max(x, alpha, floor):
     """max(leaky_relu(x, alpha), floor): a LeakyRelu then a Max with a constant (tf2onnx)."""
     return max(leaky_relu(x, alpha), floor)
 
 
-@inline
+@inline(scalar_numpy.thresholded_relu)
 def thresholded_relu(x, alpha):
     return x if x > alpha else like(x, 0)
 
 
-@inline
+@inline(scalar_numpy.elu)
 def elu(x, alpha):
     return x if x > 0 else alpha * math.expm1(x)
 
 
-@inline
+@inline(scalar_numpy.selu)
 def selu(x, alpha, gamma):
     return gamma * elu(x, alpha)
 
 
-@inline
+@inline(scalar_numpy.sigmoid)
 def sigmoid(x):
     u = math.exp(-math.fabs(x))         # exp of a negative number: no overflow
     one = like(x, 1)
     return one / (one + u) if x >= 0 else u / (one + u)
 
 
-@inline
+@inline(scalar_numpy.hard_sigmoid)
 def hard_sigmoid(x, alpha, beta):
     """min(max(alpha * x + beta, 0), 1), NaN kept."""
     y = alpha * x + beta
@@ -87,99 +112,99 @@ def hard_sigmoid(x, alpha, beta):
     return like(x, 1) if y > 1 else y
 
 
-@inline
+@inline(scalar_numpy.hard_swish)
 def hard_swish(x):
     return x * hard_sigmoid(x, like(x, 1 / 6), like(x, 0.5))
 
 
-@inline
+@inline(scalar_numpy.swish)
 def swish(x, alpha):
     return x * sigmoid(alpha * x)
 
 
-@inline
+@inline(scalar_numpy.tanh)
 def tanh(x):
     return math.tanh(x)
 
 
-@inline
+@inline(scalar_numpy.scaled_tanh)
 def scaled_tanh(x, alpha, beta):
     return alpha * math.tanh(beta * x)
 
 
-@inline
+@inline(scalar_numpy.affine)
 def affine(x, alpha, beta):
     return alpha * x + beta
 
 
-@inline
+@inline(scalar_numpy.softplus)
 def softplus(x):
     """log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|)."""
     return relu(x) + math.log1p(math.exp(-math.fabs(x)))
 
 
-@inline
+@inline(scalar_numpy.softsign)
 def softsign(x):
     return x / (like(x, 1) + math.fabs(x))
 
 
-@inline
+@inline(scalar_numpy.mish)
 def mish(x):
     return x * math.tanh(softplus(x))
 
 
-@inline
+@inline(scalar_numpy.max)
 def max(a, b):
     return a if a > b or a != a else b
 
 
-@inline
+@inline(scalar_numpy.min)
 def min(a, b):
     return a if a < b or a != a else b
 
 
-@inline
+@inline(scalar_numpy.clip)
 def clip(x, lo, hi):
     """min(max(x, lo), hi): lo > hi gives hi everywhere, as ONNX's Clip."""
     return min(max(x, lo), hi)
 
 
-@inline
+@inline(scalar_numpy.abs)
 def abs(x):
     return math.fabs(x)
 
 
-@inline
+@inline(scalar_numpy.neg)
 def neg(x):
     return -x
 
 
-@inline
+@inline(scalar_numpy.reciprocal)
 def reciprocal(x):
     return like(x, 1) / x
 
 
-@inline
+@inline(scalar_numpy.pow)
 def pow(a, b):
     return a ** b
 
 
-@inline
+@inline(scalar_numpy.exp)
 def exp(x):
     return math.exp(x)
 
 
-@inline
+@inline(scalar_numpy.log)
 def log(x):
     return math.log(x)
 
 
-@inline
+@inline(scalar_numpy.sqrt)
 def sqrt(x):
     return math.sqrt(x)
 
 
-@inline
+@inline(scalar_numpy.erf)
 def erf(x):
     return math.erf(x)
 
@@ -204,7 +229,7 @@ _HALF = np.float32(0.5)
 _ONE = np.float32(1.0)
 
 
-@inline
+@inline(scalar_numpy.tanh_fast)
 def tanh_fast(x):
     """float32 tanh to within 4e-7, vectorisable (see above)."""
     x = -_T_CLAMP if x < -_T_CLAMP else (_T_CLAMP if x > _T_CLAMP else x)    # NaN stays
@@ -215,10 +240,7 @@ def tanh_fast(x):
     return -_ONE if y < -_ONE else (_ONE if y > _ONE else y)
 
 
-@inline
+@inline(scalar_numpy.sigmoid_fast)
 def sigmoid_fast(x):
     """float32 sigmoid through tanh_fast: 1/2 + tanh(x/2)/2."""
     return _HALF + _HALF * tanh_fast(_HALF * x)
-
-
-from . import scalar_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)

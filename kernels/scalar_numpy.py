@@ -10,124 +10,106 @@ NumPy's own tanh, within 4e-7 of them.
 import numpy as np
 
 from . import elementwise
-from . import scalar as k
 
 
-@k.relu.numpy
 def relu(x):
     return np.maximum(x, 0)              # NaN kept
 
 
-@k.leaky_relu.numpy
 def leaky_relu(x, alpha):
     if 0 < alpha <= 1:      # then max(x, alpha*x) is the select, NaN and infinities included,
         return np.maximum(x, x * alpha)     # and a third faster (the embedding's 19 convs)
     return np.where(x >= 0, x, x * alpha)
 
 
-@k.leaky_relu_max.numpy
 def leaky_relu_max(x, alpha, floor):
     y = leaky_relu(x, alpha)
     return np.maximum(y, floor, out=y) if isinstance(y, np.ndarray) else np.maximum(y, floor)
 
 
-@k.thresholded_relu.numpy
 def thresholded_relu(x, alpha):
     return np.where(x > alpha, x, 0)
 
 
-@k.elu.numpy
 def elu(x, alpha):
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
 
 
-@k.selu.numpy
 def selu(x, alpha, gamma):
     return gamma * elu(x, alpha)
 
 
-@k.sigmoid.numpy
 def sigmoid(x):
     u = np.exp(-np.abs(x))               # never overflows
     return np.where(x >= 0, 1 / (1 + u), u / (1 + u))
 
 
-@k.hard_sigmoid.numpy
 def hard_sigmoid(x, alpha, beta):
     return np.minimum(np.maximum(alpha * x + beta, 0), 1)
 
 
-@k.hard_swish.numpy
 def hard_swish(x):
     return x * hard_sigmoid(x, 1 / 6, 0.5)
 
 
-@k.swish.numpy
 def swish(x, alpha):
     return x * sigmoid(alpha * x)
 
 
-tanh = k.tanh.numpy(np.tanh)
+tanh = np.tanh
 
 
-@k.scaled_tanh.numpy
 def scaled_tanh(x, alpha, beta):
     return alpha * np.tanh(beta * x)
 
 
-@k.affine.numpy
 def affine(x, alpha, beta):
     return alpha * x + beta
 
 
-@k.softplus.numpy
 def softplus(x):
     return relu(x) + np.log1p(np.exp(-np.abs(x)))
 
 
-@k.softsign.numpy
 def softsign(x):
     return x / (1 + np.abs(x))
 
 
-@k.mish.numpy
 def mish(x):
     return x * np.tanh(softplus(x))
 
 
-max = k.max.numpy(np.maximum)
+max = np.maximum
 
 
-min = k.min.numpy(np.minimum)
+min = np.minimum
 
 
-@k.clip.numpy
 def clip(x, lo, hi):
     return np.minimum(np.maximum(x, lo), hi)
 
 
-abs = k.abs.numpy(np.absolute)
+abs = np.absolute
 
 
-neg = k.neg.numpy(np.negative)
+neg = np.negative
 
 
-reciprocal = k.reciprocal.numpy(np.reciprocal)
+reciprocal = np.reciprocal
 
 
-pow = k.pow.numpy(np.power)
+pow = np.power
 
 
-exp = k.exp.numpy(np.exp)
+exp = np.exp
 
 
-log = k.log.numpy(np.log)
+log = np.log
 
 
-sqrt = k.sqrt.numpy(np.sqrt)
+sqrt = np.sqrt
 
 
-@k.erf.numpy
 def erf(x):
     """NumPy has none: the elementwise kernel (or its twin) over a copy, in x's float dtype
     (integers in float64)."""
@@ -138,11 +120,9 @@ def erf(x):
     return out
 
 
-@k.tanh_fast.numpy
 def tanh_fast(x):
     return np.tanh(x)
 
 
-@k.sigmoid_fast.numpy
 def sigmoid_fast(x):
     return 0.5 * np.tanh(0.5 * x) + 0.5

@@ -7,6 +7,7 @@ no input overflows. `out` may be the same array as `x` (in place); a partial ove
 """
 import numpy as np
 
+from . import softmax_numpy
 from .jit import jit
 
 
@@ -22,7 +23,7 @@ def _row_max(x, i):
     return m
 
 
-@jit
+@jit(twin=softmax_numpy.softmax_rows)
 def softmax_rows(x, out):
     """out[i, :] = exp(x[i] - max(x[i])) / sum(exp(x[i] - max(x[i]))) for each row.
 
@@ -43,7 +44,7 @@ def softmax_rows(x, out):
             out[i, j] = out[i, j] / s
 
 
-@jit
+@jit(twin=softmax_numpy.log_softmax_rows)
 def log_softmax_rows(x, out):
     """out[i, :] = x[i] - max(x[i]) - log(sum(exp(x[i] - max(x[i])))) for each row.
 
@@ -63,7 +64,7 @@ def log_softmax_rows(x, out):
             out[i, j] = x[i, j] - shift
 
 
-@jit
+@jit(twin=softmax_numpy.hardmax_rows)
 def hardmax_rows(x, out):
     """out[i, j] = 1 where j is the first index of the maximum of row i, else 0.
 
@@ -83,6 +84,3 @@ def hardmax_rows(x, out):
         for j in range(cols):
             out[i, j] = 0
         out[i, best] = 1
-
-
-from . import softmax_numpy  # noqa: E402,F401  (the NumPy twins, registered on import)
