@@ -25,8 +25,6 @@ import types
 from pathlib import Path
 
 from . import codegen_numpy, scalar
-from .digest import kernels_digest  # noqa: F401  (plans name it: pulsar/compiled.py)
-
 
 OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 DTYPES = {"float32": "np.float32", "float64": "np.float64"}

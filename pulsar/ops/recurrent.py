@@ -15,7 +15,7 @@ import numpy as np
 
 from ..fact import Fact
 from ..kernels import recurrent as kernels
-from ..kernels.activation import CODES
+from ..kernels.activation_codes import CODES
 from ..kernels.rnn_activation import SIGMOID, TANH
 from .base import Op, fail
 from .recurrent_emit import emit_recurrent, sequence_lengths

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..fact import const
 from ..graph import Graph
-from ..kernels.activation import CODES
+from ..kernels.activation_codes import CODES
 from ..ops.conv import Conv
 
 
