@@ -88,9 +88,12 @@ def prepare(node, facts: dict, opsets: dict, compile: bool):
 def with_outer_facts(graph, facts: dict):
     """`graph` holding the facts of the outer wires it reads, so compiled code sees their
     shapes and the outer constants (weights) as constants; at run time the outer values still
-    arrive through the scope."""
-    reads = {w for n in graph.nodes for w in list(n.inputs) + list(n.scope_inputs) if w}
-    reads |= set(graph.outputs)
+    arrive through the scope. The borrowed facts come in the order the nodes read them: the
+    plan numbers its slots in that order, and compiled code must not differ between processes
+    (its source names its cache entry)."""
+    reads = dict.fromkeys(w for n in graph.nodes for w in list(n.inputs) + list(n.scope_inputs)
+                          if w)
+    reads.update(dict.fromkeys(graph.outputs))
     borrowed = {w: facts[w] for w in reads if w not in graph.facts and w in facts}
     g = graph.copy()
     g.facts.update(borrowed)

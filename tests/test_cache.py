@@ -166,3 +166,45 @@ def test_a_plan_calling_a_fused_kernel_imports_in_another_process(tmp_path):
     done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
+
+
+IF_CHILD = textwrap.dedent("""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+    import pulsar
+    f = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, [3])
+    then = helper.make_graph([helper.make_node("Mul", ["x", "a"], ["t1"]),
+                              helper.make_node("Add", ["t1", "b"], ["t2"]),
+                              helper.make_node("Sub", ["t2", "d"], ["yt"])], "then", [], [f("yt")])
+    other = helper.make_graph([helper.make_node("Sub", ["x", "d"], ["e1"]),
+                               helper.make_node("Mul", ["e1", "b"], ["ye"])], "else", [], [f("ye")])
+    consts = [onnx.numpy_helper.from_array(np.array(v, np.float32), n)
+              for n, v in (("a", [1, 2, 3]), ("b", [4, 5, 6]), ("d", [7, 8, 9]))]
+    graph = helper.make_graph(
+        [helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other)], "g",
+        [f("x"), helper.make_tensor_value_info("c", TensorProto.BOOL, [])], [f("y")], consts)
+    m = pulsar.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+                    tier="compiled")
+    x = np.array([1, -2, 3], np.float32)
+    assert np.allclose(m.run({"x": x, "c": np.array(True)})[0], x * [1, 2, 3] + [4, 5, 6] - [7, 8, 9])
+    assert np.allclose(m.run({"x": x, "c": np.array(False)})[0], (x - [7, 8, 9]) * [4, 5, 6])
+    assert {w for _, w in m.plan.execution()} == {"compiled"}
+    print("OK")
+""")
+
+
+def test_compiled_subgraphs_are_the_same_source_in_every_process(tmp_path):
+    """A plan's source names its cache entry: written from a branch reading several outer
+    constants, it must not depend on the process's string hashing, or every process compiles
+    it again."""
+    names = []
+    for seed in ("1", "2", "3"):
+        cache = tmp_path / seed
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PULSAR_CACHE_DIR": str(cache / "k"),
+               "NUMBA_CACHE_DIR": str(cache / "n")}
+        done = subprocess.run([sys.executable, "-c", IF_CHILD], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
+        names.append(sorted(p.name for p in (cache / "k").glob("plan_*.py")))
+    assert names[0] and names[0] == names[1] == names[2]
