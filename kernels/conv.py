@@ -18,10 +18,10 @@ import numpy as np
 
 from . import conv_numpy
 from .activation import ACT_NONE, apply_activation, bias_activation_row, bias_activation_span
-from .jit import jit
+from .jit import helper, jit
 
 
-@jit
+@helper
 def _valid_range(off, stride, size, n_out):
     """(lo, hi): the outputs o in [0, n_out) whose input o*stride + off lies in [0, size)."""
     lo = -(off // stride)                    # ceil(-off / stride)
@@ -357,7 +357,7 @@ def sum_taps(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act, 
         bias_activation_row(o, b[m], act, alpha, beta)
 
 
-@jit
+@helper
 def _sum_taps_flat(y, o, m, M, box, W, bias, act, alpha, beta):
     """sum_taps for output channel m when OW == W (see there)."""
     T = box.shape[0]
@@ -383,7 +383,7 @@ def _sum_taps_flat(y, o, m, M, box, W, bias, act, alpha, beta):
 _BLOCK = 1024
 
 
-@jit
+@helper
 def _fill_span(dst, d0, cnt, value):
     """dst[d0:d0+cnt] = value (unsigned indices, vectorises)."""
     ud = np.uint64(d0)
@@ -391,7 +391,7 @@ def _fill_span(dst, d0, cnt, value):
         dst[ud + np.uint64(j)] = value
 
 
-@jit
+@helper
 def _add_shifted(dst, src, d0, s0, cnt):
     """dst[d0:d0+cnt] += src[s0:s0+cnt] (unsigned indices: no wraparound check, vectorises)."""
     ud = np.uint64(d0)

@@ -57,6 +57,12 @@ def jit(fn=None, *, twin=None, prepare=None, **overrides):
     return Kernel(fn, options, prepare, twin)
 
 
+def helper(fn):
+    """A kernel only other kernels call: compiled without an entry point from Python (Numba's
+    CPython wrapper, which unboxes every argument, is a third of a small helper's code)."""
+    return jit(fn, no_cpython_wrapper=True)
+
+
 @contextlib.contextmanager
 def policy(name: str):
     """Within the block (this thread or task), kernels follow `name` (see POLICIES)."""
@@ -119,7 +125,7 @@ class Kernel:
                     import numba
                     options = dict(self.options)
                     cache = options.pop("cache", False)
-                    dispatcher = numba.njit(**options)(self.py_func)
+                    dispatcher = numba.njit(no_cfunc_wrapper=True, **options)(self.py_func)
                     if cache:
                         from . import numba_cache
                         numba_cache.enable(dispatcher)

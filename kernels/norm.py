@@ -9,10 +9,10 @@ broadcasts scale/bias to full length. `out` may be the same array as `x`.
 import math
 
 from . import norm_numpy
-from .jit import jit
+from .jit import helper, jit
 
 
-@jit
+@helper
 def _mean_invstd(v, eps):
     """(mean, 1 / sqrt(var + eps)) of a 1-D array, in float64; caller guarantees len(v) > 0."""
     n = v.shape[0]

@@ -17,10 +17,10 @@ import math
 import numpy as np
 
 from . import pool_numpy
-from .jit import jit
+from .jit import helper, jit
 
 
-@jit
+@helper
 def _taps(start, k, d, size):
     """(lo, hi): window taps i in [0, k) whose position start + i*d lies in [0, size).
 
@@ -36,7 +36,7 @@ def _taps(start, k, d, size):
     return lo, hi
 
 
-@jit
+@helper
 def _row_range(j, dw, pad_left, sw, W, OW):
     """(lo, hi, ux): outputs ow in [lo, hi) whose window tap j lies inside [0, W); ux is the
     input column (unsigned) of output lo. Division-free like _taps."""
@@ -135,7 +135,7 @@ def maxpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left):
                                     pad_left)
 
 
-@jit
+@helper
 def _first_nan_wins(row, out_row, kw, sw, dw, pad_left):
     """out_row[ow] = NaN where the first valid tap of window ow in `row` (the window's first
     valid input row) is NaN: the scan rule on top of an fmax pass."""
@@ -148,7 +148,7 @@ def _first_nan_wins(row, out_row, kw, sw, dw, pad_left):
                 out_row[ow] = v
 
 
-@jit
+@helper
 def _maxpool_pairs(x, out, kh, sh, sw):
     """maxpool2d for 1x2 and 2x2 windows wholly inside the input (no pads, no dilation): one
     loop per output row, all taps at once, instead of one strided loop per tap (the row

@@ -17,7 +17,7 @@ Shared contract (the caller validates; kernels never check):
 - The written arrays (y, h, c, scratch) must not overlap each other or any input.
 """
 from . import recurrent_numpy
-from .jit import jit
+from .jit import helper, jit
 from .rnn_activation import apply_rnn_activation
 
 
@@ -36,7 +36,7 @@ def rnn_scratch_shapes(batch, hidden):
     return (batch, hidden)
 
 
-@jit
+@helper
 def _gemm_acc(a, m, j0, j1, out, o0):
     """out[b, o0 + j - j0] += sum_k a[b, k] * m[j, k] for j in [j0, j1) and every row b of a.
 
@@ -69,7 +69,7 @@ def _gemm_acc(a, m, j0, j1, out, o0):
                 o[j] += m0[j] * ak
 
 
-@jit
+@helper
 def _clip(v, clip):
     """In place: clamp the 1-D array v to [-clip, clip] when clip > 0."""
     if clip > 0:
@@ -77,7 +77,7 @@ def _clip(v, clip):
             v[j] = min(max(v[j], -clip), clip)
 
 
-@jit
+@helper
 def _init_rows(g, bias_a, bias_b):
     """g[b, :] = bias_a + bias_b for every row b (elementwise loops stay 1-D to vectorise)."""
     for b in range(g.shape[0]):

@@ -8,7 +8,7 @@ as onnxruntime: start from r = 0, replace only by a strictly greater (smaller) v
 NaN wins only at r = 0. Caller guarantees R > 0.
 """
 from . import reduce_numpy
-from .jit import jit
+from .jit import helper, jit
 
 
 @jit(twin=reduce_numpy.sum_middle)
@@ -44,7 +44,7 @@ def min_middle(x, out):
     _extreme_middle(x, out, False)
 
 
-@jit
+@helper
 def _extreme_middle(x, out, largest):
     A, R, B = x.shape
     for a in range(A):

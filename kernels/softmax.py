@@ -8,10 +8,10 @@ no input overflows. `out` may be the same array as `x` (in place); a partial ove
 import numpy as np
 
 from . import softmax_numpy
-from .jit import jit
+from .jit import helper, jit
 
 
-@jit
+@helper
 def _row_max(x, i):
     m = x[i, 0]
     for j in range(1, x.shape[1]):
