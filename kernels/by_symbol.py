@@ -1,4 +1,4 @@
-"""Compiled plan segments call their large kernels by symbol instead of linking a copy of each.
+"""Compiled plan segments may call their kernels by symbol instead of linking a copy of each.
 
 Numba links the code of every jitted function a function calls into the caller's module and
 optimises the whole module again. For a kernel calling a small helper that pays (the helper is
@@ -8,21 +8,18 @@ time. A segment's call is instead a declaration of the kernel's symbol, resolved
 segment's machine code is loaded, against the kernel's machine code already in the process.
 Calls from anything else (kernel to kernel) link as before.
 
-Which kernels: those whose linkable code holds at least `MIN_INSTRUCTIONS` LLVM instructions
-(the conv, pool, GEMM and recurrent loops, with their helpers). Small kernels (copies, fused
-elementwise chains, bias rows) still link, to be inlined and specialised for the
-segment's constant arguments. Measured side by side against linking every kernel, in one run
-against onnxruntime: squeezenet, openWakeWord's embedding, DS_CNN_S, CNN_M and GRU_S run at
-the same speed, and the openWakeWord pipeline's cold compile takes about 1.5 s less CPU.
-Calling every kernel by symbol saves little more and cost squeezenet 8% in an earlier run.
-PULSAR_SHARED_KERNELS=1 calls every kernel by symbol, 0 links every kernel.
-
 The price is an order: a segment's machine code may load only after its kernels' (an unresolved
 symbol is a fatal LLVM error, not an exception). A segment compiled here has compiled its
 kernels while being typed. A segment loaded from the disk cache first loads its kernels: the
 cache entry lists them (`callees`, stored by kernels/numba_cache.py), and `load` compiles or
 loads each one and checks it has the symbol the segment names; a kernel recompiled since (its
 symbol carries a per-process number) makes the entry a miss, never a crash.
+
+The trade: inlined into a segment, a kernel is specialised for the segment's constant shapes;
+called by symbol it is not, and conv-heavy models run slower (squeezenet 1.54x onnxruntime
+against 1.67x, in one A/B). So this is opt-in, for deployments where compiling costs more than
+the last 10% of speed (a small board compiling in the background): PULSAR_SHARED_KERNELS=1
+(the openWakeWord pipeline's cold compile: about 13-16 s of CPU instead of 16-19 s).
 
 Numba-only: imported by kernels/jit.py once Numba is in use.
 """
@@ -32,22 +29,19 @@ import weakref
 
 from numba.core.imputils import user_function
 
-CALLER = "segment"      # the generated functions that call by symbol (pulsar/compiled.py)
-_CHOICE = os.environ.get("PULSAR_SHARED_KERNELS", "").strip().lower()
-# the size from which a kernel is called by symbol; None: never (every kernel links)
-MIN_INSTRUCTIONS = {"1": 0, "true": 0, "yes": 0, "0": None, "false": None, "no": None}.get(
-    _CHOICE, 300)
+# the generated functions that call by symbol (pulsar/compiled.py), when chosen
+CALLER = "segment" if os.environ.get("PULSAR_SHARED_KERNELS", "").strip() in ("1", "true", "yes") \
+    else None
 
 _callees = weakref.WeakKeyDictionary()     # a segment's code library -> [callee, ...]
 _keys = {}                                 # kernel entry point -> implementation key
-_sizes = weakref.WeakKeyDictionary()       # a kernel's code library -> its size in instructions
 
 
 def implementation_key(context, dispatcher, signature, entry):
     """The lowering key for calls of `dispatcher`'s overload `entry`. Not chosen: Numba's own
     (`entry`, which links). Chosen: a key registered here, once, whose implementation calls by
     symbol from segments and links from anywhere else."""
-    if MIN_INSTRUCTIONS is None:
+    if CALLER is None:
         return entry
     key = _keys.get(entry)
     if key is None:
@@ -73,7 +67,7 @@ def _implementation(cres, callee):
 
     def call(context, builder, sig, args):
         caller = context.active_code_library
-        if caller.name == CALLER and _size(cres.library) >= MIN_INSTRUCTIONS:
+        if caller.name == CALLER:
             _callees.setdefault(caller, []).append(callee)
         else:
             context.add_linking_libs([cres.library])
@@ -81,17 +75,6 @@ def _implementation(cres, callee):
 
     call.signature = call_only.signature
     return call
-
-
-def _size(library) -> int:
-    """LLVM instructions a caller would link in: the kernel's module with its helpers (the same
-    module whether the kernel compiled here or loaded from the disk cache)."""
-    size = _sizes.get(library)
-    if size is None:
-        module = library._get_module_for_linking()
-        size = _sizes[library] = sum(len(list(block.instructions)) for f in module.functions
-                                     if not f.is_declaration for block in f.blocks)
-    return size
 
 
 def callees(library) -> list:

@@ -1,5 +1,5 @@
-"""A compiled segment calls its large kernels by symbol (kernels/by_symbol.py; all of them
-with PULSAR_SHARED_KERNELS=1), so its cached machine code may load only after theirs, under the
+"""With PULSAR_SHARED_KERNELS=1 a compiled segment calls its kernels by symbol
+(kernels/by_symbol.py), so its cached machine code may load only after theirs, under the
 symbols it was compiled against. These cases damage that order across processes; each must
 give the right answer, never crash the interpreter.
 
@@ -50,10 +50,7 @@ def _model(path):
 
 def _run(tmp_path, shift=0):
     env = {**os.environ, "PULSAR_CACHE_DIR": str(tmp_path / "kernels"),
-           "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "PULSAR_TIER": "compiled"}
-    env.pop("PULSAR_SHARED_KERNELS", None)
-    if (tmp_path / "shared").exists():
-        env["PULSAR_SHARED_KERNELS"] = (tmp_path / "shared").read_text()
+           "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "PULSAR_TIER": "compiled", "PULSAR_SHARED_KERNELS": "1"}
     done = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "m.onnx"),
                            str(tmp_path / "x.npy"), str(shift)],
                           env=env, capture_output=True, text=True, timeout=600)
@@ -61,11 +58,8 @@ def _run(tmp_path, shift=0):
     return np.load(tmp_path / "x.npy.out.npy"), done.stderr
 
 
-@pytest.fixture(params=["large kernels", "every kernel"])
-def cached(tmp_path, request):
-    """The model run once, by symbol as by default (its conv kernel) or for every kernel."""
-    if request.param == "every kernel":
-        (tmp_path / "shared").write_text("1")
+@pytest.fixture
+def cached(tmp_path):
     model = _model(tmp_path / "m.onnx")
     x = np.random.default_rng(1).standard_normal((1, 2, 6)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
