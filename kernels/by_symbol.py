@@ -16,10 +16,13 @@ loads each one and checks it has the symbol the segment names; a kernel recompil
 symbol carries a per-process number) makes the entry a miss, never a crash.
 
 The trade: inlined into a segment, a kernel is specialised for the segment's constant shapes;
-called by symbol it is not, and conv-heavy models run slower (squeezenet 1.54x onnxruntime
-against 1.67x, in one A/B). So this is opt-in, for deployments where compiling costs more than
-the last 10% of speed (a small board compiling in the background): PULSAR_SHARED_KERNELS=1
-(the openWakeWord pipeline's cold compile: about 13-16 s of CPU instead of 16-19 s).
+called by symbol it is not, and models run slower: squeezenet 1.54x onnxruntime against 1.67x,
+and a VAD-like model of small convs and an LSTM cell 25% slower (44 us per chunk against 35),
+even when only kernels of 300 LLVM instructions or more were called by symbol: LLVM does
+inline and specialise large loops called once with constant sizes. So this is opt-in, for
+deployments where compiling costs more than the last 10-25% of speed (a small board compiling
+in the background): PULSAR_SHARED_KERNELS=1 (the openWakeWord pipeline's cold compile: about
+11-14 s of CPU instead of 13-15 s).
 
 Numba-only: imported by kernels/jit.py once Numba is in use.
 """
