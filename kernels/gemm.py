@@ -75,9 +75,9 @@ if available():
                     out[i, j] *= beta
             return
         if m == 1:      # a row times a matrix: GEMV, several times faster than GEMM here
-            _gemv(b, a, out, not trans_b, alpha, beta)
+            _gemv(b, a, out, trans_b == 0, alpha, beta)
         elif n == 1:
-            _gemv(a, b, out, trans_a, alpha, beta)
+            _gemv(a, b, out, trans_a != 0, alpha, beta)     # one compile, literal flag or not
         elif a.itemsize == 4:
             _sgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float32(alpha), a.ctypes, a.shape[1],
                    b.ctypes, b.shape[1], np.float32(beta), out.ctypes, n)
