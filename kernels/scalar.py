@@ -96,6 +96,11 @@ def selu(x, alpha, gamma):
     return gamma * elu(x, alpha)
 
 
+@inline(scalar_numpy.celu)
+def celu(x, alpha):
+    return max(x, like(x, 0)) + min(like(x, 0), alpha * math.expm1(x / alpha))
+
+
 @inline(scalar_numpy.sigmoid)
 def sigmoid(x):
     u = math.exp(-math.fabs(x))         # exp of a negative number: no overflow
@@ -207,6 +212,17 @@ def sqrt(x):
 @inline(scalar_numpy.erf)
 def erf(x):
     return math.erf(x)
+
+
+@inline(scalar_numpy.gelu)
+def gelu(x):
+    return like(x, 0.5) * x * (like(x, 1) + math.erf(x / like(x, math.sqrt(2))))
+
+
+@inline(scalar_numpy.gelu_tanh)
+def gelu_tanh(x):
+    inner = like(x, math.sqrt(2 / math.pi)) * (x + like(x, 0.044715) * x * x * x)
+    return like(x, 0.5) * x * (like(x, 1) + math.tanh(inner))
 
 
 # A separately named approximation, not a definition of tanh: a rational function of x on

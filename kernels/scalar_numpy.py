@@ -7,6 +7,8 @@ Python floats (NumPy rounds them to the array's dtype) or scalars of that dtype,
 stays float32 and float64 stays float64. The recurrent gates' float32 approximations use
 NumPy's own tanh, within 4e-7 of them.
 """
+import math
+
 import numpy as np
 
 from . import elementwise
@@ -37,6 +39,10 @@ def elu(x, alpha):
 
 def selu(x, alpha, gamma):
     return gamma * elu(x, alpha)
+
+
+def celu(x, alpha):
+    return np.maximum(x, 0) + np.minimum(0, alpha * np.expm1(x / alpha))
 
 
 def sigmoid(x):
@@ -126,3 +132,12 @@ def tanh_fast(x):
 
 def sigmoid_fast(x):
     return 0.5 * np.tanh(0.5 * x) + 0.5
+
+
+def gelu(x):
+    return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+
+
+def gelu_tanh(x):
+    """Gelu's tanh approximation (ONNX `approximate="tanh"`)."""
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))

@@ -147,6 +147,21 @@ def test_fused_kernel_equals_the_op_alone(cls, dtype, data):
     assert_same(fused(op, node, values, consts, "compiled"), want)
 
 
+@pytest.mark.parametrize("tier", ["interpreted", "compiled"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@settings(SETTINGS, max_examples=15)
+@given(data=st.data())
+def test_gelu_tanh_approximation_fused_equals_the_op_alone(tier, dtype, data):
+    """Gelu's scalar function follows its `approximate` attribute (the default one is covered
+    with every other declaring op above)."""
+    cls = registry.lookup("", "Gelu", 20)
+    op, node, values, consts = data.draw(cases(cls, dtype, {}, constants=False))
+    op = dataclasses.replace(op, approximate="tanh")
+    node = Node("n", op, node.inputs, node.outputs)
+    assert op.scalar(node, consts).fn == "gelu_tanh"
+    assert_same(fused(op, node, values, consts, tier), alone(op, node, values, consts))
+
+
 # --- the conv epilogue and the recurrent gates ------------------------------------------------
 
 EPILOGUES = [name for name in activation.CODES if name]

@@ -63,10 +63,11 @@ class Selu(Unary):
 @register("Celu", since=12)
 @dataclass(frozen=True)
 class Celu(Unary):
+    scalar_fn: ClassVar[str] = "celu"
     alpha: float = 1.0
 
-    def compute(self, x):
-        return np.maximum(x, 0) + np.minimum(0, self.alpha * np.expm1(x / self.alpha))
+    def scalar_params(self):
+        return (self.alpha,)
 
 
 @register("HardSigmoid", since=1)
@@ -117,16 +118,14 @@ class Swish(Unary):
 class Gelu(Unary):
     approximate: str = "none"
 
+    @property
+    def scalar_fn(self):
+        return "gelu_tanh" if self.approximate == "tanh" else "gelu"
+
     def infer(self, inputs, ctx):
         if self.approximate not in ("none", "tanh"):
             fail(f"approximate must be 'none' or 'tanh', got {self.approximate!r}")
         return super().infer(inputs, ctx)
-
-    def compute(self, x):
-        if self.approximate == "tanh":
-            inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)
-            return 0.5 * x * (1 + np.tanh(inner))
-        return 0.5 * x * (1 + scalar_numpy.erf(x / math.sqrt(2)))
 
 
 @register("Clip", since=1)
