@@ -96,6 +96,13 @@ def selu(x, alpha, gamma):
     return gamma * elu(x, alpha)
 
 
+@inline(scalar_numpy.shrink)
+def shrink(x, bias, lambd):
+    if x < -lambd:
+        return x + bias
+    return x - bias if x > lambd else like(x, 0)
+
+
 @inline(scalar_numpy.celu)
 def celu(x, alpha):
     return max(x, like(x, 0)) + min(like(x, 0), alpha * math.expm1(x / alpha))

@@ -41,6 +41,10 @@ def selu(x, alpha, gamma):
     return gamma * elu(x, alpha)
 
 
+def shrink(x, bias, lambd):
+    return np.where(x < -lambd, x + bias, np.where(x > lambd, x - bias, 0))
+
+
 def celu(x, alpha):
     return np.maximum(x, 0) + np.minimum(0, alpha * np.expm1(x / alpha))
 

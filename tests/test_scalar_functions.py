@@ -15,7 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from onnx import helper
 
+import pulsar
 from pulsar.fact import Fact
 from pulsar.graph import Node
 from pulsar.kernels import activation, codegen, scalar
@@ -25,6 +27,7 @@ from pulsar.ops.binary import Elementwise
 from pulsar.ops.recurrent import ACTIVATION_FUNCTIONS
 from pulsar.ops.unary import Unary
 from pulsar.passes.elementwise_fusion import FusedElementwise, node_expression
+from reference import ort_run
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 TOLERANCE = {np.dtype(np.float32): dict(rtol=1e-5, atol=1e-6),
@@ -179,3 +182,18 @@ def test_the_epilogues_take_what_they_took_before():
                                          "softsign", "softplus"}
     for fn, defaults in ACTIVATION_FUNCTIONS.values():
         assert fn in EPILOGUES and len(defaults) == scalar.arity(fn) - 1, fn
+
+
+@pytest.mark.parametrize("tier", ["interpreted", "compiled"])
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.float32])
+def test_shrink_on_integers_matches_onnxruntime(tier, dtype):
+    """Shrink takes integers too: its float bias is added, then the result truncated back."""
+    kind = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    nodes = [helper.make_node("Shrink", ["x"], ["s"], bias=1.5, lambd=1.0),
+             helper.make_node("Abs", ["s"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", kind, [7])],
+                              [helper.make_tensor_value_info("y", kind, [7])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.array([-5, -2, -1, 0, 1, 2, 5]).astype(dtype)
+    got = pulsar.load(model.SerializeToString(), tier=tier).run({"x": x})[0]
+    np.testing.assert_array_equal(got, ort_run(model, {"x": x})[0])

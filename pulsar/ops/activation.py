@@ -94,13 +94,13 @@ class ThresholdedRelu(Unary):
 @register("Shrink", since=9)
 @dataclass(frozen=True)
 class Shrink(Unary):
+    scalar_fn: ClassVar[str] = "shrink"
     kinds: ClassVar[str] = NUMERIC
     bias: float = 0.0
     lambd: float = 0.5
 
-    def compute(self, x):
-        return np.where(x < -self.lambd, x + self.bias,
-                        np.where(x > self.lambd, x - self.bias, 0))
+    def scalar_params(self):
+        return (self.bias, self.lambd)
 
 
 @register("Swish", since=24)
