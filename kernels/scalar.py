@@ -228,7 +228,7 @@ def gelu(x):
 
 @inline(scalar_numpy.gelu_tanh)
 def gelu_tanh(x):
-    inner = like(x, math.sqrt(2 / math.pi)) * (x + like(x, 0.044715) * x * x * x)
+    inner = like(x, math.sqrt(2 / math.pi)) * (x + like(x, 0.044715) * (x * x * x))
     return like(x, 0.5) * x * (like(x, 1) + math.tanh(inner))
 
 

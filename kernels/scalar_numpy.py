@@ -144,4 +144,4 @@ def gelu(x):
 
 def gelu_tanh(x):
     """Gelu's tanh approximation (ONNX `approximate="tanh"`)."""
-    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * (x * x * x))))
