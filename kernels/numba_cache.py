@@ -26,6 +26,7 @@ from .digest import kernels_digest
 
 log = logging.getLogger("pulsar.cache")
 
+
 class _CallerAwareImpl(CompileResultCacheImpl):
     """An entry also lists the kernels its machine code calls by symbol (kernels/by_symbol.py),
     which must be loaded before it is."""

@@ -223,13 +223,13 @@ def erf(x):
 
 @inline(scalar_numpy.gelu)
 def gelu(x):
-    return like(x, 0.5) * x * (like(x, 1) + math.erf(x / like(x, math.sqrt(2))))
+    return like(x, 0.5) * x * (like(x, 1) + erf(x / like(x, math.sqrt(2))))
 
 
 @inline(scalar_numpy.gelu_tanh)
 def gelu_tanh(x):
     inner = like(x, math.sqrt(2 / math.pi)) * (x + like(x, 0.044715) * (x * x * x))
-    return like(x, 0.5) * x * (like(x, 1) + math.tanh(inner))
+    return like(x, 0.5) * x * (like(x, 1) + tanh(inner))
 
 
 # A separately named approximation, not a definition of tanh: a rational function of x on

@@ -12,7 +12,6 @@ Generated sources go to the kernel cache directory (kernels/codegen.py) under a 
 from their text, which names the kernels' own source hash too: Numba's on-disk cache then
 serves a second process, and editing a kernel never reuses stale machine code.
 """
-import functools
 import math
 import os
 

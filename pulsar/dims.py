@@ -424,7 +424,6 @@ def _single_atom(value):
     return None
 
 
-
 # --- text form (parsing: pulsar/dims_parse.py) ------------------------------------------
 
 def format_dim(value: Dim) -> str:
@@ -460,6 +459,7 @@ def _format_atom(atom) -> str:
             inner = f"({inner})"
         return f"{inner}/{atom.k}"
     return f"{atom.kind}({','.join(str(a) for a in atom.args)})"
+
 
 # --- symbols, evaluation, substitution -------------------------------------------------
 

@@ -4,8 +4,6 @@
 the facts of the enclosing graph, because the compiled segments may write them inline
 (ops/subgraph_emit.py).
 
-The plans of the subgraphs of If/Loop/Scan nodes are optimised and compiled like the main graph.
-
 PyTorch exports often put the real work inside a body (a verifier `If` in a wake-word
 classifier, a network under a sample-rate switch whose condition is only known per call).
 Run from the raw ONNX subgraph, every node of it would be interpreted. Here each subgraph is

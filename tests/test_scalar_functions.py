@@ -20,7 +20,7 @@ from onnx import helper
 import pulsar
 from pulsar.fact import Fact
 from pulsar.graph import Node
-from pulsar.kernels import activation, codegen, scalar
+from pulsar.kernels import activation, scalar
 from pulsar.kernels.jit import policy
 from pulsar.ops import registry
 from pulsar.ops.binary import Elementwise

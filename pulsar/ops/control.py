@@ -16,8 +16,8 @@ from ..graph import Graph
 from .base import fail
 from .registry import register
 from .scoped import ANALYSIS, ScopedOp, subgraph_plan
-from .subgraph_emit import emit_if
 from .sequence import SequenceFact, element_fact, merge_sequences
+from .subgraph_emit import emit_if
 
 BOOL = np.dtype(bool)
 def varying(fact: Fact) -> Fact:
