@@ -146,6 +146,19 @@ def test_symmetric_window_of_one_sample_is_one(op):
     np.testing.assert_array_equal(pulsar.load(model).run([])[0], [1.0])
 
 
+@pytest.mark.parametrize("op", ["HannWindow", "HammingWindow", "BlackmanWindow"])
+@pytest.mark.parametrize("shape", [[0], [2]])
+def test_a_window_size_input_not_of_one_element_is_a_typed_error(op, shape):
+    """A fed size tensor of rank 1 passes analysis; empty or longer, its run names the node
+    (it was an IndexError, found by the fuzzer)."""
+    node = helper.make_node(op, ["n"], ["y0"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("n", TensorProto.INT64, shape)],
+                              [helper.make_tensor_value_info("y0", F32, None)])
+    loaded = pulsar.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    with pytest.raises(InferenceError, match=f"{op}.*window size must be one integer"):
+        loaded.run([np.full(shape, 4, np.int64)])
+
+
 def test_window_size_from_a_symbolic_shape():
     shape = helper.make_node("Shape", ["x"], ["s"])
     pick = helper.make_node("Gather", ["s", "one"], ["n"])

@@ -196,7 +196,10 @@ class Window(Op):
         return [Fact(dtypes.from_onnx(self.output_datatype), (n,))]
 
     def eval(self, size):
-        n = int(np.asarray(size).reshape(-1)[0])
+        size = np.asarray(size)
+        if size.size != 1:      # a fed rank-1 size passes analysis
+            fail(f"window size must be one integer, got {size.dtype}{list(size.shape)}")
+        n = int(size.reshape(-1)[0])
         if n < 0:
             fail(f"window size must be >= 0, got {n}")
         dtype = dtypes.from_onnx(self.output_datatype)
