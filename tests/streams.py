@@ -216,13 +216,19 @@ def causal_models(draw):
 @st.composite
 def stateful_models(draw):
     """A causal graph holding every stateful streaming op, in a random order among other
-    layers: a Pad along time (a PulsePad with an end), a conv of kernel >= 2 (a Delay), a
-    constant head (a PulsePad with a prefix), an LSTM or GRU (a Recurrence) and a
-    ConvTranspose of kernel > stride (an OverlapAdd)."""
+    layers: a Pad along time (a PulsePad with an end), a conv of kernel > stride (a Delay: a
+    window no wider than its stride, undilated and unpadded, needs none), a constant head (a
+    PulsePad with a prefix), an LSTM or GRU (a Recurrence) and a ConvTranspose of kernel >
+    stride (an OverlapAdd)."""
     channels = draw(st.integers(1, 3))
     b = Builder(draw, channels)
     up = draw(st.integers(1, 2))
-    layers = {"pad": b.pad, "conv": lambda x: b.conv(x, k=draw(st.integers(2, 4))),
+
+    def delayed_conv(x):
+        stride = draw(st.integers(1, 3))
+        return b.conv(x, k=draw(st.integers(stride + 1, stride + 3)), s=stride)
+
+    layers = {"pad": b.pad, "conv": delayed_conv,
               "prefix": b.prefix, "recurrent": b.recurrent, "pool": b.pool,
               "branches": b.branches, "slice": b.slice_start,
               "up": lambda x: b.conv_transpose(x, k=draw(st.integers(up + 1, up + 3)), s=up)}
