@@ -84,6 +84,17 @@ def window_max_flat(x, out):
         out[r] = v
 
 
+def maxpool2d_call(kh, kw, sh, sw, dh, dw, pad_top, pad_left, H, W, OH, OW):
+    """(kernel, its arguments after x and out) for a 2-D max pool of this geometry:
+    maxpool2d_pairs where its windows fit, else maxpool2d. Chosen here, not inside maxpool2d,
+    so a model compiles only the loop it runs (maxpool2d's general loops cost a second of
+    compile that a wake-word model, all 2x2 windows, never uses)."""
+    if (kw == 2 and kh <= 2 and dh == 1 and dw == 1 and pad_top == 0 and pad_left == 0
+            and (OH - 1) * sh + kh <= H and (OW - 1) * sw + kw <= W):
+        return maxpool2d_pairs, (kh, sh, sw)
+    return maxpool2d, (kh, kw, sh, sw, dh, dw, pad_top, pad_left)
+
+
 @jit(twin=pool_numpy.maxpool2d)
 def maxpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left):
     """Max over each (dilated) window; writes out (N, C, OH, OW) in place.
@@ -97,10 +108,6 @@ def maxpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left):
     OH, OW = out.shape[2], out.shape[3]
     ninf = out.dtype.type(-np.inf)
     us = np.uint64(sw)
-    if (kw == 2 and kh <= 2 and dh == 1 and dw == 1 and pad_top == 0 and pad_left == 0
-            and (OH - 1) * sh + kh <= H and (OW - 1) * sw + kw <= W):
-        _maxpool_pairs(x, out, kh, sh, sw)
-        return
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
             for oh in range(OH):
@@ -148,11 +155,12 @@ def _first_nan_wins(row, out_row, kw, sw, dw, pad_left):
                 out_row[ow] = v
 
 
-@helper
-def _maxpool_pairs(x, out, kh, sh, sw):
-    """maxpool2d for 1x2 and 2x2 windows wholly inside the input (no pads, no dilation): one
-    loop per output row, all taps at once, instead of one strided loop per tap (the row
-    loops' setup dominates on wake-word planes). The scan rule as maxpool2d."""
+@jit(twin=pool_numpy.maxpool2d_pairs)
+def maxpool2d_pairs(x, out, kh, sh, sw):
+    """maxpool2d for 1x2 and 2x2 windows (kh rows, 2 columns) wholly inside the input, no
+    pads, no dilation (`maxpool2d_call` checks): one loop per output row, all taps at once,
+    instead of one strided loop per tap (the row loops' setup dominates on wake-word planes).
+    The scan rule as maxpool2d."""
     OH, OW = out.shape[2], out.shape[3]
     us = np.uint64(sw)
     one = np.uint64(1)

@@ -58,6 +58,10 @@ def maxpool2d(x, out, kh, kw, sh, sw, dh, dw, pad_top, pad_left):
     _max(x, out, (kh, kw), (sh, sw), (dh, dw), (pad_top, pad_left))
 
 
+def maxpool2d_pairs(x, out, kh, sh, sw):
+    _max(x, out, (kh, 2), (sh, sw), (1, 1), (0, 0))
+
+
 def maxpool3d(x, out, kd, kh, kw, sd, sh, sw, dd, dh, dw, pad_front, pad_top, pad_left):
     _max(x, out, (kd, kh, kw), (sd, sh, sw), (dd, dh, dw), (pad_front, pad_top, pad_left))
 

@@ -122,18 +122,42 @@ def test_maxpool2d_nan_wins_only_first():
 
 @pytest.mark.parametrize("kh,sh,sw", [(1, 1, 2), (2, 2, 2), (2, 1, 1), (1, 3, 3), (2, 2, 3)])
 def test_maxpool2d_pair_windows_match_reference(kh, sh, sw):
-    """1x2 / 2x2 windows inside the input take a one-loop-per-row path: same values, a NaN
-    wins only in a window's first position."""
+    """1x2 / 2x2 windows inside the input take maxpool2d_pairs (chosen by maxpool2d_call), one
+    loop per row: the same values as the general kernel and the reference, a NaN winning only
+    in a window's first position."""
     rng = np.random.default_rng(kh * 10 + sh)
     x = rng.standard_normal((2, 3, 9, 11)).astype(np.float32)
     x[0, 1, :2, :2] = np.nan
     x[1, 2, 4, 5] = np.nan
     ref, _ = nv.pool_nd(x, "max", [kh, 2], [sh, sw], [1, 1], [0, 0, 0, 0], False)
-    out = np.full(ref.shape, np.nan, np.float32)
-    P.maxpool2d(x, out, kh, 2, sh, sw, 1, 1, 0, 0)
-    np.testing.assert_array_equal(out, ref)
+    fn, args = P.maxpool2d_call(kh, 2, sh, sw, 1, 1, 0, 0, 9, 11, *ref.shape[2:])
+    assert fn is P.maxpool2d_pairs
+    for kernel, kernel_args in ((fn, args), (P.maxpool2d, (kh, 2, sh, sw, 1, 1, 0, 0))):
+        out = np.full(ref.shape, np.nan, np.float32)
+        kernel(x, out, *kernel_args)
+        np.testing.assert_array_equal(out, ref)
     if kh == 2 and sh == 2 and sw == 2:
         assert np.isnan(out[0, 1, 0, 0])
+
+
+@pytest.mark.parametrize("geometry", [
+    (3, 2, 1, 1, 1, 1, 0, 0),       # three rows
+    (2, 2, 2, 2, 1, 2, 0, 0),       # dilated
+    (2, 2, 2, 2, 1, 1, 1, 0),       # padded
+])
+def test_maxpool2d_call_keeps_other_windows_general(geometry):
+    """Windows the pair loop cannot take (or a ceil-mode window past the input) stay with
+    maxpool2d, which matches the reference."""
+    kh, kw, sh, sw, dh, dw, pt, pl = geometry
+    x = np.random.default_rng(1).standard_normal((1, 2, 8, 9)).astype(np.float32)
+    ref, _ = nv.pool_nd(x, "max", [kh, kw], [sh, sw], [dh, dw], [pt, pl, 0, 0], False)
+    fn, args = P.maxpool2d_call(*geometry, 8, 9, *ref.shape[2:])
+    assert fn is P.maxpool2d
+    out = np.full(ref.shape, np.nan, np.float32)
+    fn(x, out, *args)
+    np.testing.assert_array_equal(out, ref)
+    # a last window reaching past the input (ceil_mode) is not a pair window either
+    assert P.maxpool2d_call(2, 2, 2, 2, 1, 1, 0, 0, 7, 7, 4, 4)[0] is P.maxpool2d
 
 
 def test_whole_window_reductions():

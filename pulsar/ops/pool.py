@@ -27,6 +27,11 @@ INDICES = np.dtype(np.int64)
 KERNEL_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _as_4d(shape):
+    """A 1-D pool's (N, C, L) shape as the 2-D kernels see it: (N, C, 1, L)."""
+    return (*shape[:2], 1, shape[2])
+
+
 def _as_2d(kernel, strides, dilations, begins, ends):
     """1-D window parameters as 2-D ones over an H == 1 axis."""
     if len(kernel) != 1:
@@ -100,12 +105,13 @@ class Pool(SlidingWindow):
     whole_kernel: ClassVar = None
 
     def run_kernel(self, x, out, window, indices):
-        fn, args = self.kernel_call(window, out.ndim)
+        fn, args = self.kernel_call(window, x.shape, out.shape)
         fn(x, out, *args)
 
-    def kernel_call(self, window, ndim):
-        """(kernel, its scalar arguments after x and out) for a 2-D-ified window on an output
-        of rank `ndim` (4 or 5), or None when only a NumPy path exists."""
+    def kernel_call(self, window, x_shape, out_shape):
+        """(kernel, its scalar arguments after x and out) for a 2-D-ified window from input
+        shape `x_shape` to `out_shape` (both rank 4 or 5), or None when only a NumPy path
+        exists."""
         raise NotImplementedError
 
     def emit(self, e):
@@ -116,7 +122,10 @@ class Pool(SlidingWindow):
         out_shape, window, whole = self.concrete_geometry(tuple(x.shape))
         if tuple(out_shape) != tuple(y.shape) or not math.prod(out_shape):
             return False
-        call = None if whole else self.kernel_call(window, max(4, x.rank))
+        in_shape, out_shape = tuple(x.shape), tuple(out_shape)
+        if x.rank == 3:         # 1-D pooling runs as 2-D over H == 1
+            in_shape, out_shape = _as_4d(in_shape), _as_4d(out_shape)
+        call = None if whole else self.kernel_call(window, in_shape, out_shape)
         if not whole and call is None:
             return False
         buf = e.buffer(0)
@@ -126,9 +135,8 @@ class Pool(SlidingWindow):
             e.line(f"{e.kernel(self.whole_kernel)}({e.view(e.ins[0], (rows, cols))}, "
                    f"{e.view(buf, (rows,))})")
             return True
-        if x.rank == 3:         # 1-D pooling runs as 2-D over H == 1
-            xs = e.view(e.ins[0], (*x.shape[:2], 1, x.shape[2]))
-            buf = e.view(buf, (*out_shape[:2], 1, out_shape[2]))
+        if x.rank == 3:
+            xs, buf = e.view(e.ins[0], in_shape), e.view(buf, out_shape)
         fn, args = call
         e.line(f"{e.kernel(fn)}({xs}, {buf}, {', '.join(literal(a) for a in args)})")
         return True
@@ -169,10 +177,12 @@ class MaxPool(Pool):
         kpool.maxpool2d_indices(x, out, indices, *kernel, *strides, *dilations, *begins,
                                 self.storage_order)
 
-    def kernel_call(self, window, ndim):
+    def kernel_call(self, window, x_shape, out_shape):
         kernel, strides, dilations, begins, _ = window
-        fn = kpool.maxpool3d if ndim == 5 else kpool.maxpool2d
-        return fn, (*kernel, *strides, *dilations, *begins)
+        if len(out_shape) == 5:
+            return kpool.maxpool3d, (*kernel, *strides, *dilations, *begins)
+        return kpool.maxpool2d_call(*kernel, *strides, *dilations, *begins, *x_shape[2:],
+                                    *out_shape[2:])
 
 
 @register("AveragePool", since=1)
@@ -189,9 +199,9 @@ class AveragePool(Pool):
     # no pads: count_include_pad changes nothing
     whole_kernel: ClassVar = staticmethod(kpool.window_means_flat)
 
-    def kernel_call(self, window, ndim):
+    def kernel_call(self, window, x_shape, out_shape):
         kernel, strides, dilations, begins, ends = window
-        fn = kpool.avgpool3d if ndim == 5 else kpool.avgpool2d
+        fn = kpool.avgpool3d if len(out_shape) == 5 else kpool.avgpool2d
         return fn, (*kernel, *strides, *dilations, *begins, *ends, int(self.count_include_pad))
 
 
@@ -206,8 +216,8 @@ class LpPool(Pool):
         kernel, strides, dilations, begins, _ = window
         lp_pool_numpy(x, out, kernel, strides, dilations, begins, self._p())
 
-    def kernel_call(self, window, ndim):
-        if ndim != 4:
+    def kernel_call(self, window, x_shape, out_shape):
+        if len(out_shape) != 4:
             return None
         kernel, strides, dilations, begins, _ = window
         return kpool.lppool2d, (*kernel, *strides, *dilations, *begins, self._p())
