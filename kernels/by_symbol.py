@@ -91,7 +91,7 @@ def load(entries) -> None:
     for module, qualname, argtypes, symbol in entries:
         owner = sys.modules.get(module)
         kernel = getattr(owner, qualname, None)
-        dispatcher = getattr(kernel, "dispatcher", None)
+        dispatcher = getattr(kernel, "callee", None)
         if dispatcher is None:
             raise LookupError(f"the kernel {module}.{qualname} is not loaded")
         dispatcher.compile(argtypes)

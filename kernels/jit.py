@@ -58,9 +58,10 @@ def jit(fn=None, *, twin=None, prepare=None, **overrides):
 
 
 def helper(fn):
-    """A kernel only other kernels call: compiled without an entry point from Python (Numba's
-    CPython wrapper, which unboxes every argument, is a third of a small helper's code)."""
-    return jit(fn, no_cpython_wrapper=True)
+    """A kernel only other kernels call. Like any kernel called from compiled code it compiles
+    through `Kernel.callee`, without an entry point from Python; the name says where it is
+    used."""
+    return jit(fn)
 
 
 @contextlib.contextmanager
@@ -106,6 +107,8 @@ class Kernel:
         self.prepare = prepare          # called once before the dispatcher is made
         self.twin = twin                # same arguments, same results, in NumPy
         self._dispatcher = None
+        self._callee = None
+        self._prepared = False
         self._ready = set()             # argument keys with machine code in this process
         self._queued = set()
 
@@ -116,22 +119,48 @@ class Kernel:
 
     @property
     def dispatcher(self):
+        """The dispatcher Python calls: machine code with Numba's CPython entry point."""
         if self._dispatcher is None:
-            with _lock:
-                if self._dispatcher is None:
-                    _prepare_numba()
-                    if self.prepare is not None:
-                        self.prepare()
-                    import numba
-                    options = dict(self.options)
-                    cache = options.pop("cache", False)
-                    dispatcher = numba.njit(no_cfunc_wrapper=True, **options)(self.py_func)
-                    if cache:
-                        from . import numba_cache
-                        numba_cache.enable(dispatcher)
-                    self._dispatcher = dispatcher
-                    self._prepare_callees()     # after: a callee may call this one back
+            self._dispatcher = self._make(entry_point=True)
         return self._dispatcher
+
+    @property
+    def callee(self):
+        """The dispatcher compiled code calls (kernels, plan segments): no CPython entry point.
+        Numba's entry point unboxes every argument, and costs a kernel of a dozen array
+        arguments a third of its compile; compiled callers link the function itself. A
+        kernel only plans' segments call (the common case) therefore compiles once, without
+        it, and one Python also calls compiles a second time, with it (a cache entry of its
+        own, numba_cache.py)."""
+        if self._callee is None:
+            self._callee = self._make(entry_point=False)
+        return self._callee
+
+    def _make(self, entry_point):
+        with _lock:
+            made = self._dispatcher if entry_point else self._callee
+            if made is not None:
+                return made
+            _prepare_numba()
+            if not self._prepared:
+                if self.prepare is not None:
+                    self.prepare()
+                self._prepared = True
+            import numba
+            options = dict(self.options)
+            cache = options.pop("cache", False)
+            if not entry_point:
+                options["no_cpython_wrapper"] = True
+            dispatcher = numba.njit(no_cfunc_wrapper=True, **options)(self.py_func)
+            if cache:
+                from . import numba_cache
+                numba_cache.enable(dispatcher, entry_point)
+            if entry_point:
+                self._dispatcher = dispatcher
+            else:
+                self._callee = dispatcher
+            self._prepare_callees()     # after: a callee may call this one back
+            return dispatcher
 
     def _prepare_callees(self):
         """Make the dispatchers of the kernels this one calls first: their `prepare` hooks
@@ -140,7 +169,7 @@ class Kernel:
         for name in code.co_names:
             callee = names.get(name)
             if isinstance(callee, Kernel) and callee is not self:
-                callee.dispatcher
+                callee.callee
 
     def __call__(self, *args):
         key = arg_key(args)
@@ -298,4 +327,4 @@ def _register_kernel_type():
 
     @typeof_impl.register(Kernel)
     def _typeof_kernel(value, context):
-        return KernelType(value.dispatcher)
+        return KernelType(value.callee)

@@ -40,6 +40,15 @@ class _CallerAwareImpl(CompileResultCacheImpl):
         return super().rebuild(target_context, reduced)
 
 
+class _CalleeImpl(_CallerAwareImpl):
+    """Entries of a kernel compiled without its CPython entry point (jit.py `Kernel.callee`), in
+    files of their own: loaded for a call from Python, such machine code would jump to a null
+    entry point."""
+
+    def get_filename_base(self, fullname, abiflags):
+        return super().get_filename_base(fullname + "-callee", abiflags)
+
+
 class SafeFunctionCache(FunctionCache):
     _impl_class = _CallerAwareImpl
 
@@ -73,10 +82,16 @@ class SafeFunctionCache(FunctionCache):
                 pass
 
 
-def enable(dispatcher) -> None:
-    """Give a `cache=True` dispatcher the safe cache; no usable location leaves it uncached."""
+class SafeCalleeCache(SafeFunctionCache):
+    _impl_class = _CalleeImpl
+
+
+def enable(dispatcher, entry_point=True) -> None:
+    """Give a `cache=True` dispatcher the safe cache; no usable location leaves it uncached.
+    `entry_point`: whether it compiles Numba's CPython entry point (jit.py `Kernel.callee`)."""
     try:
-        dispatcher._cache = SafeFunctionCache(dispatcher.py_func)
+        cache = SafeFunctionCache if entry_point else SafeCalleeCache
+        dispatcher._cache = cache(dispatcher.py_func)
     except Exception as e:              # numba: "cannot cache function ...: no locator available"
         log.warning("pulsar: kernel %s runs uncached: %s", dispatcher.py_func.__name__, e)
         from numba.core.caching import NullCache
