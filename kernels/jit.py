@@ -58,10 +58,12 @@ def jit(fn=None, *, twin=None, prepare=None, **overrides):
 
 
 def helper(fn):
-    """A kernel only other kernels call. Like any kernel called from compiled code it compiles
-    through `Kernel.callee`, without an entry point from Python; the name says where it is
-    used."""
-    return jit(fn)
+    """A kernel only other kernels call: Numba inlines its code into each caller's before
+    typing it (`inline="always"`), so it never compiles on its own. A compile of its own costs
+    a fixed 60 ms or so (Numba's pipeline, an LLVM module, machine code, a cache entry), more
+    than a helper's code costs each caller, and LLVM inlined the helpers into the callers'
+    loops anyway."""
+    return jit(fn, inline="always")
 
 
 @contextlib.contextmanager
