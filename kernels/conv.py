@@ -229,7 +229,8 @@ def fill_im2col_gather(x, n, c0, cols, index):
         for j in range(S):
             if index[t, j] >= HW:
                 padded = True
-    plane = np.zeros(HW + 1, cols.dtype)
+    plane = np.empty(HW + 1, cols.dtype)
+    plane[HW] = 0                       # the zero past the plane; the rest is copied in
     for ci in range(cols.shape[0] // T):
         src = x[n, c0 + ci]
         if padded:
@@ -322,34 +323,65 @@ def conv2d_taps(x, wt, b, out, KH, KW, dil_h, dil_w, pad_top, pad_left, act, alp
                  act, alpha, beta)
 
 
-@jit(twin=conv_numpy.sum_taps)
 def sum_taps(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act, alpha, beta):
     """out (M, OH*OW) = act(b + sum over taps of the tap's plane y[t*M + m] (H*W) shifted).
 
-    When OW == W a tap is a constant shift of the flattened plane, so the sum runs in blocks
-    of the flat output that stay in L1 while every tap is added. The flat shift wraps into the
-    neighbouring row at the borders: plane columns a tap never reads legitimately are zeroed
-    first (y is clobbered). Narrower outputs (OW < W) add row segments.
+    When OW == W a tap is a constant shift of the flattened plane (`sum_taps_flat`); narrower
+    outputs (OW < W) add row segments (`sum_taps_rows`). `sum_taps_kernel` chooses, so a
+    compiled plan calls (and compiles) only the one its shapes need.
     """
+    sum_taps_kernel(W, OW)(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act,
+                           alpha, beta)
+
+
+def sum_taps_kernel(W, OW):
+    """The kernel `sum_taps` runs for planes W wide and outputs OW wide."""
+    return sum_taps_flat if OW == W else sum_taps_rows
+
+
+@jit(twin=conv_numpy.sum_taps)
+def sum_taps_flat(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act, alpha,
+                  beta):
+    """sum_taps when OW == W: the sum runs in blocks of the flat output that stay in L1 while
+    every tap is added. The flat shift wraps into the neighbouring row at the borders: plane
+    columns a tap never reads legitimately are zeroed first (y is clobbered)."""
     M = out.shape[0]
-    OH = out.shape[1] // OW
-    T = KH * KW
-    box = np.zeros((T, 6), np.int64)    # per tap: valid oh_lo, oh_hi, ow_lo, ow_hi; off_h, off_w
-    for t in range(T):
-        off_h = (t // KW) * dil_h - pad_top
-        off_w = (t % KW) * dil_w - pad_left
-        oh_lo, oh_hi = _valid_range(off_h, 1, H, OH)
-        ow_lo, ow_hi = _valid_range(off_w, 1, W, OW)
-        if oh_lo < oh_hi and ow_lo < ow_hi:
-            box[t, 0], box[t, 1], box[t, 2], box[t, 3] = oh_lo, oh_hi, ow_lo, ow_hi
-        box[t, 4], box[t, 5] = off_h, off_w
+    box = _tap_boxes(KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, out.shape[1] // OW, OW)
+    T = box.shape[0]
     for m in range(M):
         o = out[m]
-        if OW == W:
-            _sum_taps_flat(y, o, m, M, box, W, b[m], act, alpha, beta)
-            continue
-        o[:] = 0
         for t in range(T):
+            plane = y[t * M + m]
+            oh_lo, oh_hi, ow_lo, ow_hi, off_h, off_w = box[t]
+            for c in range(W):
+                if c < ow_lo + off_w or c >= ow_hi + off_w:
+                    for ih in range(oh_lo + off_h, oh_hi + off_h):
+                        plane[ih * W + c] = 0
+        n = o.shape[0]
+        for p0 in range(0, n, _BLOCK):
+            p1 = p0 + _BLOCK if p0 + _BLOCK < n else n
+            _fill_span(o, p0, p1 - p0, 0)
+            for t in range(T):
+                oh_lo, oh_hi, ow_lo, ow_hi, off_h, off_w = box[t]
+                a = oh_lo * W + ow_lo
+                a = a if a > p0 else p0
+                e = (oh_hi - 1) * W + ow_hi
+                e = e if e < p1 else p1
+                if a < e:
+                    _add_shifted(o, y[t * M + m], a, a + off_h * W + off_w, e - a)
+            bias_activation_span(o, p0, p1, b[m], act, alpha, beta)
+
+
+@jit(twin=conv_numpy.sum_taps)
+def sum_taps_rows(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act, alpha,
+                  beta):
+    """sum_taps for any OW <= W: each tap adds one row segment per output row."""
+    M = out.shape[0]
+    box = _tap_boxes(KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, out.shape[1] // OW, OW)
+    for m in range(M):
+        o = out[m]
+        _fill_span(o, 0, o.shape[0], 0)
+        for t in range(box.shape[0]):
             oh_lo, oh_hi, ow_lo, ow_hi, off_h, off_w = box[t]
             for oh in range(oh_lo, oh_hi):
                 _add_shifted(o, y[t * M + m], oh * OW + ow_lo, (oh + off_h) * W + ow_lo + off_w,
@@ -358,26 +390,22 @@ def sum_taps(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act, 
 
 
 @helper
-def _sum_taps_flat(y, o, m, M, box, W, bias, act, alpha, beta):
-    """sum_taps for output channel m when OW == W (see there)."""
-    T = box.shape[0]
+def _tap_boxes(KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OH, OW):
+    """Per tap t = kh*KW + kw: the outputs it reaches, oh in [box[t, 0], box[t, 1]) and ow in
+    [box[t, 2], box[t, 3]) (all zero when none), and its offsets off_h, off_w (box[t, 4:6])."""
+    T = KH * KW
+    box = np.empty((T, 6), np.int64)
     for t in range(T):
-        plane = y[t * M + m]
-        oh_lo, oh_hi, ow_lo, ow_hi, off_h, off_w = box[t]
-        for c in range(W):
-            if c < ow_lo + off_w or c >= ow_hi + off_w:
-                for ih in range(oh_lo + off_h, oh_hi + off_h):
-                    plane[ih * W + c] = 0
-    for p0 in range(0, o.shape[0], _BLOCK):
-        p1 = min(p0 + _BLOCK, o.shape[0])
-        _fill_span(o, p0, p1 - p0, 0)
-        for t in range(T):
-            oh_lo, oh_hi, ow_lo, ow_hi, off_h, off_w = box[t]
-            a = max(p0, oh_lo * W + ow_lo)
-            e = min(p1, (oh_hi - 1) * W + ow_hi)
-            if a < e:
-                _add_shifted(o, y[t * M + m], a, a + off_h * W + off_w, e - a)
-        bias_activation_span(o, p0, p1, bias, act, alpha, beta)
+        off_h = (t // KW) * dil_h - pad_top
+        off_w = (t % KW) * dil_w - pad_left
+        oh_lo, oh_hi = _valid_range(off_h, 1, H, OH)
+        ow_lo, ow_hi = _valid_range(off_w, 1, W, OW)
+        if oh_lo < oh_hi and ow_lo < ow_hi:
+            box[t, 0], box[t, 1], box[t, 2], box[t, 3] = oh_lo, oh_hi, ow_lo, ow_hi
+        else:
+            box[t, 0], box[t, 1], box[t, 2], box[t, 3] = 0, 0, 0, 0
+        box[t, 4], box[t, 5] = off_h, off_w
+    return box
 
 
 _BLOCK = 1024

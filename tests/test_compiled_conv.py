@@ -30,7 +30,8 @@ CASES = [  # (x shape, w shape, attributes)
     ((1, 130, 3), (32, 130, 3), dict(pads=[1, 1])),                       # narrow, padded
     ((1, 64, 25, 5), (64, 64, 1, 1), {}),                                 # pointwise
     ((1, 64, 25, 5), (64, 1, 3, 3), dict(group=64, pads=[1, 1, 1, 1])),   # depthwise: flat
-    ((1, 24, 10, 32), (24, 24, 3, 1), {}),                                # taps
+    ((1, 24, 10, 32), (24, 24, 3, 1), {}),                                # taps, OW == W
+    ((1, 24, 10, 32), (24, 24, 3, 3), {}),                                # taps, OW < W
     ((1, 64, 40, 7), (48, 64, 10, 4), dict(strides=[2, 1])),              # gather
     ((1, 3, 30, 40), (8, 3, 3, 3), dict(pads=[1, 1, 1, 1])),              # im2col
     ((2, 4, 6, 6), (6, 2, 3, 3), dict(group=2, pads=[1, 1, 1, 1])),       # batch 2, groups

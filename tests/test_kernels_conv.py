@@ -198,6 +198,12 @@ def test_choose_conv2d_algorithm():
     assert choose(64, 64, 1, 1, 1, 25, 5) == "im2col"                             # pointwise
     assert choose(32, 32, 1, 1, 3, 1, 100) == "im2col"                            # audio
     assert choose(1, 64, 1, 1, 3, 1, 100) == "direct"                             # front end
+    # the compiled cases of test_compiled_conv.py: taps over planes as wide as the output
+    # (sum_taps_flat) and wider (sum_taps_rows)
+    assert choose(24, 24, 1, 3, 1, 8, 32, H=10, W=32) == "taps"
+    assert choose(24, 24, 1, 3, 3, 8, 30, H=10, W=32) == "taps"
+    assert K.sum_taps_kernel(32, 32) is K.sum_taps_flat
+    assert K.sum_taps_kernel(32, 30) is K.sum_taps_rows
     assert K.im2col_scratch_shape(8, 2, 3, 5, 4, 7) == (60, 28)
     assert K.taps_scratch_shape(4, 1, 3, 5, 6) == (12, 30)
 

@@ -85,7 +85,8 @@ def _emit_conv_body(op, e, x, plan, weights, out):
         e.line(f"{x3} = {e.view(e.ins[0], (N, C, H * W))}")
         body = e.loop("n", N)
         e.line(f"{body}{mm}({e.constant(weights.taps)}, {x3}[n], {y})")
-        e.line(f"{body}{e.kernel(kconv.sum_taps)}({y}, {e.view(out, (N, M, spatial))}[n], "
+        sum_taps = kconv.sum_taps_kernel(W, OW)
+        e.line(f"{body}{e.kernel(sum_taps)}({y}, {e.view(out, (N, M, spatial))}[n], "
                f"{bias}, {KH}, {KW}, {dh}, {dw}, {pt}, {pl}, {H}, {W}, {OW}, {fused})")
         return
     # im2col / gather / pointwise: per image and group, columns then one GEMM
