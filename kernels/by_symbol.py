@@ -22,7 +22,7 @@ even when only kernels of 300 LLVM instructions or more were called by symbol: L
 inline and specialise large loops called once with constant sizes. So this is opt-in, for
 deployments where compiling costs more than the last 10-25% of speed (a small board compiling
 in the background): PULSAR_SHARED_KERNELS=1 (the openWakeWord pipeline's cold compile: about
-11-14 s of CPU instead of 13-15 s).
+8.5-8.8 s of CPU instead of 9.4-10.2 s).
 
 Numba-only: imported by kernels/jit.py once Numba is in use.
 """

@@ -10,8 +10,9 @@ Options:
 - error_model="numpy": division by zero gives inf/nan like NumPy instead of raising.
 - boundscheck stays off: callers validate shapes before calling (see pulsar's op `eval`s).
 
-When: a `Kernel` makes its Numba dispatcher on first need, so importing kernels imports no Numba.
-Compiling one kernel takes a second or more, and a model needs dozens, so a first output must
+When: a `Kernel` makes its Numba dispatchers on first need, so importing kernels imports no Numba
+(two of them: the one Python calls, and `callee`, without Numba's Python entry point, for
+compiled callers). Compiling one kernel takes a tenth of a second to a second, and a model needs dozens, so a first output must
 not wait for them: each kernel may have a NumPy *twin* with the same signature and semantics
 (`@jit(twin=...)`; the twins live in the `*_numpy.py` modules, below their kernels). Under the
 "auto" policy a call whose argument types have no machine code yet runs the twin and queues the
