@@ -12,12 +12,13 @@ Options:
 
 When: a `Kernel` makes its Numba dispatchers on first need, so importing kernels imports no Numba
 (two of them: the one Python calls, and `callee`, without Numba's Python entry point, for
-compiled callers). Compiling one kernel takes a tenth of a second to a second, and a model needs dozens, so a first output must
-not wait for them: each kernel may have a NumPy *twin* with the same signature and semantics
-(`@jit(twin=...)`; the twins live in the `*_numpy.py` modules, below their kernels). Under the
-"auto" policy a call whose argument types have no machine code yet runs the twin and queues the
-compile on the background compiler (kernels/background.py); the next call after it finishes
-runs machine code. The policy is a context variable set by pulsar's plans (see `policy`):
+compiled callers). Compiling one kernel takes a tenth of a second to a second, and a model
+needs dozens, so a first output must not wait for them: each kernel may have a NumPy *twin*
+with the same signature and semantics (`@jit(twin=...)`; the twins live in the `*_numpy.py`
+modules, below their kernels). Under the "auto" policy a call whose argument types have no
+machine code yet runs the twin and queues the compile on the background compiler
+(kernels/background.py); the next call after it finishes runs machine code. The policy is a
+context variable set by pulsar's plans (see `policy`):
 - "auto": twin now, compile in the background (the default);
 - "interpreted": twins only, never compile (kernels without a twin compile anyway);
 - "kernels", "compiled": compile before the call returns (the background compiler's own policy).
@@ -62,8 +63,9 @@ def helper(fn):
     """A kernel only other kernels call: Numba inlines its code into each caller's before
     typing it (`inline="always"`), so it never compiles on its own. A compile of its own costs
     a fixed 60 ms or so (Numba's pipeline, an LLVM module, machine code, a cache entry), more
-    than a helper's code costs each caller, and LLVM inlined the helpers into the callers'
-    loops anyway."""
+    than a helper's code costs each caller. The trade shows in the recurrent cells: their
+    `_gemm_acc`, a full copy at each of its 15 call sites, made GRU_S a third faster and
+    their kernel tests (many signatures) compile for longer."""
     return jit(fn, inline="always")
 
 
@@ -107,7 +109,7 @@ class Kernel:
         functools.update_wrapper(self, py_func)
         self.py_func = py_func
         self.options = options
-        self.prepare = prepare          # called once before the dispatcher is made
+        self.prepare = prepare          # called once, before the first dispatcher is made
         self.twin = twin                # same arguments, same results, in NumPy
         self._dispatcher = None
         self._callee = None
@@ -123,9 +125,8 @@ class Kernel:
     @property
     def dispatcher(self):
         """The dispatcher Python calls: machine code with Numba's CPython entry point."""
-        if self._dispatcher is None:
-            self._dispatcher = self._make(entry_point=True)
-        return self._dispatcher
+        made = self._dispatcher
+        return made if made is not None else self._make(entry_point=True)
 
     @property
     def callee(self):
@@ -133,13 +134,13 @@ class Kernel:
         Numba's entry point unboxes every argument, and costs a kernel of a dozen array
         arguments a third of its compile; compiled callers link the function itself. A
         kernel only plans' segments call (the common case) therefore compiles once, without
-        it, and one Python also calls compiles a second time, with it (a cache entry of its
-        own, numba_cache.py)."""
-        if self._callee is None:
-            self._callee = self._make(entry_point=False)
-        return self._callee
+        it; a kernel Python calls too compiles a second time, with it (each has cache entries
+        of its own, numba_cache.py)."""
+        made = self._callee
+        return made if made is not None else self._make(entry_point=False)
 
     def _make(self, entry_point):
+        """Make (once, under the lock) the dispatcher `dispatcher` or `callee` returns."""
         with _lock:
             made = self._dispatcher if entry_point else self._callee
             if made is not None:
