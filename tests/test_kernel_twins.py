@@ -36,12 +36,17 @@ SETTINGS = settings(max_examples=25, deadline=None,
 
 @pytest.fixture
 def no_compiles(monkeypatch):
-    """Building a kernel's dispatcher (the first step of compiling it) fails the test."""
-    def refuse(kernel):
-        if kernel._dispatcher is None:
-            raise AssertionError(f"{kernel!r} would compile: it has no NumPy twin")
-        return kernel._dispatcher
-    monkeypatch.setattr(kernel_jit.Kernel, "dispatcher", property(refuse))
+    """Building either of a kernel's dispatchers (the first step of compiling it: `dispatcher`
+    for Python's calls, `callee` for compiled callers') fails the test."""
+    def refusing(slot):
+        def refuse(kernel):
+            made = getattr(kernel, slot)
+            if made is None:
+                raise AssertionError(f"{kernel!r} would compile: it has no NumPy twin")
+            return made
+        return property(refuse)
+    monkeypatch.setattr(kernel_jit.Kernel, "dispatcher", refusing("_dispatcher"))
+    monkeypatch.setattr(kernel_jit.Kernel, "callee", refusing("_callee"))
 
 
 def run_interpreted(model, feeds):
