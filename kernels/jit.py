@@ -12,10 +12,13 @@ Options:
 
 When: a `Kernel` makes its Numba dispatchers on first need, so importing kernels imports no Numba
 (two of them: the one Python calls, and `callee`, without Numba's Python entry point, for
-compiled callers). Compiling one kernel takes a tenth of a second to a second, and a model
-needs dozens, so a first output must not wait for them: each kernel may have a NumPy *twin*
-with the same signature and semantics (`@jit(twin=...)`; the twins live in the `*_numpy.py`
-modules, below their kernels). Under the "auto" policy a call whose argument types have no
+compiled callers, which link its code: it has no machine code of its own, link_only.py). Each
+is compiled through KernelCompiler (numba_pipeline.py): Numba's pipeline, where a constant
+argument prunes the branches it does not take before they are typed.
+Compiling one kernel takes a tenth of a second to a second, and a model needs dozens, so a
+first output must not wait for them: each kernel may have a NumPy *twin* with the same
+signature and semantics (`@jit(twin=...)`; the twins live in the `*_numpy.py` modules, below
+their kernels). Under the "auto" policy a call whose argument types have no
 machine code yet runs the twin and queues the compile on the background compiler
 (kernels/background.py); the next call after it finishes runs machine code. The policy is a
 context variable set by pulsar's plans (see `policy`):
@@ -132,10 +135,11 @@ class Kernel:
     def callee(self):
         """The dispatcher compiled code calls (kernels, plan segments): no CPython entry point.
         Numba's entry point unboxes every argument, and costs a kernel of a dozen array
-        arguments a third of its compile; compiled callers link the function itself. A
-        kernel only plans' segments call (the common case) therefore compiles once, without
-        it; a kernel Python calls too compiles a second time, with it (each has cache entries
-        of its own, numba_cache.py)."""
+        arguments a third of its compile; compiled callers link the function itself, so
+        it needs no machine code either (link_only.py). A kernel only plans' segments call
+        (the common case) therefore compiles once, to LLVM IR; a kernel Python calls too
+        compiles a second time, to machine code (each has cache entries of its own,
+        numba_cache.py)."""
         made = self._callee
         return made if made is not None else self._make(entry_point=False)
 
@@ -151,8 +155,11 @@ class Kernel:
                     self.prepare()
                 self._prepared = True
             import numba
+
+            from .numba_pipeline import KernelCompiler
             options = dict(self.options)
             cache = options.pop("cache", False)
+            options.setdefault("pipeline_class", KernelCompiler)
             if not entry_point:
                 options["no_cpython_wrapper"] = True
             dispatcher = numba.njit(no_cfunc_wrapper=True, **options)(self.py_func)

@@ -21,7 +21,7 @@ import os
 
 from numba.core.caching import CompileResultCacheImpl, FunctionCache
 
-from . import by_symbol
+from . import by_symbol, link_only
 from .digest import kernels_digest
 
 log = logging.getLogger("pulsar.cache")
@@ -43,10 +43,17 @@ class _CallerAwareImpl(CompileResultCacheImpl):
 class _CalleeImpl(_CallerAwareImpl):
     """Entries of a kernel compiled without its CPython entry point (jit.py `Kernel.callee`), in
     files of their own: loaded for a call from Python, such machine code would jump to a null
-    entry point."""
+    entry point. They hold the module callers link, without machine code (link_only.py)."""
 
     def get_filename_base(self, fullname, abiflags):
         return super().get_filename_base(fullname + "-callee", abiflags)
+
+    def rebuild(self, target_context, payload):
+        reduced, callees = payload
+        by_symbol.load(callees)
+        rebuilt = link_only.rebuild(target_context, reduced)
+        return rebuilt if rebuilt is not None else \
+            CompileResultCacheImpl.rebuild(self, target_context, reduced)
 
 
 class SafeFunctionCache(FunctionCache):
