@@ -2,6 +2,11 @@
 
 Registered once, before the first kernel compiles (kernels/jit.py `_prepare_numba`). Lowered
 inline rather than as jitted helpers, so no view costs a compiled function of its own.
+
+Array structs are Numba's cached struct proxies (`_struct`), not `make_array`'s: that one
+defines a class and looks up an `__array__` implementation, which fails, on every call, and a
+plan segment lowers hundreds of views (a third of a second of the openWakeWord pipeline's
+cold compile went there).
 """
 from numba.core import cgutils, types
 from numba.core.imputils import impl_ret_borrowed, lower_builtin
@@ -36,13 +41,20 @@ def _type_c_view(context):
     return typer
 
 
+def _struct(array_type, context, builder, value=None):
+    """The struct proxy of a plain array (what `make_array` gives, without its lookups)."""
+    if type(array_type) is not types.Array:
+        return make_array(array_type)(context, builder, value)
+    return cgutils.create_struct_proxy(array_type)(context, builder, value)
+
+
 def _dims(context, builder, shape_type, shape):
-    return [context.cast(builder, v, t, types.intp)
+    return [v if t == types.intp else context.cast(builder, v, t, types.intp)
             for v, t in zip(cgutils.unpack_tuple(builder, shape), shape_type)]
 
 
 def _view(context, builder, result_type, source, data, dims):
-    out = make_array(result_type)(context, builder)
+    out = _struct(result_type, context, builder)
     strides, stride = [], source.itemsize
     for d in reversed(dims):
         strides.append(stride)
@@ -55,7 +67,7 @@ def _view(context, builder, result_type, source, data, dims):
 @lower_builtin(views.arena_view, types.Array, types.Integer, types.BaseTuple)
 def _lower_arena_view(context, builder, sig, args):
     arena_type, start_type, shape_type = sig.args
-    arena = make_array(arena_type)(context, builder, args[0])
+    arena = _struct(arena_type, context, builder, args[0])
     start = context.cast(builder, args[1], start_type, types.intp)
     data = builder.gep(arena.data, [start])
     return _view(context, builder, sig.return_type, arena, data,
@@ -67,13 +79,13 @@ def _lower_c_view(context, builder, sig, args):
     a_type, shape_type = sig.args
     dims = _dims(context, builder, shape_type, args[1])
     if a_type.layout == "C":
-        a = make_array(a_type)(context, builder, args[0])
+        a = _struct(a_type, context, builder, args[0])
         return _view(context, builder, sig.return_type, a, a.data, dims)
     import numpy as np
     c_type = a_type.copy(layout="C")
     copied = context.compile_internal(builder, lambda x: np.ascontiguousarray(x),
                                       c_type(a_type), [args[0]])
-    a = make_array(c_type)(context, builder, copied)
+    a = _struct(c_type, context, builder, copied)
     result = _view(context, builder, sig.return_type, a, a.data, dims)
     context.nrt.decref(builder, c_type, copied)
     return result
@@ -90,7 +102,7 @@ def _type_transposed(context):
 @lower_builtin(views.transposed, types.Array, types.BaseTuple)
 def _lower_transposed(context, builder, sig, args):
     a_type, perm_type = sig.args
-    a = make_array(a_type)(context, builder, args[0])
+    a = _struct(a_type, context, builder, args[0])
     perm = _dims(context, builder, perm_type, args[1])
     intp = context.get_value_type(types.intp)
 
@@ -99,7 +111,7 @@ def _lower_transposed(context, builder, sig, args):
         for i, v in enumerate(values):
             builder.store(v, builder.gep(slots, [context.get_constant(types.intp, i)]))
         return [builder.load(builder.gep(slots, [p])) for p in perm]
-    out = make_array(sig.return_type)(context, builder)
+    out = _struct(sig.return_type, context, builder)
     populate_array(out, data=a.data, shape=permuted(cgutils.unpack_tuple(builder, a.shape)),
                    strides=permuted(cgutils.unpack_tuple(builder, a.strides)),
                    itemsize=a.itemsize, meminfo=a.meminfo, parent=a.parent)
