@@ -1,9 +1,9 @@
 """Activations fused into other kernels: conv and gemm epilogues, recurrent gates.
 
 An activation is a code of activation_codes.py plus two float parameters, so a kernel can take
-`act, alpha, beta` as plain arguments and stay a single compiled function. `activate` is the
-switch over the codes; Numba types a call of it with a constant code as that code's function
-alone (`_type_by_constant_code`).
+`act, alpha, beta` as plain arguments and stay a single compiled function. `apply_activation`
+is the switch over the codes; compiled for a constant code, it types that code's branch alone
+(numba_pipeline.py ConstantArguments).
 """
 import numpy as np
 
@@ -11,23 +11,18 @@ from . import activation_numpy, scalar
 from .activation_codes import (ACT_AFFINE, ACT_CLIP, ACT_ELU, ACT_HARD_SIGMOID, ACT_HARD_SWISH,
                                ACT_LEAKY_RELU, ACT_LEAKY_RELU_MAX, ACT_NONE, ACT_RELU,
                                ACT_SCALED_TANH, ACT_SELU, ACT_SIGMOID, ACT_SOFTPLUS, ACT_SOFTSIGN,
-                               ACT_TANH, ACT_THRESHOLDED_RELU, CODES)
-from .jit import jit, numba_extension
+                               ACT_TANH, ACT_THRESHOLDED_RELU, CODES)  # noqa: F401 (re-exported)
+from .jit import jit
 
 
 @jit(twin=activation_numpy.apply_activation)
 def apply_activation(v, act, alpha, beta):
     """Activation `act` (a code) of the scalar `v`, with parameters `alpha`, `beta`, computed
     in float64 (the caller stores the result into its own dtype). An unknown code is no
-    activation."""
-    return activate(np.float64(v), act, alpha, beta)     # float(float32) is float32 in Numba
-
-
-def activate(x, act, alpha, beta):
-    """Activation `act` of x by a switch over the codes. Compiled code calling it with a
-    constant `act` (the kernels are compiled per activation) gets that code's function alone
-    (`_type_by_constant_code`): the switch is typed only where `act` varies (the recurrent
-    gates)."""
+    activation. A switch over the codes: compiled for a constant code (the kernels calling it
+    are compiled per activation, jit.py SPECIALISED), it types that code's branch alone
+    (numba_pipeline.py); the whole switch only where `act` varies."""
+    x = np.float64(v)                   # float(float32) is float32 in Numba
     if act == ACT_RELU:
         return scalar.relu(x)
     if act == ACT_LEAKY_RELU:
@@ -59,35 +54,6 @@ def activate(x, act, alpha, beta):
     if act == ACT_SELU:
         return scalar.selu(x, alpha, beta)
     return x
-
-
-@numba_extension
-def _type_by_constant_code():
-    """Numba types a call of `activate` with a constant code as that code's scalar function
-    alone, else as the switch.
-
-    The kernels taking an activation code are compiled per constant code (jit.py SPECIALISED),
-    but Numba types every branch of a switch before LLVM folds the dead ones away: choosing
-    when the call is typed keeps a kernel's compile to the one activation it runs."""
-    from numba.core import types
-    from numba.extending import overload
-
-    names = {code: name for name, code in CODES.items()}
-
-    @overload(activate, prefer_literal=True)
-    def _activate(x, act, alpha, beta):
-        if not isinstance(act, types.IntegerLiteral):
-            return activate
-        name = names.get(act.literal_value, "")
-        if not name:
-            return lambda x, act, alpha, beta: x
-        fn = getattr(scalar, name)
-        n = scalar.arity(name)
-        if n == 1:
-            return lambda x, act, alpha, beta: fn(x)
-        if n == 2:
-            return lambda x, act, alpha, beta: fn(x, alpha)
-        return lambda x, act, alpha, beta: fn(x, alpha, beta)
 
 
 @jit(twin=activation_numpy.bias_activation_row)

@@ -15,7 +15,7 @@ import numpy as np
 from .. import dims
 from ..errors import ResourceError
 from ..fact import Fact
-from ..kernels import activation as act_codes
+from ..kernels import activation_codes as act_codes
 from ..kernels import conv as kconv
 from .base import Op, build_from_attrs, fail, need_rank
 from .conv_emit import emit_conv
