@@ -21,9 +21,9 @@ from .activation import ACT_NONE, apply_activation, bias_activation_row, bias_ac
 from .jit import helper, jit
 
 
-@helper
-def _valid_range(off, stride, size, n_out):
-    """(lo, hi): the outputs o in [0, n_out) whose input o*stride + off lies in [0, size)."""
+def valid_range(off, stride, size, n_out):
+    """(lo, hi): the outputs o in [0, n_out) whose input o*stride + off lies in [0, size).
+    Plain Python too: `tap_boxes` runs it at plan time."""
     lo = -(off // stride)                    # ceil(-off / stride)
     if lo < 0:
         lo = 0
@@ -35,6 +35,9 @@ def _valid_range(off, stride, size, n_out):
     if hi < lo:
         hi = lo
     return lo, hi
+
+
+_valid_range = helper(valid_range)
 
 
 @jit(twin=conv_numpy.conv2d_direct)
@@ -317,21 +320,21 @@ def conv2d_taps(x, wt, b, out, KH, KW, dil_h, dil_w, pad_top, pad_left, act, alp
     o3 = out.reshape(N, out.shape[1], out.shape[2] * out.shape[3])
     if y.shape[0] != wt.shape[0]:       # a larger buffer: use its head
         y = y.reshape(-1)[:wt.shape[0] * H * W].reshape(wt.shape[0], H * W)
+    box = tap_boxes(KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, out.shape[2], out.shape[3])
     for n in range(N):
         np.dot(wt, x3[n], out=y)
-        sum_taps(y, o3[n], b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, out.shape[3],
-                 act, alpha, beta)
+        sum_taps(y, o3[n], b, box, W, out.shape[3], act, alpha, beta)
 
 
-def sum_taps(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act, alpha, beta):
-    """out (M, OH*OW) = act(b + sum over taps of the tap's plane y[t*M + m] (H*W) shifted).
+def sum_taps(y, out, b, box, W, OW, act, alpha, beta):
+    """out (M, OH*OW) = act(b + sum over taps of the tap's plane y[t*M + m] (H*W) shifted);
+    `box` from `tap_boxes`.
 
     When OW == W a tap is a constant shift of the flattened plane (`sum_taps_flat`); narrower
     outputs (OW < W) add row segments (`sum_taps_rows`). `sum_taps_kernel` chooses, so a
     compiled plan calls (and compiles) only the one its shapes need.
     """
-    sum_taps_kernel(W, OW)(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act,
-                           alpha, beta)
+    sum_taps_kernel(W, OW)(y, out, b, box, W, OW, act, alpha, beta)
 
 
 def sum_taps_kernel(W, OW):
@@ -340,13 +343,11 @@ def sum_taps_kernel(W, OW):
 
 
 @jit(twin=conv_numpy.sum_taps)
-def sum_taps_flat(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act, alpha,
-                  beta):
+def sum_taps_flat(y, out, b, box, W, OW, act, alpha, beta):
     """sum_taps when OW == W: the sum runs in blocks of the flat output that stay in L1 while
     every tap is added. The flat shift wraps into the neighbouring row at the borders: plane
     columns a tap never reads legitimately are zeroed first (y is clobbered)."""
     M = out.shape[0]
-    box = _tap_boxes(KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, out.shape[1] // OW, OW)
     T = box.shape[0]
     for m in range(M):
         o = out[m]
@@ -373,11 +374,9 @@ def sum_taps_flat(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, 
 
 
 @jit(twin=conv_numpy.sum_taps)
-def sum_taps_rows(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act, alpha,
-                  beta):
+def sum_taps_rows(y, out, b, box, W, OW, act, alpha, beta):
     """sum_taps for any OW <= W: each tap adds one row segment per output row."""
     M = out.shape[0]
-    box = _tap_boxes(KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, out.shape[1] // OW, OW)
     for m in range(M):
         o = out[m]
         _fill_span(o, 0, o.shape[0], 0)
@@ -389,22 +388,20 @@ def sum_taps_rows(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, 
         bias_activation_row(o, b[m], act, alpha, beta)
 
 
-@helper
-def _tap_boxes(KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OH, OW):
-    """Per tap t = kh*KW + kw: the outputs it reaches, oh in [box[t, 0], box[t, 1]) and ow in
-    [box[t, 2], box[t, 3]) (all zero when none), and its offsets off_h, off_w (box[t, 4:6])."""
-    T = KH * KW
-    box = np.empty((T, 6), np.int64)
-    for t in range(T):
+def tap_boxes(KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OH, OW):
+    """(KH*KW, 6) int64, per tap t = kh*KW + kw: the outputs it reaches, oh in [box[t, 0],
+    box[t, 1]) and ow in [box[t, 2], box[t, 3]) (all zero when none), and its offsets off_h,
+    off_w (box[t, 4:6]). Made once per shape, in Python: a compiled plan passes it as a
+    constant, so the kernels neither build nor allocate it."""
+    box = np.zeros((KH * KW, 6), np.int64)
+    for t in range(KH * KW):
         off_h = (t // KW) * dil_h - pad_top
         off_w = (t % KW) * dil_w - pad_left
-        oh_lo, oh_hi = _valid_range(off_h, 1, H, OH)
-        ow_lo, ow_hi = _valid_range(off_w, 1, W, OW)
+        oh_lo, oh_hi = valid_range(off_h, 1, H, OH)
+        ow_lo, ow_hi = valid_range(off_w, 1, W, OW)
         if oh_lo < oh_hi and ow_lo < ow_hi:
-            box[t, 0], box[t, 1], box[t, 2], box[t, 3] = oh_lo, oh_hi, ow_lo, ow_hi
-        else:
-            box[t, 0], box[t, 1], box[t, 2], box[t, 3] = 0, 0, 0, 0
-        box[t, 4], box[t, 5] = off_h, off_w
+            box[t, :4] = oh_lo, oh_hi, ow_lo, ow_hi
+        box[t, 4:] = off_h, off_w
     return box
 
 

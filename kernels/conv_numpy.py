@@ -100,16 +100,14 @@ def bias_activation_planes(out, b, act, alpha, beta):
     activate_into(out, act, alpha, beta)
 
 
-def sum_taps(y, out, b, KH, KW, dil_h, dil_w, pad_top, pad_left, H, W, OW, act, alpha, beta):
-    M = out.shape[0]
+def sum_taps(y, out, b, box, W, OW, act, alpha, beta):
+    M, T = out.shape[0], box.shape[0]
     OH = out.shape[1] // OW if OW else 0
-    planes = y.reshape(-1)[:KH * KW * M * H * W].reshape(KH * KW, M, H, W)
+    H = y.shape[1] // W if W else 0
+    planes = y[:T * M].reshape(T, M, H, W)
     acc = np.zeros((M, OH, OW), out.dtype)
-    for t in range(KH * KW):
-        off_h = (t // KW) * dil_h - pad_top
-        off_w = (t % KW) * dil_w - pad_left
-        h0, h1 = max(0, -off_h), min(OH, H - off_h)
-        w0, w1 = max(0, -off_w), min(OW, W - off_w)
+    for t in range(T):
+        h0, h1, w0, w1, off_h, off_w = (int(v) for v in box[t])
         if h0 < h1 and w0 < w1:
             acc[:, h0:h1, w0:w1] += planes[t, :, h0 + off_h:h1 + off_h, w0 + off_w:w1 + off_w]
     acc += b[:, None, None]

@@ -86,8 +86,9 @@ def _emit_conv_body(op, e, x, plan, weights, out):
         body = e.loop("n", N)
         e.line(f"{body}{mm}({e.constant(weights.taps)}, {x3}[n], {y})")
         sum_taps = kconv.sum_taps_kernel(W, OW)
+        box = e.constant(kconv.tap_boxes(KH, KW, dh, dw, pt, pl, H, W, spatial // OW, OW))
         e.line(f"{body}{e.kernel(sum_taps)}({y}, {e.view(out, (N, M, spatial))}[n], "
-               f"{bias}, {KH}, {KW}, {dh}, {dw}, {pt}, {pl}, {H}, {W}, {OW}, {fused})")
+               f"{bias}, {box}, {W}, {OW}, {fused})")
         return
     # im2col / gather / pointwise: per image and group, columns then one GEMM
     group = op.group
