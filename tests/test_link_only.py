@@ -82,6 +82,8 @@ def test_cached_link_only_kernels_link_into_a_new_segment_in_another_process(tmp
 
 
 def test_a_callee_has_no_machine_code_of_its_own():
+    from numba.core import types
+
     from pulsar.kernels import activation
     from pulsar.kernels.jit import jit
 
@@ -92,7 +94,11 @@ def test_a_callee_has_no_machine_code_of_its_own():
     a = np.array([-2.0, 3.0], np.float32)
     caller.dispatcher(a, np.float32(0.5))
     assert a.tolist() == [0.0, 3.5]
-    results = list(activation.bias_activation_span.callee.overloads.values())
+    # The caller may have come from the disk cache without its callee: compile (or load) it.
+    span = activation.bias_activation_span.callee
+    span.compile((types.Array(types.float32, 1, "C"), types.int64, types.int64, types.float32,
+                  types.literal(1), types.float64, types.float64))
+    results = list(span.overloads.values())
     assert results
     for cres in results:
         engine = cres.library.codegen._engine
