@@ -21,8 +21,9 @@ and a VAD-like model of small convs and an LSTM cell 25% slower (44 us per chunk
 even when only kernels of 300 LLVM instructions or more were called by symbol: LLVM does
 inline and specialise large loops called once with constant sizes. So this is opt-in, for
 deployments where compiling costs more than the last 10-25% of speed (a small board compiling
-in the background): PULSAR_SHARED_KERNELS=1 (the openWakeWord pipeline's cold compile: about
-8.5-8.8 s of CPU instead of 9.4-10.2 s).
+in the background): PULSAR_SHARED_KERNELS=1 (the openWakeWord pipeline's cold compile: 8.6-9.2 s
+of CPU instead of 10.3-10.9 s, in one sitting). Kernels then compile to machine code of their
+own, not to link-only libraries (link_only.py).
 
 Numba-only: imported by kernels/jit.py once Numba is in use.
 """

@@ -65,7 +65,7 @@ def jit(fn=None, *, twin=None, prepare=None, **overrides):
 def helper(fn):
     """A kernel only other kernels call: Numba inlines its code into each caller's before
     typing it (`inline="always"`), so it never compiles on its own. A compile of its own costs
-    a fixed 60 ms or so (Numba's pipeline, an LLVM module, machine code, a cache entry), more
+    a fixed 40-60 ms (Numba's pipeline, an LLVM module to optimise, a cache entry), more
     than a helper's code costs each caller. The trade shows in the recurrent cells: their
     `_gemm_acc`, a full copy at each of its 15 call sites, made GRU_S a third faster and
     their kernel tests (many signatures) compile for longer."""

@@ -4,8 +4,8 @@ ConstantArguments: a kernel compiled for a constant argument (an activation code
 flag: jit.py SPECIALISED) branches on it, e.g. `if act == ACT_RELU: ... elif act == ACT_CLIP:`.
 Numba prunes a branch on an argument only when the argument is None or omitted, not when it
 is a literal, so every branch was typed and lowered and only LLVM dropped the dead ones: a
-conv epilogue compiled six loops to run one (bias_activation_span: 0.41 s a compile, 0.27 s
-now). A literal integer or boolean argument is replaced by its value before Numba's
+conv epilogue compiled six loops to run one (bias_activation_span took 0.41 s to compile,
+0.27 s with the pass). A literal integer or boolean argument is replaced by its value before Numba's
 dead-branch pass, which then prunes those branches before typing.
 
 LinkOnly: a kernel only compiled code calls gets a code library to link, without machine code
