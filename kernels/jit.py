@@ -307,16 +307,27 @@ def _register_kernel_type():
         their constant: they select code inside inner loops and take few values."""
 
         def get_call_type(self, context, args, kws):
+            """The signature for these argument types, remembered: Numba asks again at every
+            step of type inference, and each answer builds a template class and resolves the
+            call among all the kernel's compiled signatures (a segment makes 300 calls)."""
+            known = _signatures.get((self, args, tuple(kws.items())))
+            if known is not None:
+                return known
             names = self.dispatcher.py_func.__code__.co_varnames
-            args = tuple(a if i < len(names) and names[i] in SPECIALISED else _plain(a)
-                         for i, a in enumerate(args))
-            kws = {k: v if k in SPECIALISED else _plain(v) for k, v in kws.items()}
-            return super().get_call_type(context, args, kws)
+            plain = tuple(a if i < len(names) and names[i] in SPECIALISED else _plain(a)
+                          for i, a in enumerate(args))
+            plain_kws = {k: v if k in SPECIALISED else _plain(v) for k, v in kws.items()}
+            sig = super().get_call_type(context, plain, plain_kws)
+            if sig is not None:
+                _signatures[(self, args, tuple(kws.items()))] = sig
+            return sig
 
         def get_impl_key(self, sig):
             entry = super().get_impl_key(sig)
             return by_symbol.implementation_key(self.dispatcher.targetctx, self.dispatcher,
                                                 sig, entry)
+
+    _signatures = {}    # (KernelType, argument types, keyword types) -> signature
 
     def _plain(t):
         """The type a kernel compiles for: no literal value, and arrays typed writable (a
