@@ -175,7 +175,8 @@ class Clip11(Unary):
         return Scalar("clip", tuple(bounds), operands=1)
 
     def emit(self, e):
-        """np.maximum / np.minimum with the bounds broadcast, as `compute` does."""
+        """np.maximum / np.minimum with the bounds broadcast, as `compute` does; each bound a
+        0-d view (kernels/views.py), not `.reshape(())`, which compiles Numba's reshape."""
         x = e.in_facts[0]
         if x.dtype not in COMPILED_DTYPES or x.dtype.kind == "b":
             return False
@@ -183,7 +184,7 @@ class Clip11(Unary):
         src = e.ins[0]
         for fn, var in zip(("maximum", "minimum"), e.ins[1:3]):
             if var is not None:
-                e.line(f"np.{fn}({src}, {var}.reshape(()), {buf})")
+                e.line(f"np.{fn}({src}, {e.view(var, ())}, {buf})")
                 src = buf
         if src != buf:
             e.copy(buf, src)
