@@ -81,21 +81,19 @@ def _emit_conv_body(op, e, x, plan, weights, out):
         H, W = (1, x.shape[2]) if plan.as_2d else x.shape[2:]
         OW = plan.out_shape[-1]
         y = e.new_buffer(kconv.taps_scratch_shape(M, KH, KW, H, W), x.dtype)
-        x3 = e.fresh("x")
-        e.line(f"{x3} = {e.view(e.ins[0], (N, C, H * W))}")
         body = e.loop("n", N)
-        e.line(f"{body}{mm}({e.constant(weights.taps)}, {x3}[n], {y})")
+        e.line(f"{body}{mm}({e.constant(weights.taps)}, {_image(e, e.ins[0], N, (C, H * W))}, "
+               f"{y})")
         sum_taps = kconv.sum_taps_kernel(W, OW)
         box = e.constant(kconv.tap_boxes(KH, KW, dh, dw, pt, pl, H, W, spatial // OW, OW))
-        e.line(f"{body}{e.kernel(sum_taps)}({y}, {e.view(out, (N, M, spatial))}[n], "
+        e.line(f"{body}{e.kernel(sum_taps)}({y}, {_image(e, out, N, (M, spatial))}, "
                f"{bias}, {box}, {W}, {OW}, {fused})")
         return
     # im2col / gather / pointwise: per image and group, columns then one GEMM
     group = op.group
     MG, CG = M // group, C // group
     w2 = e.constant(np.ascontiguousarray(weights.w.reshape(M, -1)))
-    o3 = e.fresh("o")
-    e.line(f"{o3} = {e.view(out, (N, M, spatial))}")
+    o_n = _image(e, out, N, (M, spatial))      # image n of the output, (M, spatial)
     x4 = e.fresh("x")
     e.line(f"{x4} = {xs}")
     if spatial <= NARROW and group == 1:
@@ -106,25 +104,34 @@ def _emit_conv_body(op, e, x, plan, weights, out):
         cols = None if plan.algorithm == "pointwise" else e.new_buffer(plan.scratch_shape, x.dtype)
         body = e.loop("n", N)
         if cols is None:
-            e.copy(cols_t, f"{e.view(f'{x4}[n]', (C, spatial))}.T", body)
+            e.copy(cols_t, f"{_image(e, x4, N, (C, spatial))}.T", body)
         else:
             _fill_columns(e, plan, x, x4, w4, cols, C, body, "0")
             e.copy(cols_t, f"{cols}.T", body)
-        e.line(f"{body}{dots}({w2}, {cols_t}, {o3}[n])")
+        e.line(f"{body}{dots}({w2}, {cols_t}, {o_n})")
     elif plan.algorithm == "pointwise":
         body = e.loop("n", N)
-        e.line(f"{body}{mm}({w2}, {e.view(f'{x4}[n]', (C, spatial))}, {o3}[n])")
+        e.line(f"{body}{mm}({w2}, {_image(e, x4, N, (C, spatial))}, {o_n})")
     else:
         cols = e.new_buffer(plan.scratch_shape, x.dtype)
         body = e.loop("g", group, e.loop("n", N))
         _fill_columns(e, plan, x, x4, w4, cols, C, body, f"g * {CG}")
         if group == 1:
-            e.line(f"{body}{mm}({w2}, {cols}, {o3}[n])")
+            e.line(f"{body}{mm}({w2}, {cols}, {o_n})")
         else:
             e.line(f"{body}{mm}({w2}[g * {MG}:(g + 1) * {MG}], {cols}, "
-                   f"{o3}[n, g * {MG}:(g + 1) * {MG}])")
+                   f"{o_n}[g * {MG}:(g + 1) * {MG}])")
     body = e.loop("n", N)
-    e.line(f"{body}{planes}({o3}[n], {bias}, {fused})")
+    e.line(f"{body}{planes}({o_n}, {bias}, {fused})")
+
+
+def _image(e, src, N, shape) -> str:
+    """Source of image n of the batch `src` as a C-contiguous array of `shape`: with a batch of
+    one, the view alone, not an index into a batch view (each index is one more array value
+    for Numba to type, lower and reference-count)."""
+    if N == 1:
+        return e.view(src, shape)
+    return f"{e.view(src, (N, *shape))}[n]"
 
 
 def _fill_columns(e, plan, x, x4, w4, cols, C, indent, channel):
