@@ -166,7 +166,8 @@ def _segment(plan, indices, facts, consts, states, later_reads, outputs):
     after = later_reads[indices[-1]] | outputs
     exported = [s for step in steps for s in step.outs if s >= 0 and s in after]
     named = emitting.identifiers("\n".join(e.lines))
-    ins = [s for s in read_first if s not in _bind_constants(e, plan, read_first, named)]
+    bound = _bind_constants(e, plan, read_first, named)
+    ins = [s for s in read_first if s not in bound]
     arenas, views = _arenas(e)
     views.update(_pool_constants(e))
     used = [k for k, s in enumerate(ins) if _var(s) in named]

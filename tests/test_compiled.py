@@ -2,6 +2,7 @@
 an independent reference, that returned arrays are the caller's, and the on-disk cache."""
 import itertools
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -29,6 +30,29 @@ def test_static_model_runs_as_one_compiled_function_and_matches_onnxruntime():
     x = np.random.default_rng(1).standard_normal((1, 4, 16)).astype(np.float32)
     np.testing.assert_allclose(m.run([x])[0], ort_run(mixed_model(), {"x": x})[0],
                                rtol=1e-5, atol=1e-6)
+
+
+def test_a_segment_binds_each_constant_it_reads_once(tmp_path, monkeypatch):
+    """Constants a segment reads are bound once at the top of its function, whatever the
+    number of values it reads first (the generated source is read back from the cache)."""
+    monkeypatch.setenv("PULSAR_CACHE_DIR", str(tmp_path))
+    rng = np.random.default_rng(2)
+    consts = [rng.standard_normal(shape).astype(np.float32) for shape in ((4, 4), (4,), (4, 4))]
+    nodes = [helper.make_node("MatMul", ["x", "c0"], ["a"]),
+             helper.make_node("Add", ["a", "c1"], ["b"]),
+             helper.make_node("MatMul", ["b", "c2"], ["y"])]
+    onnx_model = model(nodes, [tensor("x", [2, 4])], [tensor("y", None)],
+                       [init(f"c{i}", c) for i, c in enumerate(consts)])
+    m = pulsar.load(onnx_model, tier="compiled")
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    np.testing.assert_allclose(m.run([x])[0], ort_run(onnx_model, {"x": x})[0], rtol=1e-5,
+                               atol=1e-6)
+    sources = [p.read_text() for p in tmp_path.rglob("plan_*.py")]
+    assert sources
+    for source in sources:
+        bindings = [line.strip() for line in source.splitlines()
+                    if re.fullmatch(r"\s+v\d+ = w\d+", line)]
+        assert len(bindings) == len(set(bindings)), source
 
 
 def test_symbolic_shapes_stay_interpreted_and_the_dump_says_why():
