@@ -45,10 +45,14 @@ class _CallerAwareImpl(CompileResultCacheImpl):
 class _CalleeImpl(_CallerAwareImpl):
     """Entries of a kernel compiled without its CPython entry point (jit.py `Kernel.callee`), in
     files of their own: loaded for a call from Python, such machine code would jump to a null
-    entry point. They hold the module callers link, without machine code (link_only.py)."""
+    entry point. They hold the module callers link, without machine code (link_only.py),
+    except under PULSAR_SHARED_KERNELS, whose segments call the kernel's machine code: those
+    entries have files of their own again, since a segment calling a kernel loaded without
+    machine code would abort the process."""
 
     def get_filename_base(self, fullname, abiflags):
-        return super().get_filename_base(fullname + "-callee", abiflags)
+        kind = "-callee" if by_symbol.CALLER is None else "-callee-shared"
+        return super().get_filename_base(fullname + kind, abiflags)
 
     def rebuild(self, target_context, payload):
         reduced, callees = payload

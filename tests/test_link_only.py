@@ -54,13 +54,15 @@ def _model(path, channels, width):
     return model
 
 
-def _run(tmp_path, name, model):
+def _run(tmp_path, name, model, shared=False):
     x = np.random.default_rng(1).standard_normal(
         [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]).astype(np.float32)
     np.save(tmp_path / f"{name}.npy", x)
     env = {**os.environ, "PULSAR_CACHE_DIR": str(tmp_path / "kernels"),
            "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "PULSAR_TIER": "compiled"}
     env.pop("PULSAR_SHARED_KERNELS", None)
+    if shared:
+        env["PULSAR_SHARED_KERNELS"] = "1"
     done = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / f"{name}.onnx"),
                            str(tmp_path / f"{name}.npy")],
                           env=env, capture_output=True, text=True, timeout=600)
@@ -79,6 +81,18 @@ def test_cached_link_only_kernels_link_into_a_new_segment_in_another_process(tmp
     second = _model(tmp_path / "b.onnx", 3, 7)
     hits, kinds = _run(tmp_path, "b", second)
     assert hits > 0 and kinds == {"LinkOnlyLibrary"}
+
+
+def test_kernels_cached_link_only_are_not_served_to_segments_calling_by_symbol(tmp_path):
+    """Under PULSAR_SHARED_KERNELS a segment calls its kernels' machine code: a kernel loaded
+    from a link-only entry would leave the call unresolved, which aborts the process. The two
+    kinds of entries live apart, so either order of processes on one cache works."""
+    first = _model(tmp_path / "a.onnx", 2, 6)
+    assert _run(tmp_path, "a", first)[1] == {"LinkOnlyLibrary"}
+    second = _model(tmp_path / "b.onnx", 3, 7)
+    assert _run(tmp_path, "b", second, shared=True)[1] == {"JITCodeLibrary"}
+    third = _model(tmp_path / "c.onnx", 4, 5)
+    assert _run(tmp_path, "c", third)[1] == {"LinkOnlyLibrary"}
 
 
 def test_a_callee_has_no_machine_code_of_its_own():
