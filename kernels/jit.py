@@ -310,7 +310,8 @@ def _register_kernel_type():
             """The signature for these argument types, remembered: Numba asks again at every
             step of type inference, and each answer builds a template class and resolves the
             call among all the kernel's compiled signatures (a segment makes 300 calls)."""
-            known = _signatures.get((self, args, tuple(kws.items())))
+            key = (self, args, tuple(kws.items()))
+            known = _signatures.get(key)
             if known is not None:
                 return known
             names = self.dispatcher.py_func.__code__.co_varnames
@@ -319,7 +320,7 @@ def _register_kernel_type():
             plain_kws = {k: v if k in SPECIALISED else _plain(v) for k, v in kws.items()}
             sig = super().get_call_type(context, plain, plain_kws)
             if sig is not None:
-                _signatures[(self, args, tuple(kws.items()))] = sig
+                _signatures[key] = sig
             return sig
 
         def get_impl_key(self, sig):

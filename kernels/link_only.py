@@ -19,7 +19,7 @@ Numba fills in right after compiling, and again after loading from the cache), d
 in a module of its own.
 
 Not used when segments call kernels by symbol (PULSAR_SHARED_KERNELS, by_symbol.py): those
-run the callee's own machine code.
+run the callee's own machine code (`USED`).
 Numba-only: imported by kernels/numba_pipeline.py and kernels/numba_cache.py.
 """
 import inspect
@@ -29,6 +29,11 @@ import llvmlite.ir as llvmir
 from numba.core.codegen import JITCodeLibrary
 from numba.core.compiler import CompileResult
 
+from . import by_symbol
+
+# Whether kernels' callee dispatchers compile to link-only libraries in this process (the
+# compile pipeline and the cache's file names both follow it).
+USED = by_symbol.CALLER is None
 KIND = "pulsar-link-only"
 _ENV_PREFIX = "_ZN08NumbaEnv"
 

@@ -37,9 +37,11 @@ class _CallerAwareImpl(CompileResultCacheImpl):
         return super().reduce(cres._replace(type_annotation="")), by_symbol.callees(cres.library)
 
     def rebuild(self, target_context, payload):
+        """Numba's rebuild, or link_only's for an entry holding a link-only library."""
         reduced, callees = payload
         by_symbol.load(callees)
-        return super().rebuild(target_context, reduced)
+        rebuilt = link_only.rebuild(target_context, reduced)
+        return rebuilt if rebuilt is not None else super().rebuild(target_context, reduced)
 
 
 class _CalleeImpl(_CallerAwareImpl):
@@ -51,15 +53,8 @@ class _CalleeImpl(_CallerAwareImpl):
     machine code would abort the process."""
 
     def get_filename_base(self, fullname, abiflags):
-        kind = "-callee" if by_symbol.CALLER is None else "-callee-shared"
+        kind = "-callee" if link_only.USED else "-callee-shared"
         return super().get_filename_base(fullname + kind, abiflags)
-
-    def rebuild(self, target_context, payload):
-        reduced, callees = payload
-        by_symbol.load(callees)
-        rebuilt = link_only.rebuild(target_context, reduced)
-        return rebuilt if rebuilt is not None else \
-            CompileResultCacheImpl.rebuild(self, target_context, reduced)
 
 
 class SafeFunctionCache(FunctionCache):

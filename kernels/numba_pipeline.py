@@ -19,8 +19,7 @@ from numba.core.compiler_machinery import FunctionPass, LoweringPass, register_p
 from numba.core.typed_passes import AnnotateTypes
 from numba.core.untyped_passes import RewriteSemanticConstants
 
-from . import by_symbol
-from .link_only import LinkOnlyLibrary
+from . import link_only
 
 
 @register_pass(mutates_CFG=True, analysis_only=False)
@@ -59,9 +58,10 @@ class LinkOnly(LoweringPass):
 
     def run_pass(self, state):
         if state.library is not None or not state.flags.no_cpython_wrapper or \
-                by_symbol.CALLER is not None:
+                not link_only.USED:
             return False
-        state.library = LinkOnlyLibrary(state.targetctx.codegen(), state.func_id.func_qualname)
+        state.library = link_only.LinkOnlyLibrary(state.targetctx.codegen(),
+                                                  state.func_id.func_qualname)
         state.library.enable_object_caching()
         return True
 
