@@ -21,7 +21,8 @@ def machine_info() -> dict:
             versions[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
             versions[p] = "not installed"
-    return {"date": now(), "cpu": cpu_model(), "logical_cpus": os.cpu_count(),
+    return {"date": now(), "cpu": cpu_model(), "code_targets": code_targets(),
+            "logical_cpus": os.cpu_count(),
             "memory_gb": round(mem_total_kb() / 2**20, 1), "load_average": os.getloadavg(),
             "os": platform.platform(), "python": platform.python_version(),
             "versions": versions, "commit": commit()}
@@ -35,6 +36,29 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def code_targets() -> str:
+    """The instruction sets the runtimes pick on this CPU: LLVM's (pulsar's kernels) and
+    OpenBLAS's (pulsar's GEMMs). Ratios move with them, e.g. when OpenBLAS does not know the
+    CPU and falls back to an older core while onnxruntime uses AVX-512."""
+    parts = []
+    try:
+        import llvmlite.binding as llvm
+        parts.append(f"LLVM target {llvm.get_host_cpu_name()}")
+    except Exception:       # noqa: BLE001 - a missing or odd llvmlite only loses this note
+        pass
+    try:
+        import ctypes
+        from pulsar.kernels import gemm
+        found = gemm._library()
+        if found is not None:
+            get = getattr(ctypes.CDLL(found[0]), f"scipy_openblas_get_corename{found[2]}")
+            get.restype = ctypes.c_char_p
+            parts.append(f"OpenBLAS core {get().decode()}")
+    except Exception:       # noqa: BLE001
+        pass
+    return "; ".join(parts)
 
 
 def mem_total_kb() -> int:
@@ -231,6 +255,7 @@ def machine_section(meta) -> list:
     return ["## Machine", "",
             f"- {meta['cpu']}, {meta['logical_cpus']} logical CPUs, {meta['memory_gb']} GB; "
             f"{meta['os']}",
+            *([f"- code: {meta['code_targets']}"] if meta.get("code_targets") else []),
             f"- load average at start: {load} (a shared, noisy machine: hence interleaving, "
             "warm-up and medians)",
             f"- Python {meta['python']}; " + ", ".join(f"{k} {x}" for k, x in v.items()),
