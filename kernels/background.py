@@ -22,6 +22,10 @@ spends much of a compile in Python, holding the GIL, and a caller thread that ne
 back (after every NumPy call that released it, hundreds per chunk) would otherwise wait up to
 5 ms each time. The compiler thread also runs at a lower OS priority where the system allows
 (Linux: per-thread nice), so a stream's thread gets a core first when both want one.
+
+At exit the queue is dropped and the interpreter waits for the job in progress: a daemon
+thread still inside LLVM while the process tears down LLVM's globals crashed the interpreter
+(SIGSEGV or an LLVM assertion, about one cold start in twenty).
 """
 import atexit
 import gc
@@ -52,7 +56,10 @@ class BackgroundCompiler:
         self.seconds = 0.0
         self.errors = []
         self.process = CompileProcess()
+        self._busy = threading.Lock()       # held while a job runs, and from exit on
+        self._stopping = False
         atexit.register(self.process.close)
+        atexit.register(self._stop)         # runs first (atexit is last in, first out)
 
     def submit(self, label: str, job, priority: int = 1, remote=None):
         """Run job() on the compiler thread; lower priority numbers run first. `remote`:
@@ -102,7 +109,10 @@ class BackgroundCompiler:
             try:
                 if remote is not None:
                     self.process.compile(*remote)      # False: job() compiles it here
-                job()
+                with self._busy:
+                    if self._stopping:
+                        return
+                    job()
             except Exception as e:      # noqa: BLE001 - a failed compile leaves the twin in use
                 self.errors.append((label, e))
                 log.warning("pulsar: background compile of %s failed (%s: %s); it keeps "
@@ -117,6 +127,15 @@ class BackgroundCompiler:
                 if not self._jobs:
                     self._finished()
                 self._cond.notify_all()
+
+    def _stop(self):
+        """At exit: no job starts any more, and the one running (if any) finishes first."""
+        with self._cond:
+            if self._stopping:
+                return
+            self._stopping = True
+            self._jobs.clear()
+        self._busy.acquire()
 
     def _finished(self):
         if self._saved_interval is not None:

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from onnx import helper
 
 import pulsar
 from pulsar import streaming
-from pulsar.kernels.background import compiler
+from pulsar.kernels.background import BackgroundCompiler, compiler
 from pulsar.kernels.jit import policy
 from models import init, model, tensor
 from reference import ort_run
@@ -52,7 +54,7 @@ def test_first_output_comes_without_waiting_for_compiles_then_machine_code_takes
     np.save(tmp_path / "x.npy", x)
     child = textwrap.dedent(f"""
         import numpy as np, pulsar
-        from pulsar.kernels.background import compiler
+        from pulsar.kernels.background import BackgroundCompiler, compiler
         m = pulsar.load({str(proto)!r}, symbols={{"S": 40}})
         y = m.run([np.load({str(tmp_path / 'x.npy')!r})])[0]
         busy = compiler().pending()
@@ -144,6 +146,25 @@ def test_the_background_compiler_says_what_it_does(caplog):
         assert compiler().wait(60)
     assert calls == [1]
     assert any("background" in r.getMessage() for r in caplog.records)
+
+
+def test_at_exit_the_compiler_finishes_its_job_and_starts_no_other():
+    """A daemon thread inside LLVM while the process exits crashed the interpreter."""
+    background = BackgroundCompiler()
+    started, release, ran = threading.Event(), threading.Event(), []
+    background.submit("running", lambda: (started.set(), release.wait(60), ran.append("running")))
+    background.submit("queued", lambda: ran.append("queued"))
+    assert started.wait(60)
+    stopping = threading.Thread(target=background._stop)
+    stopping.start()
+    stopping.join(0.3)
+    assert stopping.is_alive()          # exit waits for the job in progress
+    release.set()
+    stopping.join(60)
+    assert not stopping.is_alive()
+    time.sleep(0.2)
+    assert ran == ["running"]           # and the queued job never starts
+    background._stop()                  # twice (atexit runs it again): returns at once
 
 
 def test_unknown_tier_is_a_typed_error():
