@@ -40,8 +40,8 @@ def cpu_model() -> str:
 
 def code_targets() -> str:
     """The instruction sets the runtimes pick on this CPU: LLVM's (pulsar's kernels) and
-    OpenBLAS's (pulsar's GEMMs). Ratios move with them, e.g. when OpenBLAS does not know the
-    CPU and falls back to an older core while onnxruntime uses AVX-512."""
+    OpenBLAS's (pulsar's GEMMs). Ratios move with them: e.g. OpenBLAS held to its AVX2 kernels
+    (OPENBLAS_CORETYPE=Haswell) on an AVX-512 CPU, where onnxruntime runs AVX-512."""
     parts = []
     try:
         import llvmlite.binding as llvm
@@ -55,7 +55,8 @@ def code_targets() -> str:
         if found is not None:
             get = getattr(ctypes.CDLL(found[0]), f"scipy_openblas_get_corename{found[2]}")
             get.restype = ctypes.c_char_p
-            parts.append(f"OpenBLAS core {get().decode()}")
+            forced = " (set by OPENBLAS_CORETYPE)" if os.environ.get("OPENBLAS_CORETYPE") else ""
+            parts.append(f"OpenBLAS core {get().decode()}{forced}")
     except Exception:       # noqa: BLE001
         pass
     return "; ".join(parts)
