@@ -109,27 +109,54 @@ if available():
 # BLAS's blocked sums (float64-checked on audio shapes); no other fast-math assumption is made.
 @jit(fastmath={"reassoc", "contract"})
 def dot_rows(a, bt, out):
-    """out (M, N) = a (M, K) @ bt.T for narrow outputs (N of a few columns: a conv over 1-4
-    frames), where OpenBLAS runs at a fraction of its speed: vectorised dot products, four
-    columns at a time so each row of `a` is loaded once per four. a and bt C-contiguous; out
-    any 2-D view."""
+    """out (M, N) = a (M, K) @ bt.T for narrow outputs (N of a few to a few tens of columns: a
+    conv over a few frames), where OpenBLAS runs at a fraction of its speed: vectorised dot
+    products in blocks of four rows by four columns, so each vector loaded from `a` or `bt`
+    feeds four products (16 partial sums: registers on AVX2, AVX-512 and NEON alike). 2-4x
+    faster than OpenBLAS on (257, 512) x 8 and (96, 288) x 8, as fast at about 64 columns.
+    a and bt C-contiguous; out any 2-D view."""
     M, K = a.shape
     N = bt.shape[0]
-    N4 = N - N % 4
-    for m in range(M):
-        row = a[m]
+    M4, N4 = M - M % 4, N - N % 4
+    for m in range(0, M4, 4):
+        r0, r1, r2, r3 = a[m], a[m + 1], a[m + 2], a[m + 3]
         for j in range(0, N4, 4):
             c0, c1, c2, c3 = bt[j], bt[j + 1], bt[j + 2], bt[j + 3]
-            s0 = row.dtype.type(0)
-            s1, s2, s3 = s0, s0, s0
+            z = r0.dtype.type(0)
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = z
+            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = z
             for k in range(K):
-                v = row[k]
-                s0 += v * c0[k]
-                s1 += v * c1[k]
-                s2 += v * c2[k]
-                s3 += v * c3[k]
-            out[m, j], out[m, j + 1], out[m, j + 2], out[m, j + 3] = s0, s1, s2, s3
-        for j in range(N4, N):
+                b0, b1, b2, b3 = c0[k], c1[k], c2[k], c3[k]
+                u = r0[k]
+                s00 += u * b0
+                s01 += u * b1
+                s02 += u * b2
+                s03 += u * b3
+                u = r1[k]
+                s10 += u * b0
+                s11 += u * b1
+                s12 += u * b2
+                s13 += u * b3
+                u = r2[k]
+                s20 += u * b0
+                s21 += u * b1
+                s22 += u * b2
+                s23 += u * b3
+                u = r3[k]
+                s30 += u * b0
+                s31 += u * b1
+                s32 += u * b2
+                s33 += u * b3
+            out[m, j], out[m, j + 1], out[m, j + 2], out[m, j + 3] = s00, s01, s02, s03
+            out[m + 1, j], out[m + 1, j + 1], out[m + 1, j + 2], out[m + 1, j + 3] = \
+                s10, s11, s12, s13
+            out[m + 2, j], out[m + 2, j + 1], out[m + 2, j + 2], out[m + 2, j + 3] = \
+                s20, s21, s22, s23
+            out[m + 3, j], out[m + 3, j + 1], out[m + 3, j + 2], out[m + 3, j + 3] = \
+                s30, s31, s32, s33
+    for m in range(M):          # what the blocks left: the last columns, then the last rows
+        row = a[m]
+        for j in range(N4 if m < M4 else 0, N):
             col = bt[j]
             s = row.dtype.type(0)
             for k in range(K):

@@ -36,6 +36,10 @@ CASES = [  # (x shape, w shape, attributes)
     ((1, 3, 30, 40), (8, 3, 3, 3), dict(pads=[1, 1, 1, 1])),              # im2col
     ((2, 4, 6, 6), (6, 2, 3, 3), dict(group=2, pads=[1, 1, 1, 1])),       # batch 2, groups
     ((1, 96, 2, 2), (96, 96, 1, 3), dict(pads=[0, 1, 0, 1])),             # narrow 2-D
+    ((1, 1, 1760), (257, 1, 512), dict(strides=[160])),                   # mel STFT: 8 frames
+    ((1, 18, 3, 5), (30, 18, 2, 2), {}),                                  # narrow: 8 positions
+    ((1, 13, 16), (7, 13, 1), {}),                                        # narrow pointwise: 16
+    ((1, 5, 17), (9, 5, 3), {}),                                          # narrow: 15 positions
     ((1, 2, 4, 4, 4), (3, 2, 2, 2, 2), {}),                               # 3-D
 ]
 
