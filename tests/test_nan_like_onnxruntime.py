@@ -9,6 +9,8 @@ Indices (its first output): onnxruntime's own Indices-free paths depend on SIMD 
 Likewise ReduceMax/Min over the innermost axis is checked only on rows of <= 3 elements,
 below onnxruntime's vector width.
 """
+import platform
+
 import numpy as np
 import onnx
 import pytest
@@ -141,6 +143,10 @@ def test_mel_one_nan_sample_stays_local_like_onnxruntime(compile):
     name = model.inputs[0].name
     got = model.run({name: x})[0]
     want = ort_run(onnx.load(path), {name: x})[0]
+    if np.isnan(want).all() and platform.machine().lower() in ("aarch64", "arm64"):
+        # onnxruntime's ReduceMax propagates a NaN on aarch64 (NEON) and skips it on x86; pulsar
+        # keeps the x86 behaviour (one bad sample does not blank the whole window)
+        pytest.skip("onnxruntime's NEON ReduceMax propagates NaN: no local reference here")
     assert np.isnan(want).sum() < want.size // 10      # the reference keeps the NaN local
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
