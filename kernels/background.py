@@ -135,6 +135,9 @@ class BackgroundCompiler:
                 return
             self._stopping = True
             self._jobs.clear()
+            if self._saved_interval is not None:
+                sys.setswitchinterval(self._saved_interval)
+                self._saved_interval = None
         self._busy.acquire()
 
     def _finished(self):

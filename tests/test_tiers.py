@@ -54,7 +54,7 @@ def test_first_output_comes_without_waiting_for_compiles_then_machine_code_takes
     np.save(tmp_path / "x.npy", x)
     child = textwrap.dedent(f"""
         import numpy as np, pulsar
-        from pulsar.kernels.background import BackgroundCompiler, compiler
+        from pulsar.kernels.background import compiler
         m = pulsar.load({str(proto)!r}, symbols={{"S": 40}})
         y = m.run([np.load({str(tmp_path / 'x.npy')!r})])[0]
         busy = compiler().pending()
