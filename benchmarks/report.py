@@ -49,14 +49,9 @@ def code_targets() -> str:
     except Exception:       # noqa: BLE001 - a missing or odd llvmlite only loses this note
         pass
     try:
-        import ctypes
-        from pulsar.kernels import gemm
-        found = gemm._library()
-        if found is not None:
-            get = getattr(ctypes.CDLL(found[0]), f"scipy_openblas_get_corename{found[2]}")
-            get.restype = ctypes.c_char_p
-            forced = " (set by OPENBLAS_CORETYPE)" if os.environ.get("OPENBLAS_CORETYPE") else ""
-            parts.append(f"OpenBLAS core {get().decode()}{forced}")
+        from pulsar import blas
+        forced = " (set by OPENBLAS_CORETYPE)" if os.environ.get("OPENBLAS_CORETYPE") else ""
+        parts += [f"OpenBLAS core {name}{forced}" for name in blas.core_names()]
     except Exception:       # noqa: BLE001
         pass
     return "; ".join(parts)

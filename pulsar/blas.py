@@ -21,20 +21,43 @@ def limit_threads(count=None) -> bool:
             return True
         count = int(os.environ.get("PULSAR_BLAS_THREADS", "1"))
     found = False
-    for path in _openblas_paths():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for symbol in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                       "openblas_set_num_threads64_", "openblas_set_num_threads"):
-            fn = getattr(lib, symbol, None)
-            if fn is not None:
-                fn(ctypes.c_int(count))
-                found = True
-                break
+    for lib in _libraries():
+        fn = _function(lib, "set_num_threads")
+        if fn is not None:
+            fn(ctypes.c_int(count))
+            found = True
     _done = True
     return found
+
+
+def core_names() -> list:
+    """The kernel set each loaded OpenBLAS runs (e.g. "Haswell"): its CPU detection's choice,
+    or $OPENBLAS_CORETYPE's."""
+    names = []
+    for lib in _libraries():
+        fn = _function(lib, "get_corename")
+        if fn is not None:
+            fn.restype = ctypes.c_char_p
+            names.append((fn() or b"?").decode(errors="replace"))
+    return names
+
+
+def _libraries():
+    for path in _openblas_paths():
+        try:
+            yield ctypes.CDLL(path)
+        except OSError:
+            continue
+
+
+def _function(lib, name):
+    """OpenBLAS's `name`, under NumPy's bundled prefix and suffix or the plain ones."""
+    for symbol in (f"scipy_openblas_{name}64_", f"scipy_openblas_{name}",
+                   f"openblas_{name}64_", f"openblas_{name}"):
+        fn = getattr(lib, symbol, None)
+        if fn is not None:
+            return fn
+    return None
 
 
 def _openblas_paths() -> list:
